@@ -1,0 +1,174 @@
+// CJobShim: the thin C layer under JobObjects.
+//
+// Only what cannot be Swift lives here: syscalls that glibc does not wrap (or
+// wraps as variadic functions Swift cannot call), the code that runs between
+// clone and execve (async-signal-safe, no allocation), and the owner-death
+// watchdog, which runs in a forked child that must not touch the Swift runtime.
+// Every symbol carries the `jobshim_` prefix.
+#ifndef CJOBSHIM_H
+#define CJOBSHIM_H
+
+#include <stdint.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - Thin syscall wrappers (return -1 and set errno on failure)
+
+/// pipe2(2), which Glibc exports to Swift only under _GNU_SOURCE.
+int jobshim_pipe2(int fds[2], int flags);
+int jobshim_pidfd_open(pid_t pid, unsigned int flags);
+int jobshim_pidfd_send_signal(int pidfd, int sig);
+/// waitid(P_PIDFD, pidfd, info, options).
+int jobshim_waitid_pidfd(int pidfd, siginfo_t *info, int options);
+/// waitid(P_PID, pid, info, options).
+int jobshim_waitid_pid(pid_t pid, siginfo_t *info, int options);
+/// prctl(PR_SET_CHILD_SUBREAPER, on).
+int jobshim_set_child_subreaper(int on);
+/// prctl(PR_GET_CHILD_SUBREAPER).
+int jobshim_is_child_subreaper(void);
+
+// siginfo_t keeps these in a union that Swift cannot reach by name.
+pid_t jobshim_siginfo_pid(const siginfo_t *info);
+int jobshim_siginfo_status(const siginfo_t *info);
+int jobshim_siginfo_code(const siginfo_t *info);
+
+// MARK: - Kernel feature probes (no process is created)
+
+/// 1 when clone3 exists and is not blocked (e.g. by a container's seccomp profile).
+int jobshim_probe_clone3(void);
+/// 1 when clone3 accepts CLONE_INTO_CGROUP (Linux 5.7).
+int jobshim_probe_clone_into_cgroup(void);
+/// 1 when waitid accepts P_PIDFD (Linux 5.4).
+int jobshim_probe_waitid_pidfd(void);
+
+// MARK: - epoll and signal notification
+
+// struct epoll_event is packed on x86_64, which Swift cannot import safely,
+// so these take and return its two fields separately.
+/// Names the calling thread (shown by ps and /proc/PID/task/TID/comm).
+int jobshim_set_thread_name(const char *name);
+
+int jobshim_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+/// Waits like epoll_wait; fills tokens[i] and events[i] for each ready entry.
+int jobshim_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
+
+/// Installs a SIGCHLD handler (SA_RESTART|SA_NOCLDSTOP) whose only action is
+/// to add 1 to the eventfd `efd`, so orphan exits wake an epoll loop.
+int jobshim_notify_sigchld(int efd);
+
+/// Installs handlers for `signals` that write the signal number as one byte
+/// to `pipe_fd` (non-blocking): a supervisor reads them from an epoll loop
+/// instead of running code in a handler. Numbers 1...63.
+int jobshim_notify_signals(int pipe_fd, const int *signals, int count);
+
+// MARK: - Spawning
+
+/// How a child is created. The caller probes once and picks the best path.
+enum {
+    /// clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_INTO_CGROUP): born inside the job.
+    JOBSHIM_PATH_CLONE3_INTO_CGROUP = 1,
+    /// clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD); the child writes "0" to the
+    /// job's cgroup.procs before doing anything else.
+    JOBSHIM_PATH_CLONE_JOIN = 2,
+    /// fork(); the child joins as above; the parent opens a pidfd.
+    JOBSHIM_PATH_FORK_JOIN = 3,
+};
+
+/// The step at which a child failed; reported with its errno.
+enum {
+    JOBSHIM_STAGE_CLONE = 1,
+    JOBSHIM_STAGE_CGROUP_JOIN,
+    JOBSHIM_STAGE_SESSION,
+    JOBSHIM_STAGE_RLIMIT,
+    JOBSHIM_STAGE_CAPS_BOUNDING,
+    JOBSHIM_STAGE_GROUPS,
+    JOBSHIM_STAGE_GID,
+    JOBSHIM_STAGE_UID,
+    JOBSHIM_STAGE_CAPS,
+    JOBSHIM_STAGE_CHDIR,
+    JOBSHIM_STAGE_FDS,
+    JOBSHIM_STAGE_NO_NEW_PRIVS,
+    JOBSHIM_STAGE_SECCOMP,
+    JOBSHIM_STAGE_EXEC,
+    JOBSHIM_STAGE_PIPE,
+};
+
+typedef struct {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+} jobshim_rlimit;
+
+/// Everything the child needs, prepared by the parent before clone so the
+/// child only makes syscalls.
+typedef struct {
+    const char *path;            // absolute path of the executable
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;             // NULL: inherit
+    int cgroup_fd;               // job cgroup directory (CLONE_INTO_CGROUP), -1: none
+    int cgroup_procs_fd;         // job cgroup.procs opened O_WRONLY (join paths), -1: none
+    const int *fd_sources;       // child fd i becomes a dup of fd_sources[i]; -1 keeps fd i
+    int fd_count;                // at most JOBSHIM_MAX_FDS; every other fd is closed on exec
+    int session;                 // 0: inherit, 1: new process group, 2: new session
+    int reset_signal_mask;       // 1: child starts with no signal blocked
+    const jobshim_rlimit *rlimits;
+    int rlimit_count;
+    int set_groups;              // 1: setgroups(groups, group_count)
+    const gid_t *groups;
+    int group_count;
+    int64_t gid;                 // -1: unchanged
+    int64_t uid;                 // -1: unchanged
+    int set_caps;                // 1: keep exactly cap_keep (bounding, permitted, inheritable, ambient)
+    uint64_t cap_keep;           // bit N = capability N
+    int no_new_privs;
+    const void *seccomp_filter;  // struct sock_fprog *, NULL: none
+} jobshim_spawn_config;
+
+#define JOBSHIM_MAX_FDS 64
+
+typedef struct {
+    pid_t pid;
+    int pidfd;
+    int stage;   // JOBSHIM_STAGE_* on failure
+    int error;   // errno on failure
+} jobshim_spawn_result;
+
+/// Spawns `config` by `path` (JOBSHIM_PATH_*). Returns 0 once the child has
+/// exec'd (result->pid, result->pidfd set). Returns -1 on failure with
+/// result->stage and result->error; a child that failed before exec has
+/// already been reaped.
+int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_result *result);
+
+// MARK: - Owner-death watchdog
+
+/// Forks the watchdog: a small process that holds a pidfd of its owner (the
+/// caller) and a SOCK_SEQPACKET socket. Messages are one record each:
+///   'W' path  watch the job cgroup at path
+///   'U' path  stop watching it (closed or detached by its owner)
+///   'R' path  kill it now and remove it once empty (a handle dropped unclosed)
+/// When the owner dies (even by SIGKILL) or closes the socket, the watchdog
+/// kills every watched job (cgroup.kill; freeze+kill+thaw where absent),
+/// removes each cgroup once empty and exits.
+/// On success returns 0 with the watchdog's pid, pidfd and the owner's end
+/// of the socket (close-on-exec).
+int jobshim_watchdog_start(pid_t *pid, int *pidfd, int *socket_fd);
+
+/// Kills every process in the cgroup directory `dirfd` without cgroup.kill:
+/// freeze, SIGKILL each member of cgroup.procs, thaw; repeats until
+/// cgroup.procs reads empty or `rounds` is reached. Returns the number of
+/// processes signalled or -1.
+int jobshim_kill_frozen_members(int dirfd, int rounds);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,89 @@
+// epoll without the packed struct, and signals delivered as eventfd counts.
+//
+// A signal handler may only make async-signal-safe calls, so the handlers
+// here do one write(2) to an eventfd or pipe and nothing else; the work happens in
+// the epoll loop that reads it.
+#ifndef _GNU_SOURCE
+#error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
+#endif
+
+#include "CJobShim.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+int jobshim_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof(event));
+    event.events = events;
+    event.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, &event);
+}
+
+int jobshim_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event ready[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, ready, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        tokens[i] = ready[i].data.u64;
+        events[i] = ready[i].events;
+    }
+    return n;
+}
+
+static atomic_int sigchld_fd = -1;
+
+static void sigchld_handler(int sig) {
+    (void)sig;
+    int saved = errno;
+    uint64_t one = 1;
+    ssize_t ignored = write(atomic_load(&sigchld_fd), &one, sizeof(one));
+    (void)ignored;
+    errno = saved;
+}
+
+int jobshim_notify_sigchld(int efd) {
+    atomic_store(&sigchld_fd, efd);
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = sigchld_handler;
+    action.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGCHLD, &action, NULL);
+}
+
+static atomic_int signals_fd = -1;
+
+static void forwarded_handler(int sig) {
+    int saved = errno;
+    unsigned char number = (unsigned char)sig;
+    ssize_t ignored = write(atomic_load(&signals_fd), &number, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+int jobshim_notify_signals(int pipe_fd, const int *signals, int count) {
+    atomic_store(&signals_fd, pipe_fd);
+    for (int i = 0; i < count; i++) {
+        if (signals[i] <= 0 || signals[i] >= 64) {
+            errno = EINVAL;
+            return -1;
+        }
+        struct sigaction action;
+        memset(&action, 0, sizeof(action));
+        action.sa_handler = forwarded_handler;
+        action.sa_flags = SA_RESTART;
+        sigemptyset(&action.sa_mask);
+        if (sigaction(signals[i], &action, NULL) != 0) return -1;
+    }
+    return 0;
+}
+
+int jobshim_set_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}

@@ -1,0 +1,82 @@
+// Thin wrappers over syscalls that glibc does not wrap, or wraps only as
+// variadic functions (syscall, prctl) that Swift cannot call.
+#ifndef _GNU_SOURCE
+#error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
+#endif
+
+#include "CJobShim.h"
+#include "linux_compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int jobshim_pipe2(int fds[2], int flags) {
+    return pipe2(fds, flags);
+}
+
+int jobshim_pidfd_open(pid_t pid, unsigned int flags) {
+    return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+int jobshim_pidfd_send_signal(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int jobshim_waitid_pidfd(int pidfd, siginfo_t *info, int options) {
+    return waitid((idtype_t)P_PIDFD, (id_t)pidfd, info, options);
+}
+
+int jobshim_waitid_pid(pid_t pid, siginfo_t *info, int options) {
+    return waitid(P_PID, (id_t)pid, info, options);
+}
+
+int jobshim_set_child_subreaper(int on) {
+    return prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)(on ? 1 : 0), 0, 0, 0);
+}
+
+int jobshim_is_child_subreaper(void) {
+    int value = 0;
+    if (prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&value, 0, 0, 0) != 0) return -1;
+    return value;
+}
+
+pid_t jobshim_siginfo_pid(const siginfo_t *info) { return info->si_pid; }
+int jobshim_siginfo_status(const siginfo_t *info) { return info->si_status; }
+int jobshim_siginfo_code(const siginfo_t *info) { return info->si_code; }
+
+// clone3(NULL, 0) fails without creating anything: ENOSYS when the syscall is
+// missing or filtered, EINVAL (size too small) when it exists.
+int jobshim_probe_clone3(void) {
+    long rc = syscall(SYS_clone3, NULL, 0);
+    return (rc == -1 && errno == ENOSYS) ? 0 : 1;
+}
+
+// A CLONE_INTO_CGROUP request naming a descriptor that cannot be open fails
+// with EBADF on kernels that know the flag (checked before any task is made
+// runnable) and with EINVAL or E2BIG on kernels that do not.
+int jobshim_probe_clone_into_cgroup(void) {
+    struct jobshim_clone_args args = {0};
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = INT_MAX;
+    long rc = syscall(SYS_clone3, &args, sizeof(args));
+    if (rc == 0) _exit(127);  // cannot happen; never run parent code twice
+    if (rc > 0) {             // ditto: reap rather than leak
+        siginfo_t info;
+        waitid(P_PID, (id_t)rc, &info, WEXITED);
+        return 1;
+    }
+    return errno == EBADF ? 1 : 0;
+}
+
+// waitid(P_PIDFD, INT_MAX) is EBADF where P_PIDFD is known (no such
+// descriptor), EINVAL where not. (-1 would be EINVAL on every kernel.)
+int jobshim_probe_waitid_pidfd(void) {
+    siginfo_t info;
+    int rc = waitid((idtype_t)P_PIDFD, (id_t)INT_MAX, &info, WEXITED | WNOHANG);
+    return (rc == -1 && errno == EBADF) ? 1 : 0;
+}

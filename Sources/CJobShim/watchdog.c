@@ -1,0 +1,260 @@
+// The owner-death watchdog: kill-on-close that survives SIGKILL of the owner.
+//
+// A handle's deinit cannot run when its process is SIGKILLed, so a second
+// process has to notice. The watchdog is forked from the owner and holds a
+// pidfd of it; when the pidfd reports the owner's exit (or the owner's end of
+// the command socket closes), it kills every job the owner still held and
+// removes their cgroups. It runs in a forked child of a multithreaded Swift
+// process, so it may only make syscalls: that is why it is C and lives here.
+#ifndef _GNU_SOURCE
+#error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
+#endif
+
+#include "CJobShim.h"
+#include "linux_compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WATCHDOG_MAX_JOBS 4096
+#define WATCHDOG_PATH_MAX 4096
+// How long the watchdog keeps trying to remove a killed job's cgroup.
+#define WATCHDOG_REMOVE_ROUNDS 100
+#define WATCHDOG_ROUND_MS 50
+
+typedef struct {
+    int state;  // 0 free, 1 watched, 2 removing
+    int rounds;
+    char path[WATCHDOG_PATH_MAX];
+} watched_job;
+
+static int write_file(int dirfd, const char *name, const char *value) {
+    int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, value, strlen(value));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n < 0 ? -1 : 0;
+}
+
+// Parses the decimal pids of cgroup.procs and SIGKILLs each one. Members of a
+// frozen cgroup cannot exit or fork, so every pid read is still a member.
+static int kill_listed(int dirfd) {
+    int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buffer[4096];
+    int killed = 0;
+    long pid = 0;
+    int in_number = 0;
+    ssize_t n;
+    while ((n = read(fd, buffer, sizeof(buffer))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            char ch = buffer[i];
+            if (ch >= '0' && ch <= '9') {
+                pid = pid * 10 + (ch - '0');
+                in_number = 1;
+            } else if (in_number) {
+                if (kill((pid_t)pid, SIGKILL) == 0) killed++;
+                pid = 0;
+                in_number = 0;
+            }
+        }
+    }
+    if (in_number && kill((pid_t)pid, SIGKILL) == 0) killed++;
+    close(fd);
+    return killed;
+}
+
+int jobshim_kill_frozen_members(int dirfd, int rounds) {
+    int total = 0;
+    for (int round = 0; round < rounds; round++) {
+        if (write_file(dirfd, "cgroup.freeze", "1") != 0) return -1;
+        int killed = kill_listed(dirfd);
+        // Always thaw: SIGKILL takes effect only once a task runs again.
+        write_file(dirfd, "cgroup.freeze", "0");
+        if (killed < 0) return -1;
+        total += killed;
+        if (killed == 0) break;
+    }
+    return total;
+}
+
+static void kill_job(const char *path) {
+    int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) return;
+    if (write_file(dirfd, "cgroup.kill", "1") != 0) jobshim_kill_frozen_members(dirfd, 10);
+    close(dirfd);
+}
+
+// 1 once the job's cgroup is gone.
+static int try_remove(const char *path) {
+    if (rmdir(path) == 0 || errno == ENOENT) return 1;
+    return 0;
+}
+
+static watched_job *find(watched_job *jobs, const char *path) {
+    for (int i = 0; i < WATCHDOG_MAX_JOBS; i++) {
+        if (jobs[i].state != 0 && strcmp(jobs[i].path, path) == 0) return &jobs[i];
+    }
+    return NULL;
+}
+
+static watched_job *add(watched_job *jobs, const char *path, int state) {
+    watched_job *job = find(jobs, path);
+    for (int i = 0; job == NULL && i < WATCHDOG_MAX_JOBS; i++) {
+        if (jobs[i].state == 0) job = &jobs[i];
+    }
+    if (job == NULL) return NULL;
+    job->state = state;
+    job->rounds = 0;
+    strcpy(job->path, path);
+    return job;
+}
+
+// Applies one command record; returns 0, or -1 when the owner's end is gone.
+static int handle_command(watched_job *jobs, int socket_fd) {
+    char record[WATCHDOG_PATH_MAX + 2];
+    ssize_t n;
+    do {
+        n = recv(socket_fd, record, sizeof(record) - 1, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) return (n < 0 && errno == EAGAIN) ? 0 : -1;
+    record[n] = '\0';
+    const char *path = record + 1;
+    if (n < 2 || path[0] != '/') return 0;
+    if (record[0] == 'W') {
+        add(jobs, path, 1);
+    } else if (record[0] == 'U') {
+        watched_job *job = find(jobs, path);
+        if (job) job->state = 0;
+    } else if (record[0] == 'R') {
+        kill_job(path);
+        if (!try_remove(path)) add(jobs, path, 2);
+        else {
+            watched_job *job = find(jobs, path);
+            if (job) job->state = 0;
+        }
+    }
+    return 0;
+}
+
+// One pass over jobs being removed; returns how many remain.
+static int advance_removals(watched_job *jobs) {
+    int remaining = 0;
+    for (int i = 0; i < WATCHDOG_MAX_JOBS; i++) {
+        if (jobs[i].state != 2) continue;
+        if (try_remove(jobs[i].path) || ++jobs[i].rounds > WATCHDOG_REMOVE_ROUNDS) {
+            jobs[i].state = 0;
+        } else {
+            // A member may have been forked between kill and now.
+            kill_job(jobs[i].path);
+            remaining++;
+        }
+    }
+    return remaining;
+}
+
+__attribute__((noreturn)) static void watchdog_main(int owner_pidfd, int socket_fd) {
+    watched_job *jobs = mmap(NULL, sizeof(watched_job) * WATCHDOG_MAX_JOBS, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (jobs == MAP_FAILED) _exit(1);
+
+    int owner_gone = 0;
+    for (;;) {
+        int removing = advance_removals(jobs);
+        if (owner_gone) {
+            if (removing == 0) _exit(0);
+            poll(NULL, 0, WATCHDOG_ROUND_MS);
+            continue;
+        }
+        struct pollfd fds[2] = {{owner_pidfd, POLLIN, 0}, {socket_fd, POLLIN, 0}};
+        int ready = poll(fds, 2, removing ? WATCHDOG_ROUND_MS : -1);
+        if (ready < 0 && errno != EINTR) _exit(1);
+        if (ready <= 0) continue;
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (handle_command(jobs, socket_fd) != 0) owner_gone = 1;
+        }
+        if (fds[0].revents & POLLIN) owner_gone = 1;
+        if (!owner_gone) continue;
+
+        // The owner is gone: apply whatever it sent last, then kill all.
+        int flags = fcntl(socket_fd, F_GETFL);
+        fcntl(socket_fd, F_SETFL, flags | O_NONBLOCK);
+        while (handle_command(jobs, socket_fd) == 0) {
+            char peek;
+            if (recv(socket_fd, &peek, 1, MSG_PEEK) <= 0) break;
+        }
+        for (int i = 0; i < WATCHDOG_MAX_JOBS; i++) {
+            if (jobs[i].state == 0) continue;
+            kill_job(jobs[i].path);
+            jobs[i].state = 2;
+            jobs[i].rounds = 0;
+        }
+    }
+}
+
+int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out) {
+    int owner_pidfd = jobshim_pidfd_open(getpid(), 0);
+    if (owner_pidfd < 0) return -1;
+    int sockets[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
+        int saved = errno;
+        close(owner_pidfd);
+        errno = saved;
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        // Keep only the owner's pidfd (as 3) and our socket end (as 4): any
+        // other inherited descriptor would keep pipes or files of the owner open.
+        int fd3 = fcntl(owner_pidfd, F_DUPFD, 10);
+        int fd4 = fcntl(sockets[1], F_DUPFD, 10);
+        if (fd3 < 0 || fd4 < 0 || dup2(fd3, 3) < 0 || dup2(fd4, 4) < 0) _exit(1);
+        if (syscall(SYS_close_range, 5, ~0U, 0) != 0) {
+            for (int fd = 5; fd < 1024; fd++) close(fd);
+        }
+        // Out of the owner's session, so a Ctrl-C or hangup meant for the
+        // owner's terminal does not take the watchdog with it.
+        setsid();
+        jobshim_reset_signal_dispositions();
+        int ignored[] = {SIGINT, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
+        for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], SIG_IGN);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (chdir("/") != 0) _exit(1);
+        prctl(PR_SET_NAME, (unsigned long)"jobobjects-wd", 0, 0, 0);
+        watchdog_main(3, 4);
+    }
+    int saved = errno;
+    close(owner_pidfd);
+    close(sockets[1]);
+    if (pid < 0) {
+        close(sockets[0]);
+        errno = saved;
+        return -1;
+    }
+    int pidfd = jobshim_pidfd_open(pid, 0);
+    if (pidfd < 0) {
+        saved = errno;
+        close(sockets[0]);
+        kill(pid, SIGKILL);
+        siginfo_t info;
+        waitid(P_PID, (id_t)pid, &info, WEXITED);
+        errno = saved;
+        return -1;
+    }
+    *pid_out = pid;
+    *pidfd_out = pidfd;
+    *socket_out = sockets[0];
+    return 0;
+}

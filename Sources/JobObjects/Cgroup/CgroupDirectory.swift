@@ -1,0 +1,81 @@
+import Glibc
+import SystemPackage
+
+/// One cgroup directory held open by a descriptor: reads and writes its
+/// interface files relative to that descriptor, so a rename of an ancestor
+/// cannot redirect them.
+final class CgroupDirectory: Sendable {
+    let path: String
+    /// O_DIRECTORY descriptor; also the CLONE_INTO_CGROUP target.
+    let fd: CInt
+
+    init(opening path: String) throws(JobObjectError) {
+        self.path = path
+        fd = try Syscall.open(path, O_RDONLY | O_DIRECTORY).orThrow("open job", path: path, what: "open cgroup directory")
+    }
+
+    deinit { Syscall.close(fd) }
+
+    func read(_ name: String) throws(JobObjectError) -> String {
+        try FileContents.read(at: fd, name).orThrow("read \(name)", path: path + "/" + name, what: "read")
+    }
+
+    func write(_ name: String, _ value: String) throws(JobObjectError) {
+        try FileContents.write(at: fd, name, value).orThrow("write \(name)", path: path + "/" + name, what: "write \(String(reflecting: value)) to")
+    }
+
+    func has(_ name: String) -> Bool {
+        faccessat(fd, name, F_OK, 0) == 0
+    }
+
+    /// cgroup.events: whether any process is in this cgroup or below, and
+    /// whether it is frozen.
+    func events() throws(JobObjectError) -> CgroupEvents {
+        CgroupEvents(try read("cgroup.events"))
+    }
+
+    /// The pids of cgroup.procs here and in every descendant cgroup.
+    func memberPIDs() throws(JobObjectError) -> [pid_t] {
+        var pids: [pid_t] = []
+        for directory in [path] + descendants() {
+            guard case .success(let text) = FileContents.read(directory + "/cgroup.procs") else { continue }
+            pids += text.nonEmptyLines.compactMap { pid_t($0) }
+        }
+        return pids
+    }
+
+    /// Child cgroup directories, deepest first (the order to remove them in).
+    func descendants() -> [String] {
+        var result: [String] = []
+        func visit(_ directory: String) {
+            guard let dir = opendir(directory) else { return }
+            var children: [String] = []
+            while let entry = readdir(dir) {
+                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { children.append(directory + "/" + name) }
+            }
+            closedir(dir)
+            for child in children {
+                visit(child)
+                result.append(child)
+            }
+        }
+        visit(path)
+        return result
+    }
+}
+
+/// The keys of cgroup.events.
+public struct CgroupEvents: Sendable, Equatable {
+    /// Some process is in the cgroup or one of its descendants.
+    public var populated: Bool
+    /// The cgroup is fully frozen.
+    public var frozen: Bool
+
+    init(_ text: String) {
+        let values = text.keyedValues
+        populated = values["populated"] == "1"
+        frozen = values["frozen"] == "1"
+    }
+}

@@ -1,0 +1,105 @@
+import Glibc
+import SystemPackage
+
+/// Where the cgroup2 hierarchy is mounted and where the caller sits in it.
+///
+/// Read from `/proc/self/mountinfo` (the first `cgroup2` mount, preferring
+/// `/sys/fs/cgroup` and `/sys/fs/cgroup/unified`) and from the `0::` line of
+/// `/proc/self/cgroup`. Pure v2 hosts mount it at `/sys/fs/cgroup`, hybrid
+/// ones at `/sys/fs/cgroup/unified`; no path is assumed.
+public struct CgroupHierarchy: Sendable, Equatable {
+    /// The cgroup2 mount point, e.g. `/sys/fs/cgroup`.
+    public let mountPoint: String
+    /// The caller's cgroup as an absolute directory path.
+    public let ownCgroup: String
+    /// Whether the mount is read-only.
+    public let isReadOnly: Bool
+
+    /// Discovers the hierarchy of the calling process.
+    public static func discover() throws(JobObjectError) -> CgroupHierarchy {
+        let mountinfo = try FileContents.read("/proc/self/mountinfo")
+            .orThrow("discover cgroup2", path: "/proc/self/mountinfo", what: "read")
+        let cgroup = try FileContents.read("/proc/self/cgroup")
+            .orThrow("discover cgroup2", path: "/proc/self/cgroup", what: "read")
+        return try parse(mountinfo: mountinfo, procSelfCgroup: cgroup)
+    }
+
+    /// Parses the two files; separate from `discover` so it can be tested on
+    /// the mount tables of other hosts.
+    static func parse(mountinfo: String, procSelfCgroup: String) throws(JobObjectError) -> CgroupHierarchy {
+        let mounts = mountinfo.nonEmptyLines.compactMap(Cgroup2Mount.init(line:))
+        let preferred = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        guard let mount = mounts.first(where: { preferred.contains($0.mountPoint) }) ?? mounts.first else {
+            throw JobObjectError(.cgroup2NotMounted,
+                "no cgroup2 file system is mounted; mount one (mount -t cgroup2 none /sys/fs/cgroup) or boot with systemd.unified_cgroup_hierarchy=1",
+                operation: "discover cgroup2", path: "/proc/self/mountinfo")
+        }
+        guard let line = procSelfCgroup.nonEmptyLines.first(where: { $0.hasPrefix("0::") }) else {
+            throw JobObjectError(.cgroup2NotMounted,
+                "this process has no cgroup2 membership (no 0:: line in /proc/self/cgroup); the kernel must have cgroup2 enabled",
+                operation: "discover cgroup2", path: "/proc/self/cgroup")
+        }
+        var relative = String(line.dropFirst(3))
+        // Inside a cgroup namespace or a bind-mounted subtree, the mount shows
+        // only part of the tree: drop the part above the mount's root.
+        if mount.root != "/", relative.hasPrefix(mount.root) {
+            relative = String(relative.dropFirst(mount.root.count))
+        }
+        if relative.hasSuffix(" (deleted)") { relative = String(relative.dropLast(10)) }
+        return CgroupHierarchy(mountPoint: mount.mountPoint,
+                               ownCgroup: CgroupPath.join(mount.mountPoint, relative),
+                               isReadOnly: mount.isReadOnly)
+    }
+}
+
+/// One `cgroup2` line of mountinfo.
+struct Cgroup2Mount {
+    let root: String
+    let mountPoint: String
+    let isReadOnly: Bool
+
+    /// Fields: id parent major:minor root mountpoint options [optional…] - fstype source superoptions
+    init?(line: Substring) {
+        let fields = line.split(separator: " ")
+        guard let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count, dash >= 6,
+              fields[dash + 1] == "cgroup2" else { return nil }
+        root = Cgroup2Mount.unescape(fields[3])
+        mountPoint = Cgroup2Mount.unescape(fields[4])
+        isReadOnly = fields[5].split(separator: ",").contains("ro")
+    }
+
+    /// mountinfo writes space, tab, newline and backslash as \ooo octal.
+    static func unescape(_ field: Substring) -> String {
+        guard field.contains("\\") else { return String(field) }
+        var bytes: [UInt8] = []
+        var utf8 = Array(field.utf8)[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "\\"), utf8.count >= 3,
+               let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(3)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Joining cgroup paths without doubled or trailing slashes.
+enum CgroupPath {
+    static func join(_ base: String, _ tail: String) -> String {
+        let trimmedTail = tail.split(separator: "/").joined(separator: "/")
+        if trimmedTail.isEmpty { return base }
+        return base.hasSuffix("/") ? base + trimmedTail : base + "/" + trimmedTail
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+        return String(path[..<slash])
+    }
+
+    static func lastComponent(of path: String) -> String {
+        String(path.split(separator: "/").last ?? "")
+    }
+}

@@ -1,0 +1,124 @@
+import Glibc
+
+/// The cgroup under which jobs are created.
+///
+/// Chosen in this order: the path passed in, `JOBOBJECTS_CGROUP_PARENT`,
+/// else `jobobjects` under the caller's own cgroup. A path that starts with
+/// the cgroup2 mount point is a directory; another absolute path is a cgroup
+/// path from the hierarchy's root (`/jobs` is `<mount>/jobs`); a relative
+/// path is below the caller's own cgroup.
+public struct JobParent: Sendable, Equatable, CustomStringConvertible {
+    /// The parent's directory, e.g. `/sys/fs/cgroup/unified/jobobjects`.
+    public let path: String
+    public let hierarchy: CgroupHierarchy
+    /// The default parent is made on demand and removed again by the last
+    /// job to leave it, so nothing stays behind.
+    let isDefault: Bool
+
+    public static let environmentVariable = "JOBOBJECTS_CGROUP_PARENT"
+    public static let defaultName = "jobobjects"
+
+    /// Resolves the parent without creating anything.
+    public static func resolve(_ explicit: String? = nil) throws(JobObjectError) -> JobParent {
+        let hierarchy = try CgroupHierarchy.discover()
+        let fromEnvironment = getenv(environmentVariable).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        guard let given = explicit ?? fromEnvironment else {
+            return JobParent(path: CgroupPath.join(hierarchy.ownCgroup, defaultName), hierarchy: hierarchy, isDefault: true)
+        }
+        let mount = hierarchy.mountPoint
+        let path: String
+        if given == mount || given.hasPrefix(mount + "/") {
+            path = given
+        } else if given.hasPrefix("/") {
+            path = CgroupPath.join(mount, given)
+        } else {
+            path = CgroupPath.join(hierarchy.ownCgroup, given)
+        }
+        if path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
+            throw JobObjectError(.invalidArgument, "job parent \(given) must not contain \".\" or \"..\" components", operation: "resolve job parent", path: given)
+        }
+        return JobParent(path: path, hierarchy: hierarchy, isDefault: false)
+    }
+
+    /// Creates the parent directory when missing and checks that jobs can
+    /// be made in it.
+    func prepare() throws(JobObjectError) {
+        if hierarchy.isReadOnly {
+            throw JobObjectError(.parentNotWritable,
+                "the cgroup2 mount \(hierarchy.mountPoint) is read-only; jobs need a writable cgroup2 (in a container: a private cgroup namespace with a writable /sys/fs/cgroup)",
+                operation: "prepare job parent", path: path)
+        }
+        switch Syscall.mkdir(path, 0o755) {
+        case .success, .failure(.fileExists): break
+        case .failure(.noSuchFileOrDirectory):
+            throw JobObjectError(.jobNotFound,
+                "the job parent's own parent \(CgroupPath.parent(of: path)) does not exist; create it or choose another parent",
+                operation: "prepare job parent", path: path, errno: .noSuchFileOrDirectory)
+        case .failure(let errno):
+            throw JobObjectError.system(errno, operation: "prepare job parent", path: path, what: "create the job parent")
+        }
+        if case .failure(let errno) = Syscall.access(path + "/cgroup.procs", W_OK) {
+            throw JobObjectError.system(errno, operation: "prepare job parent", path: path, what: "write to the job parent")
+        }
+    }
+
+    /// Removes the default parent once no job is left in it (another
+    /// process's job keeps it: rmdir then fails with EBUSY and that is fine).
+    func removeIfUnused() {
+        guard isDefault else { return }
+        _ = Syscall.rmdir(path)
+    }
+
+    /// The controllers jobs under this parent can use: those listed in its
+    /// `cgroup.controllers` (what its own parent passes down).
+    public func availableControllers() -> Set<String> {
+        let source = access(path, F_OK) == 0 ? path + "/cgroup.controllers" : CgroupPath.parent(of: path) + "/cgroup.subtree_control"
+        guard case .success(let text) = FileContents.read(source) else { return [] }
+        return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    }
+
+    /// What this parent and kernel offer, as a value a caller can print.
+    public func report() -> DelegationReport {
+        DelegationReport(mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: path,
+                         controllers: availableControllers().sorted(),
+                         cgroupKill: cgroupKillPresent(),
+                         kernel: KernelFeatures.current)
+    }
+
+    /// cgroup.kill exists in every non-root cgroup on Linux 5.14+; the root
+    /// has none, so look in the parent or, before it exists, the own cgroup.
+    private func cgroupKillPresent() -> Bool? {
+        for directory in [path, hierarchy.ownCgroup] where directory != hierarchy.mountPoint {
+            if access(directory, F_OK) == 0 { return access(directory + "/cgroup.kill", F_OK) == 0 }
+        }
+        return nil
+    }
+
+    public var description: String { path }
+}
+
+/// What a job parent and the kernel offer.
+public struct DelegationReport: Sendable, CustomStringConvertible {
+    public let mountPoint: String
+    public let ownCgroup: String
+    public let parent: String
+    /// Controllers jobs can enable (empty on a hybrid host, where they stay on cgroup v1).
+    public let controllers: [String]
+    /// `cgroup.kill` exists (Linux 5.14); nil when no non-root cgroup could be checked yet.
+    public let cgroupKill: Bool?
+    public let kernel: KernelFeatures
+
+    public var description: String {
+        """
+        cgroup2 mount:  \(mountPoint)
+        own cgroup:     \(ownCgroup)
+        job parent:     \(parent)
+        controllers:    \(controllers.isEmpty ? "none (limits unavailable; grouping, kill, freeze and events work)" : controllers.joined(separator: " "))
+        cgroup.kill:    \(cgroupKill.map { $0 ? "yes" : "no (freeze, kill each, thaw)" } ?? "unknown until a job exists")
+        clone3:         \(kernel.clone3 ? "yes" : "no")
+        CLONE_INTO_CGROUP: \(kernel.cloneIntoCgroup ? "yes" : "no")
+        waitid(P_PIDFD): \(kernel.waitidPidfd ? "yes" : "no")
+        spawn path:     \(kernel.spawnPath)
+        """
+    }
+}

@@ -1,0 +1,55 @@
+import CJobShim
+
+/// What the running kernel offers, probed once per process without
+/// creating any process.
+public struct KernelFeatures: Sendable, Equatable, CustomStringConvertible {
+    /// `clone3` exists and is not filtered (container seccomp profiles often return ENOSYS).
+    public let clone3: Bool
+    /// `clone3` accepts `CLONE_INTO_CGROUP` (Linux 5.7): children are born inside their job.
+    public let cloneIntoCgroup: Bool
+    /// `waitid` accepts `P_PIDFD` (Linux 5.4).
+    public let waitidPidfd: Bool
+
+    /// The spawn path the library uses on this kernel, best first.
+    public var spawnPath: SpawnPath {
+        if clone3 && cloneIntoCgroup { return .clone3IntoCgroup }
+        return .cloneThenJoin
+    }
+
+    /// The features of the running kernel.
+    public static let current = KernelFeatures(
+        clone3: jobshim_probe_clone3() == 1,
+        cloneIntoCgroup: jobshim_probe_clone_into_cgroup() == 1,
+        waitidPidfd: jobshim_probe_waitid_pidfd() == 1)
+
+    public var description: String {
+        "clone3=\(clone3) CLONE_INTO_CGROUP=\(cloneIntoCgroup) waitid(P_PIDFD)=\(waitidPidfd) spawn=\(spawnPath)"
+    }
+}
+
+/// How a child is created and put into its job.
+public enum SpawnPath: Sendable, Equatable, CustomStringConvertible {
+    /// `clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_INTO_CGROUP)`: never outside the job.
+    case clone3IntoCgroup
+    /// `clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)`; the child writes itself into
+    /// `cgroup.procs` before it runs any payload code.
+    case cloneThenJoin
+    /// `fork`; the child joins as above and the parent opens a pidfd.
+    case forkThenJoin
+
+    var shimValue: CInt {
+        switch self {
+        case .clone3IntoCgroup: CInt(JOBSHIM_PATH_CLONE3_INTO_CGROUP)
+        case .cloneThenJoin: CInt(JOBSHIM_PATH_CLONE_JOIN)
+        case .forkThenJoin: CInt(JOBSHIM_PATH_FORK_JOIN)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .clone3IntoCgroup: "clone3-into-cgroup"
+        case .cloneThenJoin: "clone-then-join"
+        case .forkThenJoin: "fork-then-join"
+        }
+    }
+}

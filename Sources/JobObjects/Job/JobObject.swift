@@ -1,0 +1,380 @@
+import CJobShim
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// A group of processes under one handle: the Linux counterpart of a
+/// Windows job object, built on a cgroup v2 directory.
+///
+/// Processes spawned into a job are born inside it (`clone3` with
+/// `CLONE_INTO_CGROUP`) and neither they nor their descendants can leave it,
+/// however they fork or `setsid`. Closing the handle kills them all
+/// (`cgroup.kill`) and removes the cgroup; so does dropping it unclosed, and
+/// so does the death of the owning process, even by SIGKILL (a watchdog
+/// process holds the owner's pidfd).
+///
+/// ```swift
+/// let job = try JobObject.create(name: "build")
+/// let make = try job.spawn(SpawnOptions("make", arguments: ["-j8"]))
+/// let status = await make.wait()
+/// try await job.close()        // kills what make left behind, removes the cgroup
+/// ```
+public final class JobObject: Sendable, CustomStringConvertible {
+    public let name: JobName
+    public let parent: JobParent
+    /// Whether closing (or dropping) this handle kills the job. True for
+    /// jobs this handle created, false for jobs opened by name.
+    public let killsOnClose: Bool
+
+    let directory: CgroupDirectory
+    let cgroupEvents: CgroupEventsMonitor
+    /// cgroup.procs, open for writing: assigning processes and the join path.
+    private let procsFD: CInt
+    private let state = Mutex(State())
+
+    private struct State {
+        var lifecycle = Lifecycle.open
+        var running: [pid_t: ProcessHandle] = [:]
+        var started = 0
+        var exits: [ProcessExit] = []
+        var exitCode: Int32?
+        var terminationMethod: TerminationMethod?
+    }
+
+    private enum Lifecycle { case open, closing, closed, detached }
+
+    /// The job's cgroup directory.
+    public var path: String { directory.path }
+
+    // MARK: Creating and opening
+
+    /// Creates a job: a new cgroup named `name` (generated when nil) under
+    /// `parent` (see `JobParent.resolve`). Nothing is left behind when this throws.
+    public static func create(name: String? = nil, parent: String? = nil, killOnClose: Bool = true) throws(JobObjectError) -> JobObject {
+        let jobName = try name.map { name throws(JobObjectError) in try JobName(name) } ?? JobName.generate()
+        let parent = try JobParent.resolve(parent)
+        let path = CgroupPath.join(parent.path, jobName.value)
+        try parent.prepare()
+        var created = false
+        for _ in 0..<3 {
+            switch Syscall.mkdir(path, 0o755) {
+            case .success: created = true
+            case .failure(.fileExists):
+                throw JobObjectError(.jobExists,
+                    "a job named \"\(jobName)\" already exists under \(parent.path); choose another name, or open it with JobObject.open(name:)",
+                    operation: "create job", path: path, errno: .fileExists)
+            case .failure(.noSuchFileOrDirectory):
+                // Another process removed the (default) parent as its last job left; make it again.
+                try parent.prepare()
+                continue
+            case .failure(let errno):
+                throw JobObjectError.system(errno, operation: "create job", path: path, what: "create the job's cgroup")
+            }
+            break
+        }
+        guard created else {
+            throw JobObjectError(.systemCallFailed, "the job parent keeps disappearing", operation: "create job", path: path)
+        }
+        do {
+            let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
+            if killOnClose { try JobWatchdog.shared.watch(path) }
+            return job
+        } catch {
+            _ = Syscall.rmdir(path)
+            parent.removeIfUnused()
+            throw error
+        }
+    }
+
+    /// Opens an existing job by name, e.g. one created by another process.
+    /// The handle can list, signal, freeze, account and terminate the job;
+    /// closing it does not kill the job unless `killOnClose`.
+    public static func open(name: String, parent: String? = nil, killOnClose: Bool = false) throws(JobObjectError) -> JobObject {
+        let jobName = try JobName(name)
+        let parent = try JobParent.resolve(parent)
+        let path = CgroupPath.join(parent.path, jobName.value)
+        guard access(path, F_OK) == 0 else {
+            throw JobObjectError(.jobNotFound, "no job named \"\(jobName)\" under \(parent.path)", operation: "open job", path: path)
+        }
+        let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
+        if killOnClose { try JobWatchdog.shared.watch(path) }
+        return job
+    }
+
+    private init(name: JobName, parent: JobParent, path: String, killsOnClose: Bool) throws(JobObjectError) {
+        self.name = name
+        self.parent = parent
+        self.killsOnClose = killsOnClose
+        directory = try CgroupDirectory(opening: path)
+        cgroupEvents = try CgroupEventsMonitor(directory: directory)
+        procsFD = try Syscall.openat(directory.fd, "cgroup.procs", O_WRONLY)
+            .orThrow("open job", path: path + "/cgroup.procs", what: "open for writing")
+    }
+
+    deinit {
+        Syscall.close(procsFD)
+        let lifecycle = state.withLock { $0.lifecycle }
+        // The synchronous backstop for a handle dropped without close():
+        // one write to cgroup.kill now, and the watchdog removes the cgroup
+        // once it is empty.
+        if lifecycle == .open || lifecycle == .closing, killsOnClose {
+            _ = FileContents.write(at: directory.fd, "cgroup.kill", "1")
+            JobWatchdog.shared.killAndRemove(path)
+        }
+    }
+
+    // MARK: Processes
+
+    /// Spawns a process inside the job; it is never, even for an instant,
+    /// outside it. Returns once the child has exec'd.
+    @discardableResult
+    public func spawn(_ options: SpawnOptions) throws(JobObjectError) -> ProcessHandle {
+        try spawn(options, path: KernelFeatures.current.spawnPath)
+    }
+
+    /// Spawns `executable` with `arguments`, inheriting everything else.
+    @discardableResult
+    public func spawn(_ executable: String, _ arguments: String...) throws(JobObjectError) -> ProcessHandle {
+        try spawn(SpawnOptions(executable, arguments: arguments))
+    }
+
+    /// Spawns by a chosen path (tests exercise the fallbacks through this).
+    func spawn(_ options: SpawnOptions, path spawnPath: SpawnPath) throws(JobObjectError) -> ProcessHandle {
+        try ensureOpen("spawn")
+        let process = try ProcessRegistry.shared.spawning { () throws(JobObjectError) -> ProcessHandle in
+            try Spawner.spawn(options, cgroupFD: directory.fd, cgroupProcsFD: procsFD, path: spawnPath)
+        }
+        track(process)
+        return process
+    }
+
+    /// Moves an existing process into the job (a write to `cgroup.procs`).
+    ///
+    /// The process is named by a pidfd, and the move is checked through it:
+    /// if the process is still alive after the write, the pid cannot have been
+    /// reused in between, so the right process moved. A process that exits
+    /// during the call gives `.processExited`.
+    public func assign(_ process: ProcessHandle) throws(JobObjectError) {
+        try ensureOpen("assign process")
+        guard case .success = Syscall.pidfdSendSignal(process.pidfd, 0) else {
+            throw JobObjectError(.processExited, "process \(process.pid) has exited", operation: "assign process")
+        }
+        switch FileContents.write(fd: procsFD, String(process.pid)) {
+        case .success: break
+        case .failure(.noSuchProcess):
+            throw JobObjectError(.processExited, "process \(process.pid) has exited", operation: "assign process")
+        case .failure(let errno):
+            throw JobObjectError.system(errno, operation: "assign process", path: path + "/cgroup.procs", what: "move process \(process.pid) into")
+        }
+        guard case .success = Syscall.pidfdSendSignal(process.pidfd, 0) else {
+            throw JobObjectError(.processExited, "process \(process.pid) exited while it was being assigned", operation: "assign process")
+        }
+        state.withLock { $0.started += 1 }
+    }
+
+    /// Moves the process `pid` into the job, holding it by a pidfd for the check.
+    public func assign(pid: pid_t) throws(JobObjectError) {
+        try assign(ProcessHandle(observing: pid))
+    }
+
+    private func track(_ process: ProcessHandle) {
+        state.withLock { state in
+            state.started += 1
+            state.running[process.pid] = process
+        }
+        process.onExit { [weak self] status in
+            self?.state.withLock { state in
+                state.running.removeValue(forKey: process.pid)
+                state.exits.append(ProcessExit(pid: process.pid, status: status))
+            }
+        }
+    }
+
+    /// The pids of every process in the job, descendants' cgroups included.
+    public func processIDs() throws(JobObjectError) -> [pid_t] {
+        try directory.memberPIDs()
+    }
+
+    /// Whether no process is in the job (cgroup.events `populated 0`).
+    public var isEmpty: Bool {
+        get throws(JobObjectError) { try !cgroupEvents.current().populated }
+    }
+
+    /// Sends `signal` to every process in the job and returns how many got it.
+    ///
+    /// Each member is held by a pidfd and its cgroup checked before the
+    /// signal, so a pid reused by a process outside the job is never signalled.
+    @discardableResult
+    public func signal(_ signal: Int32) throws(JobObjectError) -> Int {
+        var delivered = 0
+        let prefix = path.dropFirst(parent.hierarchy.mountPoint.count)
+        for pid in try processIDs() {
+            guard case .success(let pidfd) = Syscall.pidfdOpen(pid) else { continue }
+            defer { Syscall.close(pidfd) }
+            guard case .success(let text) = FileContents.read("/proc/\(pid)/cgroup"),
+                  let line = text.nonEmptyLines.first(where: { $0.hasPrefix("0::") }) else { continue }
+            let cgroup = line.dropFirst(3)
+            guard cgroup == prefix || cgroup.hasPrefix(prefix + "/") else { continue }
+            if case .success = Syscall.pidfdSendSignal(pidfd, signal) { delivered += 1 }
+        }
+        return delivered
+    }
+
+    // MARK: Freezing
+
+    /// Freezes every process in the job (`cgroup.freeze`) and returns once
+    /// the kernel reports `frozen 1`.
+    public func freeze() async throws(JobObjectError) {
+        try directory.write("cgroup.freeze", "1")
+        try await cgroupEvents.wait { $0.frozen || !$0.populated }
+    }
+
+    /// Thaws the job and returns once the kernel reports `frozen 0`.
+    public func thaw() async throws(JobObjectError) {
+        try directory.write("cgroup.freeze", "0")
+        try await cgroupEvents.wait { !$0.frozen }
+    }
+
+    // MARK: Ending
+
+    /// Kills every process in the job (Windows `TerminateJobObject`) and
+    /// returns once the job is empty. `exitCode` is recorded as the job's.
+    ///
+    /// Writes `cgroup.kill`; on kernels without it (before 5.14) freezes the
+    /// job, SIGKILLs each member, always thaws, and repeats until empty.
+    public func terminate(exitCode: Int32 = 1) async throws(JobObjectError) {
+        state.withLock { state in
+            if state.exitCode == nil { state.exitCode = exitCode }
+        }
+        try kill(using: directory.has("cgroup.kill") ? .cgroupKill : .freezeAndKill)
+        try await waitUntilEmpty()
+    }
+
+    /// How the last `terminate` or `close` killed the job.
+    public var terminationMethod: TerminationMethod? { state.withLock { $0.terminationMethod } }
+
+    /// The exit code given to `terminate`, if the job was terminated.
+    public var exitCode: Int32? { state.withLock { $0.exitCode } }
+
+    func kill(using method: TerminationMethod) throws(JobObjectError) {
+        state.withLock { $0.terminationMethod = method }
+        switch method {
+        case .cgroupKill:
+            try directory.write("cgroup.kill", "1")
+        case .freezeAndKill:
+            for dir in [path] + directory.descendants().reversed() {
+                guard case .success(let fd) = Syscall.open(dir, O_RDONLY | O_DIRECTORY) else { continue }
+                defer { Syscall.close(fd) }
+                if jobshim_kill_frozen_members(fd, 100) < 0 {
+                    throw JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "terminate job", path: dir, what: "freeze and kill the members of")
+                }
+            }
+        }
+    }
+
+    /// Returns once no process is left in the job (cgroup.events
+    /// `populated 0`), woken by the kernel, never by polling.
+    public func waitUntilEmpty() async throws(JobObjectError) {
+        try await cgroupEvents.wait { !$0.populated }
+    }
+
+    /// Kills the job (when `killsOnClose`), waits until it is empty and
+    /// removes its cgroup (and any cgroups its processes made inside it).
+    /// Calling it again does nothing.
+    public func close() async throws(JobObjectError) {
+        let proceed = state.withLock { state -> Bool in
+            guard state.lifecycle == .open else { return false }
+            state.lifecycle = .closing
+            return true
+        }
+        guard proceed else { return }
+        guard killsOnClose else {
+            state.withLock { $0.lifecycle = .closed }
+            return
+        }
+        try kill(using: directory.has("cgroup.kill") ? .cgroupKill : .freezeAndKill)
+        try await waitUntilEmpty()
+        try await removeCgroups()
+        JobWatchdog.shared.unwatch(path)
+        state.withLock { $0.lifecycle = .closed }
+        parent.removeIfUnused()
+    }
+
+    /// Removes the job's cgroup, deepest first. rmdir can briefly fail with
+    /// EBUSY after the last process left; that is retried a bounded number
+    /// of times with a short back-off.
+    private func removeCgroups() async throws(JobObjectError) {
+        for dir in directory.descendants() + [path] {
+            var attempt = 0
+            while true {
+                switch Syscall.rmdir(dir) {
+                case .success, .failure(.noSuchFileOrDirectory): break
+                case .failure(.resourceBusy) where attempt < 50:
+                    attempt += 1
+                    try? await Task.sleep(for: .milliseconds(attempt))
+                    continue
+                case .failure(let errno):
+                    throw JobObjectError.system(errno, operation: "close job", path: dir, what: "remove the cgroup")
+                }
+                break
+            }
+        }
+    }
+
+    /// Leaves the job running and its cgroup in place; this handle no longer
+    /// kills it. Open it again by name with `JobObject.open(name:)`.
+    public func detach() {
+        let wasOpen = state.withLock { state -> Bool in
+            guard state.lifecycle == .open else { return false }
+            state.lifecycle = .detached
+            return true
+        }
+        if wasOpen && killsOnClose { JobWatchdog.shared.unwatch(path) }
+    }
+
+    private func ensureOpen(_ operation: String) throws(JobObjectError) {
+        let lifecycle = state.withLock { $0.lifecycle }
+        guard lifecycle == .open else {
+            throw JobObjectError(.jobClosed, "the job handle is already \(lifecycle == .detached ? "detached" : "closed")", operation: operation, path: path)
+        }
+    }
+
+    // MARK: Accounting
+
+    /// CPU time (cpu.stat, present without the cpu controller), live
+    /// processes, and the processes started through this handle and how they ended.
+    public func accounting() throws(JobObjectError) -> JobAccounting {
+        let cpu = CPUStat(try directory.read("cpu.stat"))
+        let active = try processIDs().count
+        return state.withLock { state in
+            JobAccounting(userTime: cpu.user, systemTime: cpu.system, activeProcesses: active,
+                          processesStarted: state.started, exits: state.exits)
+        }
+    }
+
+    public var description: String { "job \(name) (\(path))" }
+}
+
+/// How a job's processes were killed.
+public enum TerminationMethod: Sendable, Equatable {
+    /// One write to `cgroup.kill` (Linux 5.14+).
+    case cgroupKill
+    /// Freeze, SIGKILL each member, thaw, until empty (older kernels).
+    case freezeAndKill
+}
+
+/// Creates a job, runs `body` with it and closes it, also when `body` throws.
+public func withJobObject<R>(
+    name: String? = nil, parent: String? = nil,
+    _ body: (JobObject) async throws -> R
+) async throws -> R {
+    let job = try JobObject.create(name: name, parent: parent)
+    do {
+        let result = try await body(job)
+        try await job.close()
+        return result
+    } catch {
+        try? await job.close()
+        throw error
+    }
+}

@@ -1,0 +1,92 @@
+import CJobShim
+import Glibc
+import Synchronization
+
+/// Waits on a cgroup's `cgroup.events` for a state (empty, frozen, thawed).
+///
+/// The kernel signals a change of the file with EPOLLPRI; the file is
+/// re-read after every wake-up and each waiter is checked against the state
+/// read, so coalesced notifications lose nothing. A waiter that arrives when
+/// its state already holds returns at once.
+final class CgroupEventsMonitor: Sendable {
+    private let path: String
+    private let fd: CInt
+    private let state = Mutex(State())
+
+    private struct State {
+        var token: UInt64?
+        var nextID = 0
+        var waiters: [Int: Waiter] = [:]
+    }
+
+    private struct Waiter {
+        var predicate: @Sendable (CgroupEvents) -> Bool
+        var continuation: CheckedContinuation<Void, Never>
+    }
+
+    init(directory: CgroupDirectory) throws(JobObjectError) {
+        path = directory.path + "/cgroup.events"
+        fd = try Syscall.openat(directory.fd, "cgroup.events", O_RDONLY).orThrow("open job", path: path, what: "open")
+    }
+
+    deinit {
+        if let token = state.withLock({ $0.token }) { EventLoop.shared.remove(fd: fd, token: token) }
+        Syscall.close(fd)
+    }
+
+    /// The current state.
+    func current() throws(JobObjectError) -> CgroupEvents {
+        CgroupEvents(try FileContents.read(fd: fd).orThrow("read cgroup.events", path: path, what: "read"))
+    }
+
+    /// Returns once `predicate` holds for cgroup.events, or when the task is
+    /// cancelled (then the caller re-checks).
+    func wait(until predicate: @escaping @Sendable (CgroupEvents) -> Bool) async throws(JobObjectError) {
+        if try predicate(current()) { return }
+        try startWatching()
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                state.withLock { $0.waiters[id] = Waiter(predicate: predicate, continuation: continuation) }
+                // The state may have changed before the waiter was in place.
+                self.changed()
+                if Task.isCancelled { self.resume(id) }
+            }
+        } onCancel: {
+            self.resume(id)
+        }
+    }
+
+    private func resume(_ id: Int) {
+        state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume()
+    }
+
+    private func startWatching() throws(JobObjectError) {
+        let needed = state.withLock { $0.token == nil }
+        guard needed else { return }
+        let token = try EventLoop.shared.add(fd: fd, events: UInt32(EPOLLPRI.rawValue)) { [weak self] _ in
+            self?.changed()
+        }
+        let duplicate = state.withLock { state -> Bool in
+            if state.token != nil { return true }
+            state.token = token
+            return false
+        }
+        if duplicate { EventLoop.shared.remove(fd: fd, token: token) }
+    }
+
+    /// Re-reads the file (which also re-arms EPOLLPRI) and resumes every
+    /// waiter whose state now holds.
+    private func changed() {
+        guard let events = try? current() else { return }
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            let done = state.waiters.filter { $0.value.predicate(events) }
+            for id in done.keys { state.waiters.removeValue(forKey: id) }
+            return done.values.map(\.continuation)
+        }
+        for continuation in ready { continuation.resume() }
+    }
+}

@@ -1,0 +1,89 @@
+import CJobShim
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`): orphans
+/// of its descendants are re-parented to it instead of to init, and it reaps
+/// them and reports how they ended.
+///
+/// Only orphans are reaped: a child that a `ProcessHandle` waits for through
+/// its pidfd is left to that handle, so its exit status is never stolen.
+/// Enabling installs a SIGCHLD handler (which only wakes the monitor thread),
+/// so it is meant for supervisors that own their process.
+///
+/// ```swift
+/// let reaper = try ChildSubreaper.enable()
+/// Task { for await orphan in reaper.orphanExits { print(orphan) } }
+/// ```
+public final class ChildSubreaper: Sendable {
+    /// Each orphan reaped, with its status. Buffered; one consumer.
+    public let orphanExits: AsyncStream<ProcessExit>
+    private let continuation: AsyncStream<ProcessExit>.Continuation
+    private let eventFD: CInt
+    private let reaped = Atomic<Int>(0)
+
+    private static let instance = Mutex<ChildSubreaper?>(nil)
+
+    /// Enables subreaping for this process (once; later calls return the same reaper).
+    public static func enable() throws(JobObjectError) -> ChildSubreaper {
+        try instance.withLock { existing throws(JobObjectError) -> ChildSubreaper in
+            if let existing { return existing }
+            let reaper = try ChildSubreaper()
+            existing = reaper
+            return reaper
+        }
+    }
+
+    private init() throws(JobObjectError) {
+        _ = try Syscall.setChildSubreaper(true).orThrow("enable child subreaper", what: "set PR_SET_CHILD_SUBREAPER")
+        eventFD = try Syscall.eventfd().orThrow("enable child subreaper", what: "create an eventfd")
+        (orphanExits, continuation) = AsyncStream.makeStream(of: ProcessExit.self)
+        ProcessRegistry.shared.setSubreaperActive()
+        guard jobshim_notify_sigchld(eventFD) == 0 else {
+            throw JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "enable child subreaper", what: "install the SIGCHLD handler")
+        }
+        _ = try EventLoop.shared.add(fd: eventFD, events: UInt32(EPOLLIN.rawValue)) { [weak self] _ in
+            guard let self else { return }
+            var count: UInt64 = 0
+            _ = withUnsafeMutableBytes(of: &count) { read(self.eventFD, $0.baseAddress, 8) }
+            _ = self.reapOrphans()
+        }
+        // Orphans that arrived before the handler existed.
+        _ = reapOrphans()
+    }
+
+    /// How many orphans have been reaped so far.
+    public var reapedCount: Int { reaped.load(ordering: .relaxed) }
+
+    /// Reaps every exited child that no handle owns, now, and returns them.
+    /// Runs on its own after each SIGCHLD; callable any time.
+    @discardableResult
+    public func reapOrphans() -> [ProcessExit] {
+        ProcessRegistry.shared.spawnLock.withLock { _ in
+            var exits: [ProcessExit] = []
+            for pid in Self.children() where !ProcessRegistry.shared.contains(pid) {
+                if case .success(let info?) = Syscall.waitPid(pid, options: WNOHANG) {
+                    let exit = ProcessExit(pid: pid, status: ExitStatus(info))
+                    exits.append(exit)
+                    continuation.yield(exit)
+                }
+            }
+            reaped.add(exits.count, ordering: .relaxed)
+            return exits
+        }
+    }
+
+    /// Children of every thread of this process, from /proc/self/task/*/children.
+    static func children() -> [pid_t] {
+        guard let dir = opendir("/proc/self/task") else { return [] }
+        defer { closedir(dir) }
+        var pids: [pid_t] = []
+        while let entry = readdir(dir) {
+            let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard Int(tid) != nil, case .success(let text) = FileContents.read("/proc/self/task/\(tid)/children") else { continue }
+            pids += text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pid_t($0) }
+        }
+        return pids
+    }
+}

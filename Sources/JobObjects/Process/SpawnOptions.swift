@@ -1,0 +1,127 @@
+import Glibc
+import SystemPackage
+
+/// What to run and how: everything a spawn needs, as a `Sendable` value.
+///
+/// ```swift
+/// var options = SpawnOptions("make", arguments: ["-j8"])
+/// options.workingDirectory = "/src/project"
+/// options.standardOutput = .pipe
+/// let process = try job.spawn(options)
+/// ```
+public struct SpawnOptions: Sendable {
+    /// A path, or a name looked up in `PATH` (of `environment`, else of this process).
+    public var executable: String
+    /// Arguments after argv[0].
+    public var arguments: [String]
+    /// argv[0]; defaults to `executable` as given.
+    public var argument0: String?
+    public var environment: Environment = .inherit
+    /// nil: inherit the caller's.
+    public var workingDirectory: String?
+    public var standardInput: StandardIO = .inherit
+    public var standardOutput: StandardIO = .inherit
+    public var standardError: StandardIO = .inherit
+    /// Further descriptors for the child: child fd → caller fd (3 and up).
+    /// Every descriptor not named here or above is closed in the child.
+    public var extraDescriptors: [Int32: FileDescriptor] = [:]
+    public var processGroup: ProcessGroup = .inherit
+    /// Start with no signal blocked (default), rather than with the caller's
+    /// thread's mask. Signal handlers always go back to their defaults.
+    public var resetSignalMask = true
+    /// Per-process limits (setrlimit) applied in the child before exec.
+    public var resourceLimits: [ResourceLimit] = []
+    /// Run as this user, group and supplementary groups (numbers; resolve names first).
+    public var credentials: Credentials?
+    /// Keep exactly these capabilities (bounding, permitted, inheritable,
+    /// ambient); nil leaves capabilities as execve gives them.
+    public var capabilities: Set<Capability>?
+    /// Set `no_new_privs` before exec.
+    public var noNewPrivileges = false
+
+    public init(_ executable: String, arguments: [String] = []) {
+        self.executable = executable
+        self.arguments = arguments
+    }
+
+    public enum Environment: Sendable {
+        /// This process's environment.
+        case inherit
+        /// This process's environment with these variables set (nil removes one).
+        case inheritUpdating([String: String?])
+        /// Exactly these variables.
+        case custom([String: String])
+    }
+
+    public enum StandardIO: Sendable {
+        /// The caller's descriptor of the same number.
+        case inherit
+        /// /dev/null.
+        case null
+        /// This descriptor (the caller keeps ownership).
+        case fileDescriptor(FileDescriptor)
+        /// A new pipe; the caller's end is on the returned `ProcessHandle`.
+        case pipe
+    }
+
+    public enum ProcessGroup: Sendable {
+        case inherit
+        /// `setpgid(0, 0)`: a new process group led by the child.
+        case newProcessGroup
+        /// `setsid()`: a new session (and process group) without a terminal.
+        case newSession
+    }
+
+    public struct Credentials: Sendable, Hashable {
+        public var uid: uid_t
+        public var gid: gid_t
+        /// nil: leave the supplementary groups alone; [] clears them.
+        public var supplementaryGroups: [gid_t]?
+        public init(uid: uid_t, gid: gid_t, supplementaryGroups: [gid_t]? = []) {
+            self.uid = uid
+            self.gid = gid
+            self.supplementaryGroups = supplementaryGroups
+        }
+    }
+}
+
+/// A Linux capability by number (`CAP_NET_BIND_SERVICE` is 10).
+public struct Capability: Sendable, Hashable, RawRepresentable {
+    public var rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    public static let netBindService = Capability(rawValue: 10)
+    public static let sysAdmin = Capability(rawValue: 21)
+}
+
+/// One setrlimit(2) limit, applied in the child before exec.
+public struct ResourceLimit: Sendable, Hashable {
+    public var resource: Int32
+    public var soft: UInt64
+    public var hard: UInt64
+
+    public init(resource: Int32, soft: UInt64, hard: UInt64) {
+        self.resource = resource
+        self.soft = soft
+        self.hard = hard
+    }
+
+    /// `RLIM_INFINITY`.
+    public static let unlimited = UInt64.max
+
+    /// RLIMIT_AS: address space in bytes.
+    public static func addressSpace(_ bytes: UInt64) -> ResourceLimit {
+        ResourceLimit(resource: Int32(RLIMIT_AS.rawValue), soft: bytes, hard: bytes)
+    }
+    /// RLIMIT_CPU: CPU seconds (SIGXCPU at the soft limit, SIGKILL at the hard one).
+    public static func cpuSeconds(_ seconds: UInt64) -> ResourceLimit {
+        ResourceLimit(resource: Int32(RLIMIT_CPU.rawValue), soft: seconds, hard: seconds)
+    }
+    /// RLIMIT_NOFILE: open descriptors.
+    public static func openFiles(_ count: UInt64) -> ResourceLimit {
+        ResourceLimit(resource: Int32(RLIMIT_NOFILE.rawValue), soft: count, hard: count)
+    }
+    /// RLIMIT_CORE: core file size in bytes.
+    public static func coreSize(_ bytes: UInt64) -> ResourceLimit {
+        ResourceLimit(resource: Int32(RLIMIT_CORE.rawValue), soft: bytes, hard: bytes)
+    }
+}

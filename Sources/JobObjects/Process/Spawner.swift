@@ -1,0 +1,213 @@
+import CJobShim
+import Glibc
+import SystemPackage
+
+/// Turns `SpawnOptions` into the C shim's configuration and calls it.
+///
+/// Everything that allocates (PATH lookup, argv/envp, pipes, /dev/null)
+/// happens here, in the parent, before clone; the child only makes syscalls.
+enum Spawner {
+    static func spawn(_ options: SpawnOptions, cgroupFD: CInt, cgroupProcsFD: CInt, path: SpawnPath) throws(JobObjectError) -> ProcessHandle {
+        let environment = environmentList(options.environment)
+        let searchPath = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+        let executable = try ExecutableLookup.resolve(options.executable, searchPath: searchPath,
+                                                      workingDirectory: options.workingDirectory)
+        if let cwd = options.workingDirectory, !isDirectory(cwd) {
+            throw JobObjectError(.invalidArgument, "working directory \(cwd) does not exist or is not a directory", operation: "spawn", path: cwd)
+        }
+
+        var opened = OpenedDescriptors()
+        defer { opened.closeChildEnds() }
+        var sources: [CInt] = [-1, -1, -1]
+        do {
+            sources[0] = try opened.source(for: options.standardInput, childFD: 0)
+            sources[1] = try opened.source(for: options.standardOutput, childFD: 1)
+            sources[2] = try opened.source(for: options.standardError, childFD: 2)
+        } catch {
+            opened.closeParentEnds()
+            throw error
+        }
+        for (childFD, fd) in options.extraDescriptors.sorted(by: { $0.key < $1.key }) {
+            guard childFD >= 3, childFD < JOBSHIM_MAX_FDS else {
+                opened.closeParentEnds()
+                throw JobObjectError(.invalidArgument, "extra descriptor \(childFD) must be between 3 and \(JOBSHIM_MAX_FDS - 1)", operation: "spawn")
+            }
+            while sources.count <= Int(childFD) { sources.append(-1) }
+            sources[Int(childFD)] = fd.rawValue
+        }
+
+        let argv = [options.argument0 ?? options.executable] + options.arguments
+        let rlimits = options.resourceLimits.map { jobshim_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        let groups = options.credentials?.supplementaryGroups ?? []
+        let capabilityMask = options.capabilities.map { $0.reduce(UInt64(0)) { $0 | (1 << UInt64($1.rawValue)) } }
+
+        var result = jobshim_spawn_result()
+        let status: CInt = withCStrings(argv) { argvPointer in
+            withCStrings(environment) { envpPointer in
+                executable.withCString { pathPointer in
+                    withOptionalCString(options.workingDirectory) { cwdPointer in
+                        sources.withUnsafeBufferPointer { sourcePointer in
+                            rlimits.withUnsafeBufferPointer { rlimitPointer in
+                                groups.withUnsafeBufferPointer { groupPointer in
+                                    var config = jobshim_spawn_config()
+                                    config.path = pathPointer
+                                    config.argv = argvPointer
+                                    config.envp = envpPointer
+                                    config.cwd = cwdPointer
+                                    config.cgroup_fd = cgroupFD
+                                    config.cgroup_procs_fd = cgroupProcsFD
+                                    config.fd_sources = sourcePointer.baseAddress
+                                    config.fd_count = CInt(sourcePointer.count)
+                                    config.session = switch options.processGroup {
+                                    case .inherit: 0
+                                    case .newProcessGroup: 1
+                                    case .newSession: 2
+                                    }
+                                    config.reset_signal_mask = options.resetSignalMask ? 1 : 0
+                                    config.rlimits = rlimitPointer.baseAddress
+                                    config.rlimit_count = CInt(rlimitPointer.count)
+                                    config.set_groups = options.credentials?.supplementaryGroups == nil ? 0 : 1
+                                    config.groups = groupPointer.baseAddress
+                                    config.group_count = CInt(groupPointer.count)
+                                    config.gid = options.credentials.map { Int64($0.gid) } ?? -1
+                                    config.uid = options.credentials.map { Int64($0.uid) } ?? -1
+                                    config.set_caps = capabilityMask == nil ? 0 : 1
+                                    config.cap_keep = capabilityMask ?? 0
+                                    config.no_new_privs = options.noNewPrivileges ? 1 : 0
+                                    config.seccomp_filter = nil
+                                    return jobshim_spawn(&config, path.shimValue, &result)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if status != 0 {
+            opened.closeParentEnds()
+            throw failure(stage: result.stage, errno: Errno(rawValue: result.error), executable: executable, options: options)
+        }
+        do {
+            return try ProcessHandle(pid: result.pid, pidfd: result.pidfd, reaps: true, spawnPath: path,
+                                     standardInput: opened.parentEnds[0], standardOutput: opened.parentEnds[1],
+                                     standardError: opened.parentEnds[2])
+        } catch {
+            // Only epoll registration can fail here; do not leave the child unowned.
+            _ = Syscall.pidfdSendSignal(result.pidfd, SIGKILL)
+            _ = Syscall.waitPidfd(result.pidfd, options: 0)
+            Syscall.close(result.pidfd)
+            opened.closeParentEnds()
+            throw error
+        }
+    }
+
+    /// A spawn error that says which step failed and what to do.
+    static func failure(stage: CInt, errno: Errno, executable: String, options: SpawnOptions) -> JobObjectError {
+        let op = "spawn \(executable)"
+        switch Int(stage) {
+        case Int(JOBSHIM_STAGE_EXEC):
+            if errno == .noSuchFileOrDirectory {
+                return JobObjectError(.executableNotFound, "\(executable) or its interpreter/loader does not exist", operation: op, path: executable, errno: errno)
+            }
+            if errno == .execFormatError {
+                return JobObjectError(.spawnFailed, "\(executable) is not in an executable format (a script needs a #! line)", operation: op, path: executable, errno: errno)
+            }
+            return JobObjectError(.spawnFailed, "execve of \(executable) failed", operation: op, path: executable, errno: errno)
+        case Int(JOBSHIM_STAGE_CHDIR):
+            return JobObjectError(.spawnFailed, "cannot enter working directory \(options.workingDirectory ?? "")", operation: op, path: options.workingDirectory, errno: errno)
+        case Int(JOBSHIM_STAGE_CLONE):
+            if errno == .resourceBusy || errno == .notSupported {
+                return JobObjectError(.spawnFailed, "the kernel refused to create a process in the job's cgroup (a cgroup whose children use domain controllers cannot hold processes)", operation: op, errno: errno)
+            }
+            if errno == .resourceTemporarilyUnavailable {
+                return JobObjectError(.spawnFailed, "the job's process limit (pids.max) or the system's refused a new process", operation: op, errno: errno)
+            }
+            return JobObjectError(.spawnFailed, "cannot create the child process", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_CGROUP_JOIN):
+            return JobObjectError(.spawnFailed, "the child could not join the job (write to cgroup.procs)", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_UID), Int(JOBSHIM_STAGE_GID), Int(JOBSHIM_STAGE_GROUPS):
+            return JobObjectError(.spawnFailed, "cannot switch to the requested user or groups (needs CAP_SETUID/CAP_SETGID)", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_CAPS), Int(JOBSHIM_STAGE_CAPS_BOUNDING):
+            return JobObjectError(.spawnFailed, "cannot set the requested capabilities (the caller must hold them, and CAP_SETPCAP)", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_RLIMIT):
+            return JobObjectError(.spawnFailed, "cannot apply a resource limit (raising a hard limit needs CAP_SYS_RESOURCE)", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_SECCOMP):
+            return JobObjectError(.spawnFailed, "cannot load the seccomp filter", operation: op, errno: errno)
+        default:
+            return JobObjectError(.spawnFailed, "the child failed before exec (step \(stage))", operation: op, errno: errno)
+        }
+    }
+
+    private static func environmentList(_ environment: SpawnOptions.Environment) -> [String] {
+        switch environment {
+        case .custom(let values):
+            return values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        case .inherit:
+            return currentEnvironment()
+        case .inheritUpdating(let updates):
+            var list = currentEnvironment().filter { entry in
+                let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+                return updates[key] == nil
+            }
+            for (key, value) in updates.sorted(by: { $0.key < $1.key }) {
+                if let value { list.append("\(key)=\(value)") }
+            }
+            return list
+        }
+    }
+
+    static func currentEnvironment() -> [String] {
+        var list: [String] = []
+        var pointer = environ
+        while let entry = pointer.pointee {
+            list.append(String(cString: entry))
+            pointer += 1
+        }
+        return list
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+}
+
+/// Descriptors opened for one spawn: the child's ends are closed after the
+/// spawn, the parent's ends go to the caller.
+private struct OpenedDescriptors {
+    var childEnds: [CInt] = []
+    var parentEnds: [FileDescriptor?] = [nil, nil, nil]
+
+    mutating func source(for io: SpawnOptions.StandardIO, childFD: Int) throws(JobObjectError) -> CInt {
+        switch io {
+        case .inherit:
+            return -1
+        case .null:
+            let fd = try Syscall.open("/dev/null", O_RDWR).orThrow("spawn", path: "/dev/null", what: "open")
+            childEnds.append(fd)
+            return fd
+        case .fileDescriptor(let fd):
+            return fd.rawValue
+        case .pipe:
+            let (read, write) = try Syscall.pipe().orThrow("spawn", what: "create a pipe")
+            let (child, parent) = childFD == 0 ? (read, write) : (write, read)
+            childEnds.append(child)
+            parentEnds[childFD] = FileDescriptor(rawValue: parent)
+            return child
+        }
+    }
+
+    func closeChildEnds() { childEnds.forEach(Syscall.close) }
+    func closeParentEnds() { parentEnds.compactMap { $0?.rawValue }.forEach(Syscall.close) }
+}
+
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let string else { return body(nil) }
+    return string.withCString { body($0) }
+}

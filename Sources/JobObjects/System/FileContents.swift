@@ -1,0 +1,72 @@
+import Glibc
+import SystemPackage
+
+/// Reading and writing the small text files of /proc and cgroupfs.
+///
+/// These files are generated on read, so each read starts at offset 0 and
+/// takes what one pass returns; writes are one `write` each, as the kernel
+/// parses them per call.
+enum FileContents {
+    /// Reads a whole small file by path.
+    static func read(_ path: String) -> Result<String, Errno> {
+        Syscall.open(path, O_RDONLY).flatMap { fd in
+            defer { Syscall.close(fd) }
+            return read(fd: fd)
+        }
+    }
+
+    /// Reads `name` inside the directory `dirfd`.
+    static func read(at dirfd: CInt, _ name: String) -> Result<String, Errno> {
+        Syscall.openat(dirfd, name, O_RDONLY).flatMap { fd in
+            defer { Syscall.close(fd) }
+            return read(fd: fd)
+        }
+    }
+
+    /// Reads an open file from offset 0 to its end.
+    static func read(fd: CInt) -> Result<String, Errno> {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var offset: off_t = 0
+        while true {
+            let result = chunk.withUnsafeMutableBytes { Syscall.pread(fd, $0, offset: offset) }
+            switch result {
+            case .failure(let errno): return .failure(errno)
+            case .success(0): return .success(String(decoding: bytes, as: UTF8.self))
+            case .success(let n):
+                bytes.append(contentsOf: chunk[0..<n])
+                offset += off_t(n)
+            }
+        }
+    }
+
+    /// Writes `value` to `name` inside `dirfd` in one `write`.
+    static func write(at dirfd: CInt, _ name: String, _ value: String) -> Result<Void, Errno> {
+        Syscall.openat(dirfd, name, O_WRONLY).flatMap { fd in
+            defer { Syscall.close(fd) }
+            return write(fd: fd, value)
+        }
+    }
+
+    static func write(fd: CInt, _ value: String) -> Result<Void, Errno> {
+        var value = value
+        return value.withUTF8 { Syscall.write(fd, UnsafeRawBufferPointer($0)) }.map { _ in () }
+    }
+}
+
+extension String {
+    /// The lines of a /proc or cgroupfs file, without empty ones.
+    var nonEmptyLines: [Substring] {
+        split(separator: "\n", omittingEmptySubsequences: true)
+    }
+
+    /// Parses "key value" lines (cgroup.events, cpu.stat, memory.events …).
+    var keyedValues: [Substring: Substring] {
+        var values: [Substring: Substring] = [:]
+        for line in nonEmptyLines {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            if parts.count == 2 { values[parts[0]] = parts[1] }
+        }
+        return values
+    }
+}

@@ -1,0 +1,113 @@
+import CJobShim
+import Glibc
+import SystemPackage
+
+// One wrapper per system call, and nothing else in the library calls libc
+// for these directly. Each decides explicitly whether EINTR is retried.
+
+/// Runs `body` until it does not fail with EINTR (when `retryOnInterrupt`),
+/// turning `-1` into a thrown `Errno`.
+@inline(__always)
+func valueOrErrno<T: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ body: () -> T) -> Result<T, Errno> {
+    while true {
+        let value = body()
+        if value != -1 { return .success(value) }
+        let error = Errno(rawValue: Glibc.errno)
+        if retryOnInterrupt && error == .interrupted { continue }
+        return .failure(error)
+    }
+}
+
+enum Syscall {
+    static func open(_ path: String, _ flags: CInt, mode: mode_t = 0) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    static func openat(_ dirfd: CInt, _ name: String, _ flags: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.openat(dirfd, name, flags | O_CLOEXEC) }
+    }
+
+    /// Never retried: after EINTR the descriptor is already gone on Linux.
+    static func close(_ fd: CInt) {
+        _ = Glibc.close(fd)
+    }
+
+    static func mkdir(_ path: String, _ mode: mode_t) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.mkdir(path, mode) }
+    }
+
+    static func rmdir(_ path: String) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.rmdir(path) }
+    }
+
+    static func access(_ path: String, _ mode: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.access(path, mode) }
+    }
+
+    static func pread(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, offset: off_t) -> Result<Int, Errno> {
+        valueOrErrno { Glibc.pread(fd, buffer.baseAddress, buffer.count, offset) }
+    }
+
+    static func write(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) -> Result<Int, Errno> {
+        valueOrErrno { Glibc.write(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    static func pipe() -> Result<(read: CInt, write: CInt), Errno> {
+        var fds: [CInt] = [-1, -1]
+        return valueOrErrno { jobshim_pipe2(&fds, O_CLOEXEC) }.map { _ in (fds[0], fds[1]) }
+    }
+
+    static func pidfdOpen(_ pid: pid_t) -> Result<CInt, Errno> {
+        valueOrErrno { jobshim_pidfd_open(pid, 0) }
+    }
+
+    static func pidfdSendSignal(_ pidfd: CInt, _ signal: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { jobshim_pidfd_send_signal(pidfd, signal) }
+    }
+
+    /// waitid(P_PIDFD, pidfd, WEXITED | extra); nil when the process has not exited (WNOHANG).
+    static func waitPidfd(_ pidfd: CInt, options: CInt) -> Result<siginfo_t?, Errno> {
+        var info = siginfo_t()
+        return valueOrErrno { jobshim_waitid_pidfd(pidfd, &info, WEXITED | options) }
+            .map { _ in jobshim_siginfo_pid(&info) == 0 ? nil : info }
+    }
+
+    /// waitid(P_PID, pid, WEXITED | extra); nil when the process has not exited (WNOHANG).
+    static func waitPid(_ pid: pid_t, options: CInt) -> Result<siginfo_t?, Errno> {
+        var info = siginfo_t()
+        return valueOrErrno { jobshim_waitid_pid(pid, &info, WEXITED | options) }
+            .map { _ in jobshim_siginfo_pid(&info) == 0 ? nil : info }
+    }
+
+    static func setChildSubreaper(_ on: Bool) -> Result<CInt, Errno> {
+        valueOrErrno { jobshim_set_child_subreaper(on ? 1 : 0) }
+    }
+
+    static func epollCreate() -> Result<CInt, Errno> {
+        valueOrErrno { CJobShim.epoll_create1(CInt(EPOLL_CLOEXEC)) }
+    }
+
+    static func eventfd() -> Result<CInt, Errno> {
+        valueOrErrno { CJobShim.eventfd(0, CInt(EFD_CLOEXEC | EFD_NONBLOCK)) }
+    }
+
+    static func send(_ fd: CInt, _ bytes: [UInt8]) -> Result<Int, Errno> {
+        bytes.withUnsafeBytes { buffer in
+            valueOrErrno { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }
+        }
+    }
+
+    static func kill(_ pid: pid_t, _ signal: CInt) -> Result<CInt, Errno> {
+        valueOrErrno { Glibc.kill(pid, signal) }
+    }
+}
+
+extension Result where Failure == Errno {
+    /// Unwraps, turning an errno into a `JobObjectError` with context.
+    func orThrow(_ operation: String, path: String? = nil, what: String) throws(JobObjectError) -> Success {
+        switch self {
+        case .success(let value): return value
+        case .failure(let errno): throw JobObjectError.system(errno, operation: operation, path: path, what: what)
+        }
+    }
+}
