@@ -14,6 +14,7 @@
 #include "linux_compat.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -34,6 +35,8 @@ typedef struct {
     int state;  // 0 free, 1 watched, 2 removing
     int rounds;
     char path[WATCHDOG_PATH_MAX];
+    // A parent the library made on demand: removed too once it is empty.
+    char parent[WATCHDOG_PATH_MAX];
 } watched_job;
 
 static int write_file(int dirfd, const char *name, const char *value) {
@@ -95,10 +98,46 @@ static void kill_job(const char *path) {
     close(dirfd);
 }
 
-// 1 once the job's cgroup is gone.
-static int try_remove(const char *path) {
-    if (rmdir(path) == 0 || errno == ENOENT) return 1;
-    return 0;
+// Removes the cgroups below `path`, deepest first (payloads may have made
+// their own). getdents64 rather than opendir: no allocation here.
+static void remove_children(const char *path, int depth) {
+    if (depth > 32) return;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buffer[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, fd, buffer, sizeof(buffer))) > 0) {
+        for (long offset = 0; offset < n;) {
+            struct linux_dirent64 {
+                uint64_t d_ino;
+                int64_t d_off;
+                unsigned short d_reclen;
+                unsigned char d_type;
+                char d_name[];
+            } *entry = (void *)(buffer + offset);
+            offset += entry->d_reclen;
+            if (entry->d_type != DT_DIR || strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+            char child[WATCHDOG_PATH_MAX];
+            size_t len = strlen(path), name_len = strlen(entry->d_name);
+            if (len + 1 + name_len + 1 > sizeof(child)) continue;
+            memcpy(child, path, len);
+            child[len] = '/';
+            memcpy(child + len + 1, entry->d_name, name_len + 1);
+            remove_children(child, depth + 1);
+            rmdir(child);
+        }
+    }
+    close(fd);
+}
+
+// 1 once the job's cgroup is gone. Fails while processes remain; the
+// caller retries after killing again.
+static int try_remove(const char *path, const char *parent) {
+    remove_children(path, 0);
+    if (rmdir(path) != 0 && errno != ENOENT) return 0;
+    // Another job may still be in the parent: then this rmdir fails, as it should.
+    if (parent[0] == '/') rmdir(parent);
+    return 1;
 }
 
 static watched_job *find(watched_job *jobs, const char *path) {
@@ -108,7 +147,7 @@ static watched_job *find(watched_job *jobs, const char *path) {
     return NULL;
 }
 
-static watched_job *add(watched_job *jobs, const char *path, int state) {
+static watched_job *add(watched_job *jobs, const char *path, const char *parent, int state) {
     watched_job *job = find(jobs, path);
     for (int i = 0; job == NULL && i < WATCHDOG_MAX_JOBS; i++) {
         if (jobs[i].state == 0) job = &jobs[i];
@@ -117,28 +156,39 @@ static watched_job *add(watched_job *jobs, const char *path, int state) {
     job->state = state;
     job->rounds = 0;
     strcpy(job->path, path);
+    strcpy(job->parent, parent);
     return job;
 }
 
 // Applies one command record; returns 0, or -1 when the owner's end is gone.
 static int handle_command(watched_job *jobs, int socket_fd) {
-    char record[WATCHDOG_PATH_MAX + 2];
+    char record[2 * WATCHDOG_PATH_MAX + 2];
     ssize_t n;
     do {
         n = recv(socket_fd, record, sizeof(record) - 1, 0);
     } while (n < 0 && errno == EINTR);
     if (n <= 0) return (n < 0 && errno == EAGAIN) ? 0 : -1;
+    // op, path, NUL, then optionally the on-demand parent.
     record[n] = '\0';
     const char *path = record + 1;
-    if (n < 2 || path[0] != '/') return 0;
+    size_t path_len = strnlen(path, (size_t)n - 1);
+    const char *parent = (1 + path_len + 1 < (size_t)n) ? path + path_len + 1 : "";
+    if (record[0] == 'X') path = "/";
+    if (path[0] != '/') return 0;
     if (record[0] == 'W') {
-        add(jobs, path, 1);
+        add(jobs, path, parent, 1);
     } else if (record[0] == 'U') {
         watched_job *job = find(jobs, path);
         if (job) job->state = 0;
+    } else if (record[0] == 'X') {
+        // The owner is about to exit with nothing left to watch.
+        for (int i = 0; i < WATCHDOG_MAX_JOBS; i++) {
+            if (jobs[i].state != 0) return 0;
+        }
+        _exit(0);
     } else if (record[0] == 'R') {
         kill_job(path);
-        if (!try_remove(path)) add(jobs, path, 2);
+        if (!try_remove(path, parent)) add(jobs, path, parent, 2);
         else {
             watched_job *job = find(jobs, path);
             if (job) job->state = 0;
@@ -152,7 +202,7 @@ static int advance_removals(watched_job *jobs) {
     int remaining = 0;
     for (int i = 0; i < WATCHDOG_MAX_JOBS; i++) {
         if (jobs[i].state != 2) continue;
-        if (try_remove(jobs[i].path) || ++jobs[i].rounds > WATCHDOG_REMOVE_ROUNDS) {
+        if (try_remove(jobs[i].path, jobs[i].parent) || ++jobs[i].rounds > WATCHDOG_REMOVE_ROUNDS) {
             jobs[i].state = 0;
         } else {
             // A member may have been forked between kill and now.

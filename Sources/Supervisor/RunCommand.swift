@@ -53,6 +53,7 @@ struct RunCommand: AsyncParsableCommand {
             let supervisor = try Supervisor(name: name, cgroupParent: cgroupParent, grace: grace.duration)
             let outcome = try await supervisor.run(SpawnOptions(executable, arguments: Array(argv.dropFirst())))
             if stats { StatsReport(outcome, format: statsFormat).print() }
+            JobObject.stopWatchdogIfIdle()
             status = outcome.initStatus.shellStatus
         } catch let error as JobObjectError {
             Diagnostics.fail(error)

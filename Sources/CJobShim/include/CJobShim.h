@@ -150,10 +150,13 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 // MARK: - Owner-death watchdog
 
 /// Forks the watchdog: a small process that holds a pidfd of its owner (the
-/// caller) and a SOCK_SEQPACKET socket. Messages are one record each:
+/// caller) and a SOCK_SEQPACKET socket. Messages are one record each, an
+/// operation byte and a path; 'W' and 'R' may add a NUL and the job's parent
+/// when the library made it on demand, to be removed with the job if empty:
 ///   'W' path  watch the job cgroup at path
 ///   'U' path  stop watching it (closed or detached by its owner)
 ///   'R' path  kill it now and remove it once empty (a handle dropped unclosed)
+///   'X'       exit now if nothing is watched (the owner is exiting cleanly)
 /// When the owner dies (even by SIGKILL) or closes the socket, the watchdog
 /// kills every watched job (cgroup.kill; freeze+kill+thaw where absent),
 /// removes each cgroup once empty and exits.

@@ -73,6 +73,11 @@ public struct CgroupEvents: Sendable, Equatable {
     /// The cgroup is fully frozen.
     public var frozen: Bool
 
+    init(populated: Bool, frozen: Bool) {
+        self.populated = populated
+        self.frozen = frozen
+    }
+
     init(_ text: String) {
         let values = text.keyedValues
         populated = values["populated"] == "1"

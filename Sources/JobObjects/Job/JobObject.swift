@@ -77,7 +77,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         }
         do {
             let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
-            if killOnClose { try JobWatchdog.shared.watch(path) }
+            if killOnClose { try JobWatchdog.shared.watch(path, parent: parent.isDefault ? parent.path : nil) }
             return job
         } catch {
             _ = Syscall.rmdir(path)
@@ -97,7 +97,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             throw JobObjectError(.jobNotFound, "no job named \"\(jobName)\" under \(parent.path)", operation: "open job", path: path)
         }
         let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
-        if killOnClose { try JobWatchdog.shared.watch(path) }
+        if killOnClose { try JobWatchdog.shared.watch(path, parent: nil) }
         return job
     }
 
@@ -292,9 +292,16 @@ public final class JobObject: Sendable, CustomStringConvertible {
             state.withLock { $0.lifecycle = .closed }
             return
         }
-        try kill(using: directory.has("cgroup.kill") ? .cgroupKill : .freezeAndKill)
-        try await waitUntilEmpty()
-        try await removeCgroups()
+        do {
+            try kill(using: directory.has("cgroup.kill") ? .cgroupKill : .freezeAndKill)
+            try await waitUntilEmpty()
+            try await removeCgroups()
+        } catch {
+            // Still open: close() may be called again, and deinit or the
+            // watchdog remain the backstop.
+            state.withLock { $0.lifecycle = .open }
+            throw error
+        }
         JobWatchdog.shared.unwatch(path)
         state.withLock { $0.lifecycle = .closed }
         parent.removeIfUnused()
@@ -353,6 +360,18 @@ public final class JobObject: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "job \(name) (\(path))" }
+}
+
+extension JobObject {
+    /// Stops this process's owner-death watchdog once no job that kills on
+    /// close is open, and waits for it to exit. A supervisor calls this just
+    /// before it exits so that nothing of it outlives it, even for a moment;
+    /// the next job created starts a new watchdog. Returns false while jobs
+    /// are still watched.
+    @discardableResult
+    public static func stopWatchdogIfIdle() -> Bool {
+        JobWatchdog.shared.stopIfIdle()
+    }
 }
 
 /// How a job's processes were killed.

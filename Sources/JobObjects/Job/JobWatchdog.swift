@@ -18,43 +18,65 @@ final class JobWatchdog: Sendable {
 
     private struct State {
         var connection: Connection?
-        /// Re-sent to a restarted watchdog.
-        var watched: Set<String> = []
+        /// Job path → on-demand parent ("" if none); re-sent to a restarted watchdog.
+        var watched: [String: String] = [:]
     }
 
     private let state = Mutex(State())
 
-    /// Asks the watchdog to kill `path` if this process dies.
-    func watch(_ path: String) throws(JobObjectError) {
+    /// Asks the watchdog to kill `path` if this process dies, and then to
+    /// remove `parent` too if the library made it and it is empty.
+    func watch(_ path: String, parent: String?) throws(JobObjectError) {
         try state.withLock { state throws(JobObjectError) in
-            state.watched.insert(path)
-            try send("W", path, &state)
+            state.watched[path] = parent ?? ""
+            try send("W", path, parent ?? "", &state)
         }
     }
 
     /// The job was closed or detached by its owner.
     func unwatch(_ path: String) {
         state.withLock { state in
-            state.watched.remove(path)
-            try? send("U", path, &state)
+            state.watched.removeValue(forKey: path)
+            try? send("U", path, "", &state)
         }
     }
 
     /// A handle was dropped without `close()`: kill now, remove when empty.
     func killAndRemove(_ path: String) {
         state.withLock { state in
-            state.watched.remove(path)
-            try? send("R", path, &state)
+            let parent = state.watched.removeValue(forKey: path) ?? ""
+            try? send("R", path, parent, &state)
+        }
+    }
+
+    /// Ends the watchdog when no job is watched, and waits for it, so that a
+    /// process about to exit leaves no helper behind in its cgroup even for
+    /// an instant. Returns false (and leaves it running) while jobs are watched.
+    @discardableResult
+    func stopIfIdle() -> Bool {
+        state.withLock { state in
+            guard state.watched.isEmpty, let connection = state.connection else { return state.watched.isEmpty }
+            _ = Syscall.send(connection.socket, Array("X".utf8))
+            Syscall.close(connection.socket)
+            _ = Syscall.waitPidfd(connection.pidfd, options: 0)
+            ProcessRegistry.shared.remove(connection.pid)
+            Syscall.close(connection.pidfd)
+            state.connection = nil
+            return true
         }
     }
 
     /// The watchdog's pid, for tests and diagnostics.
     var pid: pid_t? { state.withLock { $0.connection?.pid } }
 
-    private func send(_ op: Character, _ path: String, _ state: inout State) throws(JobObjectError) {
-        let record = Array(String(op).utf8) + Array(path.utf8)
-        guard record.count < 4096 else {
-            throw JobObjectError(.invalidArgument, "job path is longer than the watchdog accepts (4095 bytes)", operation: "watch job", path: path)
+    private static func record(_ op: Character, _ path: String, _ parent: String) -> [UInt8] {
+        Array(String(op).utf8) + Array(path.utf8) + (parent.isEmpty ? [] : [0] + Array(parent.utf8))
+    }
+
+    private func send(_ op: Character, _ path: String, _ parent: String, _ state: inout State) throws(JobObjectError) {
+        let record = Self.record(op, path, parent)
+        guard path.utf8.count < 4000, parent.utf8.count < 4000 else {
+            throw JobObjectError(.invalidArgument, "job path is longer than the watchdog accepts (3999 bytes)", operation: "watch job", path: path)
         }
         for attempt in 0..<2 {
             let connection: Connection
@@ -83,9 +105,8 @@ final class JobWatchdog: Sendable {
         }
         let connection = Connection(pid: pid, pidfd: pidfd, socket: socket)
         state.connection = connection
-        for path in state.watched {
-            let record = Array("W".utf8) + Array(path.utf8)
-            _ = Syscall.send(socket, record)
+        for (path, parent) in state.watched {
+            _ = Syscall.send(socket, Self.record("W", path, parent))
         }
         return connection
     }

@@ -34,9 +34,14 @@ final class CgroupEventsMonitor: Sendable {
         Syscall.close(fd)
     }
 
-    /// The current state.
+    /// The current state. A cgroup removed meanwhile (by the watchdog, or
+    /// another handle's close) reads as ENODEV: it is empty and thawed.
     func current() throws(JobObjectError) -> CgroupEvents {
-        CgroupEvents(try FileContents.read(fd: fd).orThrow("read cgroup.events", path: path, what: "read"))
+        switch FileContents.read(fd: fd) {
+        case .success(let text): return CgroupEvents(text)
+        case .failure(.operationNotSupportedByDevice): return CgroupEvents(populated: false, frozen: false)
+        case .failure(let errno): throw JobObjectError.system(errno, operation: "read cgroup.events", path: path, what: "read")
+        }
     }
 
     /// Returns once `predicate` holds for cgroup.events, or when the task is

@@ -39,7 +39,6 @@ public final class ChildSubreaper: Sendable {
         _ = try Syscall.setChildSubreaper(true).orThrow("enable child subreaper", what: "set PR_SET_CHILD_SUBREAPER")
         eventFD = try Syscall.eventfd().orThrow("enable child subreaper", what: "create an eventfd")
         (orphanExits, continuation) = AsyncStream.makeStream(of: ProcessExit.self)
-        ProcessRegistry.shared.setSubreaperActive()
         guard jobshim_notify_sigchld(eventFD) == 0 else {
             throw JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "enable child subreaper", what: "install the SIGCHLD handler")
         }
@@ -60,7 +59,7 @@ public final class ChildSubreaper: Sendable {
     /// Runs on its own after each SIGCHLD; callable any time.
     @discardableResult
     public func reapOrphans() -> [ProcessExit] {
-        ProcessRegistry.shared.spawnLock.withLock { _ in
+        ProcessRegistry.shared.scanning {
             var exits: [ProcessExit] = []
             for pid in Self.children() where !ProcessRegistry.shared.contains(pid) {
                 if case .success(let info?) = Syscall.waitPid(pid, options: WNOHANG) {

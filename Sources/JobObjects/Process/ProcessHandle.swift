@@ -45,10 +45,17 @@ public final class ProcessHandle: Sendable, CustomStringConvertible {
         self.standardOutput = standardOutput
         self.standardError = standardError
         if reaps { ProcessRegistry.shared.insert(pid) }
-        let token = try EventLoop.shared.add(fd: pidfd, events: UInt32(EPOLLIN.rawValue)) { [weak self] _ in
-            self?.processExited()
+        // The monitor holds the handle until its process exits, so a handle
+        // the caller drops early still reaps its process and no zombie stays.
+        let token = try EventLoop.shared.add(fd: pidfd, events: UInt32(EPOLLIN.rawValue)) { _ in
+            self.processExited()
         }
-        state.withLock { $0.token = token }
+        // The process may have exited (and been handled) before the token was stored.
+        let alreadyExited = state.withLock { state -> Bool in
+            state.token = token
+            return state.status != nil
+        }
+        if alreadyExited { stopWatching() }
     }
 
     /// Opens a handle on an existing process that is not necessarily a child
@@ -104,8 +111,19 @@ public final class ProcessHandle: Sendable, CustomStringConvertible {
         if let ready { handler(ready) }
     }
 
-    /// Called on the monitor thread when the pidfd becomes readable.
+    private func stopWatching() {
+        let token = state.withLock { state -> UInt64? in
+            defer { state.token = nil }
+            return state.token
+        }
+        if let token { EventLoop.shared.remove(fd: pidfd, token: token) }
+    }
+
+    /// Called on the monitor thread when the pidfd becomes readable. Runs
+    /// its effect once: a level-triggered wake-up can repeat before the
+    /// registration is removed.
     private func processExited() {
+        guard state.withLock({ $0.status == nil }) else { return stopWatching() }
         let status: ExitStatus
         if reaps {
             switch Syscall.waitPidfd(pidfd, options: WNOHANG) {
@@ -120,12 +138,12 @@ public final class ProcessHandle: Sendable, CustomStringConvertible {
             default: status = .unknown  // not our child: the kernel keeps its status from us
             }
         }
-        let (waiters, handlers, token) = state.withLock { state in
+        let (waiters, handlers) = state.withLock { state in
             state.status = status
-            defer { state.waiters = []; state.exitHandlers = []; state.token = nil }
-            return (state.waiters, state.exitHandlers, state.token)
+            defer { state.waiters = []; state.exitHandlers = [] }
+            return (state.waiters, state.exitHandlers)
         }
-        if let token { EventLoop.shared.remove(fd: pidfd, token: token) }
+        stopWatching()
         for handler in handlers { handler(status) }
         for waiter in waiters { waiter.resume(returning: status) }
     }

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// The children this process reaps through pidfds (spawned payloads and the
@@ -7,22 +8,46 @@ final class ProcessRegistry: Sendable {
     static let shared = ProcessRegistry()
 
     private let pids = Mutex<Set<Int32>>([])
-    /// Held across clone + insert while a subreaper scans, so a scan never
-    /// sees a fresh child before it is registered.
-    let spawnLock = Mutex<Void>(())
-    private let subreaperActive = Atomic<Bool>(false)
+    /// Spawns hold it shared from clone until the child is registered; a scan
+    /// for orphans holds it exclusively, so it never sees a fresh child that
+    /// is not registered yet. Concurrent spawns do not wait for each other.
+    private let spawnScanLock = ReadWriteLock()
 
     func insert(_ pid: Int32) { _ = pids.withLock { $0.insert(pid) } }
     func remove(_ pid: Int32) { _ = pids.withLock { $0.remove(pid) } }
     func contains(_ pid: Int32) -> Bool { pids.withLock { $0.contains(pid) } }
 
-    var isSubreaperActive: Bool { subreaperActive.load(ordering: .acquiring) }
-    func setSubreaperActive() { subreaperActive.store(true, ordering: .releasing) }
-
-    /// Runs `body` (which creates and registers a child) so that no scan of
-    /// orphans runs at the same time, when a subreaper is active.
+    /// Runs `body`, which creates and registers a child, outside any scan.
     func spawning<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        guard isSubreaperActive else { return try body() }
-        return try spawnLock.withLock { _ throws(E) in try body() }
+        spawnScanLock.lockShared()
+        defer { spawnScanLock.unlock() }
+        return try body()
     }
+
+    /// Runs `body`, a scan for orphans, while no spawn is between clone and registration.
+    func scanning<T>(_ body: () -> T) -> T {
+        spawnScanLock.lockExclusive()
+        defer { spawnScanLock.unlock() }
+        return body()
+    }
+}
+
+/// pthread_rwlock_t at a stable address.
+final class ReadWriteLock: @unchecked Sendable {
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    init() {
+        lock = .allocate(capacity: 1)
+        lock.initialize(to: pthread_rwlock_t())
+        pthread_rwlock_init(lock, nil)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    func lockShared() { pthread_rwlock_rdlock(lock) }
+    func lockExclusive() { pthread_rwlock_wrlock(lock) }
+    func unlock() { pthread_rwlock_unlock(lock) }
 }

@@ -1,0 +1,57 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import Testing
+
+@Suite("bad input: a specific error and nothing left behind")
+struct BadInputTests {
+    @Test func aSecondJobOfTheSameNameIsRefusedAndTheFirstIsUntouched() async throws {
+        let name = uniqueJobName()
+        let first = try JobObject.create(name: name)
+        let sleeper = try first.spawn("sleep", "1000")
+        let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: name) }
+        #expect(error?.code == .jobExists)
+        #expect(error?.message.contains("JobObject.open") == true)
+        #expect(try first.processIDs() == [sleeper.pid])
+        try await first.close()
+        expectNothingLeft(path: first.path, processes: [sleeper])
+    }
+
+    @Test(arguments: ["", "..", "a/b", "x\ny"])
+    func invalidNamesCreateNothing(_ name: String) throws {
+        let before = try FileManager.default.contentsOfDirectory(atPath: JobParent.resolve().hierarchy.mountPoint)
+        let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: name) }
+        #expect(error?.code == .invalidJobName)
+        let after = try FileManager.default.contentsOfDirectory(atPath: JobParent.resolve().hierarchy.mountPoint)
+        #expect(Set(after).subtracting(before).isEmpty)
+    }
+
+    @Test func aParentWhoseParentIsMissingIsAClearError() throws {
+        let parent = "/jobobjects-missing-\(getpid())/jobs"
+        let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: "x", parent: parent) }
+        #expect(error?.code == .jobNotFound)
+        #expect(error?.message.contains("does not exist") == true)
+        let root = try JobParent.resolve().hierarchy.mountPoint
+        #expect(access(root + "/jobobjects-missing-\(getpid())", F_OK) != 0)
+    }
+
+    @Test func openingAMissingJobIsAClearError() {
+        let error = #expect(throws: JobObjectError.self) { try JobObject.open(name: uniqueJobName()) }
+        #expect(error?.code == .jobNotFound)
+    }
+
+    @Test func anUndelegatedParentNamesTheFix() async throws {
+        // jobsup as user nobody, in a job of ours: the cgroup tree is root's.
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let process = try spawnPiped(job, [jobsupPath, "run", "--", "true"], stderr: true) {
+                $0.credentials = .init(uid: 65534, gid: 65534)
+                $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
+            }
+            let err = await PipeReader.readAll(process.standardError!)
+            try process.standardOutput!.close()
+            try process.standardError!.close()
+            #expect(await process.wait() == .exited(code: 125))
+            #expect(err.contains("permission denied") && err.contains("Delegate=yes"), "\(err)")
+        }
+    }
+}

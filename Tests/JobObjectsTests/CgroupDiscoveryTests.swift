@@ -1,0 +1,80 @@
+@testable import JobObjects
+import Testing
+
+@Suite("cgroup discovery and job names")
+struct CgroupDiscoveryTests {
+    static let hybrid = """
+    31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+    35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+    41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+    """
+
+    @Test func findsTheHybridMount() throws {
+        let h = try CgroupHierarchy.parse(mountinfo: Self.hybrid, procSelfCgroup: "4:memory:/x\n0::/user.slice/a.scope\n")
+        #expect(h.mountPoint == "/sys/fs/cgroup/unified")
+        #expect(h.ownCgroup == "/sys/fs/cgroup/unified/user.slice/a.scope")
+        #expect(!h.isReadOnly)
+    }
+
+    @Test func findsAPureV2MountAndStripsANamespaceRoot() throws {
+        let info = "30 23 0:26 /kubepods/pod1 /sys/fs/cgroup ro,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+        let h = try CgroupHierarchy.parse(mountinfo: info, procSelfCgroup: "0::/kubepods/pod1/app\n")
+        #expect(h.mountPoint == "/sys/fs/cgroup")
+        #expect(h.ownCgroup == "/sys/fs/cgroup/app")
+        #expect(h.isReadOnly)
+    }
+
+    @Test func unescapesMountPoints() throws {
+        let info = "30 23 0:26 / /mnt/my\\040cgroup rw - cgroup2 cgroup2 rw\n"
+        let h = try CgroupHierarchy.parse(mountinfo: info, procSelfCgroup: "0::/\n")
+        #expect(h.mountPoint == "/mnt/my cgroup")
+        #expect(h.ownCgroup == "/mnt/my cgroup")
+    }
+
+    @Test func noCgroup2IsAClearError() {
+        let error = #expect(throws: JobObjectError.self) {
+            try CgroupHierarchy.parse(mountinfo: "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n", procSelfCgroup: "0::/\n")
+        }
+        #expect(error?.code == .cgroup2NotMounted)
+        #expect(error?.message.contains("mount -t cgroup2") == true)
+    }
+
+    @Test func readOnlyHierarchyIsRefusedBeforeAnythingIsCreated() throws {
+        let h = try CgroupHierarchy.parse(mountinfo: "1 0 0:1 / /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n", procSelfCgroup: "0::/\n")
+        let parent = JobParent(path: "/sys/fs/cgroup/never-created", hierarchy: h, isDefault: false)
+        let error = #expect(throws: JobObjectError.self) { try parent.prepare() }
+        #expect(error?.code == .parentNotWritable)
+        #expect(error?.message.contains("read-only") == true)
+    }
+
+    @Test func discoversThisHost() throws {
+        let h = try CgroupHierarchy.discover()
+        #expect(h.ownCgroup.hasPrefix(h.mountPoint))
+        let report = try JobParent.resolve().report()
+        #expect(report.description.contains("spawn path"))
+    }
+
+    @Test(arguments: ["", ".", "..", "a/b", "/", "a\nb", "nul\0x", String(repeating: "x", count: 256), "cgroup.procs"])
+    func invalidJobNamesAreRejected(_ name: String) {
+        let error = #expect(throws: JobObjectError.self) { try JobName(name) }
+        #expect(error?.code == .invalidJobName)
+    }
+
+    @Test(arguments: ["build-42", "a", String(repeating: "x", count: 255), "with space", "ünïcode"])
+    func validJobNamesAreAccepted(_ name: String) throws {
+        #expect(try JobName(name).value == name)
+    }
+
+    @Test func generatedNamesAreValidAndDistinct() {
+        let names = Set((0..<100).map { _ in JobName.generate().value })
+        #expect(names.count == 100)
+    }
+
+    @Test func parentResolution() throws {
+        let h = try CgroupHierarchy.discover()
+        #expect(try JobParent.resolve("/a/b").path == h.mountPoint + "/a/b")
+        #expect(try JobParent.resolve(h.mountPoint + "/a").path == h.mountPoint + "/a")
+        #expect(try JobParent.resolve("rel").path == CgroupPath.join(h.ownCgroup, "rel"))
+        #expect(throws: JobObjectError.self) { try JobParent.resolve("/a/../b") }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import Testing
+
+@Suite("kill-on-close survives SIGKILL of the owner")
+struct OwnerDeathTests {
+    @Test func sigkilledOwnerTakesItsJobAlong() async throws {
+        // The owner is a jobsup process, itself in a job of ours so that the
+        // test never loses track of it.
+        try await withJobObject(name: uniqueJobName()) { outer async throws in
+            let inner = uniqueJobName()
+            let owner = try spawnPiped(outer, [jobsupPath, "run", "--name", inner, "--cgroup-parent", outer.path + "/jobs",
+                                               "--", "sh", "-c", JobLifecycleTests.daemonizer + "; sleep 1000"])
+            let lines = await PipeReader.readUntil("ready", from: owner.standardOutput!)
+            let daemon = try #require(lines.first.flatMap { pid_t($0) })
+            let job = try JobObject.open(name: inner, parent: outer.path + "/jobs")
+            let members = try job.processIDs().map(watch)
+            #expect(members.map(\.pid).contains(daemon) && members.count == 3)
+
+            // A cgroup the payload made inside its job goes too.
+            #expect(mkdir(job.path + "/nested", 0o755) == 0)
+            try owner.signal(SIGKILL)
+            #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+            // The watchdog kills the job at once and removes its cgroup.
+            try await job.waitUntilEmpty()
+            #expect(await eventually { access(job.path, F_OK) != 0 })
+            try owner.standardOutput!.close()
+            expectNothingLeft(path: job.path, processes: members)
+        }
+    }
+
+    @Test func watchdogIsOutsideEveryJobAndNotAZombie() async throws {
+        try await withJobObject(name: uniqueJobName()) { _ async throws in
+            let watchdog = try #require(JobWatchdog.shared.pid)
+            let cgroup = try String(contentsOfFile: "/proc/\(watchdog)/cgroup", encoding: .utf8)
+            #expect(!cgroup.contains("/t-"))
+            #expect(kill(watchdog, 0) == 0)
+        }
+    }
+}

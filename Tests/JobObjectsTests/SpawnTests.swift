@@ -1,0 +1,184 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import SystemPackage
+import Testing
+
+@Suite("spawning into a job")
+struct SpawnTests {
+    /// Every spawn path this kernel supports; fork is always available.
+    static var paths: [SpawnPath] {
+        var paths: [SpawnPath] = [.cloneThenJoin, .forkThenJoin]
+        if KernelFeatures.current.cloneIntoCgroup { paths.insert(.clone3IntoCgroup, at: 0) }
+        return paths
+    }
+
+    @Test(arguments: paths)
+    func childIsInsideTheJobFromItsFirstInstruction(_ path: SpawnPath) async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        var options = SpawnOptions("/bin/cat", arguments: ["/proc/self/cgroup"])
+        options.standardOutput = .pipe
+        let process = try job.spawn(options, path: path)
+        #expect(process.spawnPath == path)
+        let output = await PipeReader.readAll(process.standardOutput!)
+        try process.standardOutput!.close()
+        let relative = String(job.path.dropFirst(job.parent.hierarchy.mountPoint.count))
+        #expect(output.contains("0::\(relative)\n"))
+        #expect(await process.wait() == .exited(code: 0))
+        try await job.close()
+        expectNothingLeft(path: job.path, processes: [process])
+    }
+
+    @Test func spawnedPidIsListedInCgroupProcs() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        let sleeper = try job.spawn("sleep", "1000")
+        let procs = try String(contentsOfFile: job.path + "/cgroup.procs", encoding: .utf8)
+        #expect(procs.split(separator: "\n").contains(Substring(String(sleeper.pid))))
+        #expect(try job.processIDs() == [sleeper.pid])
+        try await job.close()
+        #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+        expectNothingLeft(path: job.path, processes: [sleeper])
+    }
+
+    @Test func exitStatusesDistinguishCodeSignalAndCore() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            #expect(try await job.spawn("sh", "-c", "exit 7").wait() == .exited(code: 7))
+            var options = SpawnOptions("sh", arguments: ["-c", "kill -TERM $$"])
+            let termed = try job.spawn(options)
+            #expect(await termed.wait() == .signaled(signal: SIGTERM, coreDumped: false))
+            #expect(await termed.wait().shellStatus == 143)
+            // A core dump needs a core size limit above zero; the pattern may
+            // still send it nowhere, so only the signal is certain.
+            options = SpawnOptions("sh", arguments: ["-c", "kill -SEGV $$"])
+            options.resourceLimits = [.coreSize(0)]
+            #expect(try await job.spawn(options).wait() == .signaled(signal: SIGSEGV, coreDumped: false))
+        }
+    }
+
+    @Test func environmentWorkingDirectoryAndPipes() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let process = try spawnPiped(job, ["sh", "-c", "pwd; echo $GREETING; echo err >&2; read line; echo got $line"], stderr: true) {
+                $0.environment = .custom(["GREETING": "hello", "PATH": "/usr/bin:/bin"])
+                $0.workingDirectory = "/tmp"
+                $0.standardInput = .pipe
+            }
+            try process.standardInput!.writeAll("input\n".utf8)
+            try process.standardInput!.close()
+            let out = await PipeReader.readAll(process.standardOutput!)
+            let err = await PipeReader.readAll(process.standardError!)
+            try process.standardOutput!.close()
+            try process.standardError!.close()
+            #expect(out == "/tmp\nhello\ngot input\n")
+            #expect(err == "err\n")
+            #expect(await process.wait() == .exited(code: 0))
+        }
+    }
+
+    @Test func onlyRequestedDescriptorsAreInherited() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            // A descriptor the parent holds without O_CLOEXEC must not leak.
+            let leaky = open("/dev/null", O_RDONLY)
+            defer { close(leaky) }
+            let process = try spawnPiped(job, ["sh", "-c", "ls /proc/self/fd"])
+            let fds = await PipeReader.readAll(process.standardOutput!).split(separator: "\n")
+            try process.standardOutput!.close()
+            // 0, 1, 2 and the descriptor ls opens to read the directory.
+            #expect(!fds.contains(Substring(String(leaky))) || leaky <= 3)
+            #expect(fds.count <= 4)
+            _ = await process.wait()
+        }
+    }
+
+    @Test func newSessionAndProcessGroup() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let process = try spawnPiped(job, ["sh", "-c", "ps -o pid=,pgid=,sid= -p $$"]) { $0.processGroup = .newSession }
+            let fields = await PipeReader.readAll(process.standardOutput!).split(separator: " ", omittingEmptySubsequences: true)
+                .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            try process.standardOutput!.close()
+            #expect(fields.count == 3 && fields[0] == fields[1] && fields[1] == fields[2])
+            _ = await process.wait()
+        }
+    }
+
+    @Test func missingExecutableIsAClearErrorAndLeavesTheJobUsable() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let error = #expect(throws: JobObjectError.self) { try job.spawn("definitely-not-a-command-xyz") }
+            #expect(error?.code == .executableNotFound)
+            #expect(error?.message.contains("not found in PATH") == true)
+            let byPath = #expect(throws: JobObjectError.self) { try job.spawn("/nonexistent/tool") }
+            #expect(byPath?.code == .executableNotFound)
+            let plainFile = "/tmp/jobobjects-plain-\(getpid())"
+            _ = FileManager.default.createFile(atPath: plainFile, contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
+            defer { unlink(plainFile) }
+            let notExecutable = #expect(throws: JobObjectError.self) { try job.spawn(plainFile) }
+            #expect(notExecutable?.code == .executableNotFound)
+            #expect(notExecutable?.message.contains("not an executable file") == true)
+            var options = SpawnOptions("true")
+            options.workingDirectory = "/nonexistent-dir"
+            #expect(throws: JobObjectError.self) { try job.spawn(options) }
+            #expect(try job.processIDs().isEmpty)
+            let status = try await job.spawn("true").wait()
+            #expect(status == .exited(code: 0), "\(status)")
+        }
+    }
+
+    @Test func execFailureInTheChildComesBackAsErrno() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            // A script without #! passes the parent's checks and fails in execve.
+            let script = "/tmp/jobobjects-noshebang-\(getpid())"
+            _ = FileManager.default.createFile(atPath: script, contents: Data("echo hi\n".utf8), attributes: [.posixPermissions: 0o755])
+            defer { unlink(script) }
+            // ETXTBSY while a process forked elsewhere (another test, the
+            // watchdog) still holds the write descriptor; it closes at its exec.
+            var error: JobObjectError?
+            for _ in 0..<100 {
+                error = #expect(throws: JobObjectError.self) { try job.spawn(script) }
+                if error?.errno != .textFileBusy { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(error?.code == .spawnFailed)
+            #expect(error?.errno == .execFormatError)
+            #expect(try job.processIDs().isEmpty)
+        }
+    }
+
+    @Test func signalAfterExitNeverReachesAReusedPid() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let first = try job.spawn("sleep", "1000")
+            try first.signal(SIGKILL)
+            _ = await first.wait()
+            // Ask the kernel to hand the same pid out next (ns_last_pid), so a
+            // pid-based API would now hit the new process.
+            let lastPid = "/proc/sys/kernel/ns_last_pid"
+            if let handle = FileHandle(forWritingAtPath: lastPid) {
+                handle.write(Data(String(first.pid - 1).utf8))
+                try handle.close()
+            }
+            let second = try job.spawn("sleep", "1000")
+            let error = #expect(throws: JobObjectError.self) { try first.signal(SIGKILL) }
+            #expect(error?.code == .processExited)
+            #expect(!isGone(second))
+            #expect(second.exitStatus == nil)
+            if second.pid == first.pid { print("pid \(first.pid) was reused, and the old handle did not touch it") }
+        }
+    }
+
+    @Test func accountingCountsWhatThePayloadDid() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            for code in 0..<3 { _ = try await job.spawn("sh", "-c", "exit \(code)").wait() }
+            // Burn CPU until the job's own cpu.stat shows at least 50 ms.
+            let burner = try job.spawn("sh", "-c", "while :; do :; done")
+            let burned = await eventually(within: .seconds(60)) {
+                ((try? job.accounting().totalTime) ?? .zero) >= .milliseconds(50)
+            }
+            #expect(burned)
+            try burner.signal(SIGKILL)
+            _ = await burner.wait()
+            let accounting = try job.accounting()
+            #expect(accounting.processesStarted == 4)
+            #expect(accounting.activeProcesses == 0)
+            #expect(Set(accounting.exits.map(\.status)) == [.exited(code: 0), .exited(code: 1), .exited(code: 2), .signaled(signal: SIGKILL, coreDumped: false)])
+            #expect(accounting.userTime + accounting.systemTime >= .milliseconds(50))
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import SystemPackage
+import Testing
+
+/// Which tier runs the tests: the host (hybrid cgroup2 without controllers)
+/// or the VM (pure cgroup2 with every controller), where a missing
+/// requirement is a failure instead of a skip.
+enum Tier {
+    static let isVM = ProcessInfo.processInfo.environment["JOBOBJECTS_TEST_TIER"] == "vm"
+
+    /// For `.enabled(if:)`: true when the controllers are there, and always
+    /// in the VM tier so that a missing controller fails there.
+    static func has(_ controllers: String...) -> Bool {
+        if isVM { return true }
+        guard let parent = try? JobParent.resolve() else { return false }
+        return Set(controllers).isSubset(of: parent.availableControllers())
+    }
+}
+
+/// A job name unique to one test, so parallel tests never collide.
+func uniqueJobName(_ label: String = #function) -> String {
+    let clean = label.prefix { $0 != "(" }.filter { $0.isLetter || $0.isNumber }
+    return "t-\(clean.prefix(40))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+/// Whether the process has exited. Asked of its pidfd (readable once the
+/// process has exited), never of its pid, which the kernel may already
+/// have handed to another process.
+func isGone(_ process: ProcessHandle) -> Bool {
+    var entry = pollfd(fd: process.pidfd, events: Int16(POLLIN), revents: 0)
+    return poll(&entry, 1, 0) == 1
+}
+
+/// Holds `pid` by a pidfd while it is known to be alive.
+func watch(_ pid: pid_t) throws -> ProcessHandle {
+    try ProcessHandle(observing: pid)
+}
+
+/// Checks that the job's cgroup and every listed process are gone.
+func expectNothingLeft(path: String, processes: [ProcessHandle] = [], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(access(path, F_OK) != 0, "cgroup \(path) was left behind", sourceLocation: sourceLocation)
+    for process in processes {
+        #expect(isGone(process), "process \(process.pid) was left behind", sourceLocation: sourceLocation)
+    }
+}
+
+/// Waits for a condition the kernel offers no notification for (a
+/// directory removed by another process), checking every 10 ms until
+/// `limit`. Returns whether it held. Not a timing assertion: `limit` is a
+/// generous bound for a hung test, not a goal.
+func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + limit
+    while clock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+/// Blocking reads run on their own thread, never on the cooperative pool.
+enum PipeReader {
+    /// Reads until EOF.
+    static func readAll(_ fd: FileDescriptor) async -> String {
+        await onThread {
+            var data = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd.rawValue, $0.baseAddress, 4096) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                data += buffer[0..<n]
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    /// Reads until a line equal to `marker` (or EOF) and returns what came before.
+    static func readUntil(_ marker: String, from fd: FileDescriptor) async -> [String] {
+        await onThread {
+            var lines: [String] = []
+            var current = [UInt8]()
+            var byte: UInt8 = 0
+            while read(fd.rawValue, &byte, 1) == 1 {
+                if byte == UInt8(ascii: "\n") {
+                    let line = String(decoding: current, as: UTF8.self)
+                    if line == marker { return lines }
+                    lines.append(line)
+                    current = []
+                } else {
+                    current.append(byte)
+                }
+            }
+            return lines
+        }
+    }
+
+    private static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: body()) }
+        }
+    }
+}
+
+/// The jobsup binary built next to this test bundle.
+var jobsupPath: String {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let bundle = URL(fileURLWithPath: executable).deletingLastPathComponent()
+    for candidate in [bundle, bundle.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("jobsup").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    let fromEnvironment = ProcessInfo.processInfo.environment["JOBSUP"] ?? "jobsup"
+    return fromEnvironment
+}
+
+/// Spawns `argv` in `job` with stdout (and optionally stderr) piped.
+func spawnPiped(_ job: JobObject, _ argv: [String], stderr: Bool = false,
+                configure: (inout SpawnOptions) -> Void = { _ in }) throws -> ProcessHandle {
+    var options = SpawnOptions(argv[0], arguments: Array(argv.dropFirst()))
+    options.standardOutput = .pipe
+    if stderr { options.standardError = .pipe }
+    configure(&options)
+    return try job.spawn(options)
+}
