@@ -28,6 +28,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
 
     let directory: CgroupDirectory
     let cgroupEvents: CgroupEventsMonitor
+    let eventMonitor: JobEventMonitor
     /// cgroup.procs, open for writing: assigning processes and the join path.
     private let procsFD: CInt
     private let state = Mutex(State())
@@ -39,6 +40,9 @@ public final class JobObject: Sendable, CustomStringConvertible {
         var exits: [ProcessExit] = []
         var exitCode: Int32?
         var terminationMethod: TerminationMethod?
+        /// The limits kept by the handle, not the kernel.
+        var cpuTimeBudget: CPUTimeBudget?
+        var perProcess: [ResourceLimit] = []
     }
 
     private enum Lifecycle { case open, closing, closed, detached }
@@ -50,11 +54,23 @@ public final class JobObject: Sendable, CustomStringConvertible {
 
     /// Creates a job: a new cgroup named `name` (generated when nil) under
     /// `parent` (see `JobParent.resolve`). Nothing is left behind when this throws.
-    public static func create(name: String? = nil, parent: String? = nil, killOnClose: Bool = true) throws(JobObjectError) -> JobObject {
+    ///
+    /// `limits` are checked before anything is made; the controllers they
+    /// need are enabled for the parent (only those); a controller the host
+    /// cannot give is an error that names it and why.
+    public static func create(name: String? = nil, parent: String? = nil, limits: JobLimits = JobLimits(),
+                              killOnClose: Bool = true) throws(JobObjectError) -> JobObject {
         let jobName = try name.map { name throws(JobObjectError) in try JobName(name) } ?? JobName.generate()
         let parent = try JobParent.resolve(parent)
         let path = CgroupPath.join(parent.path, jobName.value)
+        try limits.validate()
         try parent.prepare()
+        do {
+            try ControllerDelegation.enable(limits.requiredControllers, under: parent)
+        } catch {
+            parent.removeIfUnused()
+            throw error
+        }
         var created = false
         for _ in 0..<3 {
             switch Syscall.mkdir(path, 0o755) {
@@ -77,6 +93,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         }
         do {
             let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
+            try job.setLimits(limits)
             if killOnClose { try JobWatchdog.shared.watch(path, parent: parent.isDefault ? parent.path : nil) }
             return job
         } catch {
@@ -107,6 +124,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         self.killsOnClose = killsOnClose
         directory = try CgroupDirectory(opening: path)
         cgroupEvents = try CgroupEventsMonitor(directory: directory)
+        eventMonitor = JobEventMonitor(directory: directory)
         procsFD = try Syscall.openat(directory.fd, "cgroup.procs", O_WRONLY)
             .orThrow("open job", path: path + "/cgroup.procs", what: "open for writing")
     }
@@ -141,6 +159,10 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// Spawns by a chosen path (tests exercise the fallbacks through this).
     func spawn(_ options: SpawnOptions, path spawnPath: SpawnPath) throws(JobObjectError) -> ProcessHandle {
         try ensureOpen("spawn")
+        var options = options
+        let perProcess = state.withLock { $0.perProcess }
+        // The job's per-process limits first, so the caller's own win.
+        options.resourceLimits = perProcess + options.resourceLimits
         let process = try ProcessRegistry.shared.spawning { () throws(JobObjectError) -> ProcessHandle in
             try Spawner.spawn(options, cgroupFD: directory.fd, cgroupProcsFD: procsFD, path: spawnPath)
         }
@@ -170,6 +192,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             throw JobObjectError(.processExited, "process \(process.pid) exited while it was being assigned", operation: "assign process")
         }
         state.withLock { $0.started += 1 }
+        eventMonitor.processStarted(process.pid)
     }
 
     /// Moves the process `pid` into the job, holding it by a pidfd for the check.
@@ -182,11 +205,16 @@ public final class JobObject: Sendable, CustomStringConvertible {
             state.started += 1
             state.running[process.pid] = process
         }
+        eventMonitor.processStarted(process.pid)
+        let pid = process.pid
         process.onExit { [weak self] status in
-            self?.state.withLock { state in
-                state.running.removeValue(forKey: process.pid)
-                state.exits.append(ProcessExit(pid: process.pid, status: status))
+            guard let self else { return }
+            let exit = ProcessExit(pid: pid, status: status)
+            self.state.withLock { state in
+                state.running.removeValue(forKey: pid)
+                state.exits.append(exit)
             }
+            self.eventMonitor.processExited(exit)
         }
     }
 
@@ -304,6 +332,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         }
         JobWatchdog.shared.unwatch(path)
         state.withLock { $0.lifecycle = .closed }
+        eventMonitor.stop()
         parent.removeIfUnused()
     }
 
@@ -346,17 +375,82 @@ public final class JobObject: Sendable, CustomStringConvertible {
         }
     }
 
+    // MARK: Limits
+
+    /// Sets the given fields on the live job (nil fields stay as they are);
+    /// processes already running are held to the new values at once. The
+    /// per-process limits apply to processes spawned from now on.
+    public func setLimits(_ limits: JobLimits) throws(JobObjectError) {
+        try limits.validate()
+        try ControllerDelegation.enable(limits.requiredControllers, under: parent)
+        let missing = limits.requiredControllers.filter { !directory.has(Self.probeFile[$0] ?? "") }
+        if let controller = missing.sorted().first {
+            throw ControllerDelegation.unavailable(controller, parent: parent, checked: path)
+        }
+        try limits.write(to: directory)
+        state.withLock { state in
+            if let budget = limits.cpuTimeBudget { state.cpuTimeBudget = budget }
+            if !limits.perProcess.isEmpty { state.perProcess = limits.perProcess }
+        }
+        if let budget = limits.cpuTimeBudget {
+            eventMonitor.setBudget(budget) { [weak self] budget, _ in
+                guard budget.action == .terminate, let self else { return }
+                // Windows ends the job with ERROR_NOT_ENOUGH_QUOTA; 137 reads as "killed".
+                Task { try? await self.terminate(exitCode: 137) }
+            }
+        }
+    }
+
+    /// One interface file per controller, present in the job once the
+    /// controller is enabled for it.
+    private static let probeFile = ["memory": "memory.max", "pids": "pids.max", "cpu": "cpu.max",
+                                    "cpuset": "cpuset.cpus", "io": "io.max"]
+
+    /// The limits in force: read back from the job's cgroup files, plus the
+    /// CPU time budget and per-process limits the handle keeps.
+    public var limits: JobLimits {
+        var limits = JobLimits.read(from: directory)
+        state.withLock { state in
+            limits.cpuTimeBudget = state.cpuTimeBudget
+            limits.perProcess = state.perProcess
+        }
+        return limits
+    }
+
+    // MARK: Events
+
+    /// The job's events as an `AsyncSequence`; call it once per consumer.
+    /// The first element is `.subscribed` with the state and counters so far;
+    /// the stream ends when the job is closed.
+    ///
+    /// ```swift
+    /// for await event in job.events {
+    ///     if case .outOfMemoryKill(let n) = event { print("\(n) OOM kill(s)") }
+    /// }
+    /// ```
+    public var events: AsyncStream<JobEvent> { eventMonitor.subscribe() }
+
+    /// Arms soft thresholds that only notify (each fires once; set again to re-arm).
+    public func setNotificationLimits(_ limits: NotificationLimits) {
+        eventMonitor.setNotificationLimits(limits)
+    }
+
+    /// How often the CPU time budget and notification limits are checked:
+    /// the kernel has no notification for CPU time or memory thresholds.
+    public static let samplingInterval: Duration = .milliseconds(100)
+
     // MARK: Accounting
 
-    /// CPU time (cpu.stat, present without the cpu controller), live
-    /// processes, and the processes started through this handle and how they ended.
+    /// CPU time (cpu.stat, present without the cpu controller), memory, IO,
+    /// page faults, limit hits, live processes and threads, and the
+    /// processes started through this handle and how they ended.
     public func accounting() throws(JobObjectError) -> JobAccounting {
-        let cpu = CPUStat(try directory.read("cpu.stat"))
-        let active = try processIDs().count
-        return state.withLock { state in
-            JobAccounting(userTime: cpu.user, systemTime: cpu.system, activeProcesses: active,
-                          processesStarted: state.started, exits: state.exits)
+        var accounting = try JobAccounting.read(from: directory, pids: processIDs())
+        state.withLock { state in
+            accounting.processesStarted = state.started
+            accounting.exits = state.exits
         }
+        return accounting
     }
 
     public var description: String { "job \(name) (\(path))" }

@@ -2,10 +2,13 @@
 /// "max". Suffixes K, M, G, T (and KB, MB, …, Ki, Mi, …, KiB, MiB, …) are
 /// powers of 1024, as cgroup files and Kubernetes' "Mi" mean them.
 public enum ByteCount {
-    /// The byte count, nil for "max"; throws `.invalidArgument` naming what is accepted.
-    public static func parse(_ text: String, what: String = "size") throws(JobObjectError) -> UInt64? {
+    /// No limit: written to cgroup files as "max".
+    public static let unlimited = UInt64.max
+
+    /// The byte count (`unlimited` for "max"); throws `.invalidArgument` naming what is accepted.
+    public static func parse(_ text: String, what: String = "size") throws(JobObjectError) -> UInt64 {
         let trimmed = text.trimmingWhitespace
-        if trimmed.lowercased() == "max" || trimmed.lowercased() == "unlimited" { return nil }
+        if trimmed.lowercased() == "max" || trimmed.lowercased() == "unlimited" { return unlimited }
         let units: [(String, UInt64)] = [
             ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("tib", 1 << 40),
             ("ki", 1 << 10), ("mi", 1 << 20), ("gi", 1 << 30), ("ti", 1 << 40),

@@ -1,0 +1,61 @@
+import Glibc
+
+/// What happens in a job: the Linux counterpart of the messages a Windows
+/// job object posts to its completion port.
+public enum JobEvent: Sendable, Equatable {
+    /// First event of every subscription: the job's state and counters so
+    /// far, so a consumer that starts late still sees what happened.
+    case subscribed(JobEventCounters)
+    /// A process was spawned into (or assigned to) the job through this handle.
+    case processStarted(pid: pid_t)
+    /// A process started through this handle exited.
+    case processExited(ProcessExit)
+    /// It exited abnormally: killed by a signal, or a non-zero exit code.
+    case abnormalExit(ProcessExit)
+    /// No process is left in the job (`cgroup.events` populated 0; Windows ACTIVE_PROCESS_ZERO).
+    case activeProcessZero
+    /// The job reached `memory.max` (`memory.events` max) this many more times.
+    case memoryLimitReached(count: Int)
+    /// The kernel OOM-killed this many more processes in the job (`memory.events` oom_kill).
+    case outOfMemoryKill(count: Int)
+    /// The job went over `memory.high` this many more times (`memory.events` high).
+    case memoryHighCrossed(count: Int)
+    /// A fork was refused by `pids.max` this many more times (`pids.events` max).
+    case processLimitReached(count: Int)
+    /// The job used up its CPU time budget (Windows END_OF_JOB_TIME).
+    case cpuTimeBudgetReached(used: Duration)
+    /// The job is fully frozen / thawed (`cgroup.events` frozen).
+    case frozen
+    case thawed
+    /// A notification limit was passed (re-armed by `setNotificationLimits`).
+    case memoryThresholdExceeded(current: UInt64, threshold: UInt64)
+    case cpuTimeThresholdExceeded(used: Duration, threshold: Duration)
+}
+
+/// The counters behind the events, as of one moment.
+public struct JobEventCounters: Sendable, Equatable {
+    public var populated = false
+    public var frozen = false
+    public var processesStarted = 0
+    public var processesExited = 0
+    public var abnormalExits = 0
+    public var memoryLimitReached = 0
+    public var outOfMemoryKills = 0
+    public var memoryHighCrossed = 0
+    public var processLimitReached = 0
+    public var cpuTimeBudgetReached = false
+    public init() {}
+}
+
+/// Soft thresholds that only notify (Windows notification limits). Each
+/// fires once; set them again to re-arm.
+public struct NotificationLimits: Sendable, Equatable {
+    /// Notify when `memory.current` exceeds this many bytes.
+    public var memory: UInt64?
+    /// Notify when the job's total CPU time exceeds this.
+    public var cpuTime: Duration?
+    public init(memory: UInt64? = nil, cpuTime: Duration? = nil) {
+        self.memory = memory
+        self.cpuTime = cpuTime
+    }
+}

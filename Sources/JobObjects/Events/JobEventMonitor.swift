@@ -1,0 +1,230 @@
+import CJobShim
+import Glibc
+import Synchronization
+
+/// Turns a job's kernel files and process exits into `JobEvent`s for any
+/// number of consumers.
+///
+/// `cgroup.events`, `memory.events` and `pids.events` signal changes with
+/// EPOLLPRI; after every wake-up all three are re-read and the differences
+/// from the last reading are emitted, so notifications the kernel coalesces
+/// lose nothing. The CPU time budget and notification limits have no kernel
+/// notification: they are sampled every `JobObject.samplingInterval`.
+final class JobEventMonitor: Sendable {
+    private let directory: CgroupDirectory
+    private let state = Mutex(State())
+    /// The budget to enforce and what to call, once, when it is used up.
+    private let budget = Mutex<(CPUTimeBudget, @Sendable (CPUTimeBudget, Duration) -> Void)?>(nil)
+
+    private struct State {
+        var consumers: [Int: AsyncStream<JobEvent>.Continuation] = [:]
+        var nextConsumer = 0
+        var counters = JobEventCounters()
+        var watched: [(fd: CInt, token: UInt64)] = []
+        var sampler: Task<Void, Never>?
+        var thresholds = NotificationLimits()
+        var stopped = false
+    }
+
+    init(directory: CgroupDirectory) {
+        self.directory = directory
+    }
+
+    deinit { stop() }
+
+    /// A new stream; its first element is `.subscribed` with the counters now.
+    func subscribe() -> AsyncStream<JobEvent> {
+        startWatching()
+        let (stream, continuation) = AsyncStream.makeStream(of: JobEvent.self)
+        let id: Int? = state.withLock { state in
+            guard !state.stopped else { return nil }
+            state.nextConsumer += 1
+            state.consumers[state.nextConsumer] = continuation
+            continuation.yield(.subscribed(state.counters))
+            return state.nextConsumer
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.consumers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func processStarted(_ pid: pid_t) {
+        emit { counters in
+            counters.processesStarted += 1
+            return [.processStarted(pid: pid)]
+        }
+    }
+
+    func processExited(_ exit: ProcessExit) {
+        emit { counters in
+            counters.processesExited += 1
+            guard exit.status.isAbnormal else { return [.processExited(exit)] }
+            counters.abnormalExits += 1
+            return [.processExited(exit), .abnormalExit(exit)]
+        }
+    }
+
+    func setNotificationLimits(_ limits: NotificationLimits) {
+        state.withLock { $0.thresholds = limits }
+        startSampling()
+    }
+
+    /// Applies `change` to the counters under the lock and sends the events
+    /// it returns to every consumer, in order.
+    private func emit(_ change: (inout JobEventCounters) -> [JobEvent]) {
+        state.withLock { state in
+            for event in change(&state.counters) {
+                for consumer in state.consumers.values { consumer.yield(event) }
+            }
+        }
+    }
+
+    // MARK: kernel files
+
+    private static let files = ["cgroup.events", "memory.events", "pids.events"]
+
+    private func startWatching() {
+        let start = state.withLock { state -> Bool in
+            guard state.watched.isEmpty, !state.stopped else { return false }
+            state.watched = [(-1, 0)]  // claimed; filled below
+            return true
+        }
+        guard start else { return }
+        var watched: [(CInt, UInt64)] = []
+        for file in Self.files {
+            guard case .success(let fd) = Syscall.openat(directory.fd, file, O_RDONLY) else { continue }
+            if let token = try? EventLoop.shared.add(fd: fd, events: UInt32(EPOLLPRI.rawValue), handler: { [weak self] _ in
+                self?.refresh()
+            }) {
+                watched.append((fd, token))
+            } else {
+                Syscall.close(fd)
+            }
+        }
+        state.withLock { $0.watched = watched }
+        refresh()
+    }
+
+    /// Re-reads every watched file (which also re-arms EPOLLPRI) and emits
+    /// the differences.
+    private func refresh() {
+        let fds = state.withLock { $0.watched.map(\.fd) }
+        var values: [Substring: Substring] = [:]
+        for fd in fds where fd >= 0 {
+            if case .success(let text) = FileContents.read(fd: fd) {
+                values.merge(text.keyedValues) { first, _ in first }
+            }
+        }
+        func number(_ key: Substring) -> Int { Int(values[key] ?? "0") ?? 0 }
+        emit { counters in
+            var events: [JobEvent] = []
+            let populated = values["populated"] == "1", frozen = values["frozen"] == "1"
+            if counters.populated && !populated { events.append(.activeProcessZero) }
+            if frozen != counters.frozen { events.append(frozen ? .frozen : .thawed) }
+            counters.populated = populated
+            counters.frozen = frozen
+            // memory.events and pids.events both have "max": read pids' by its own file.
+            let deltas: [(WritableKeyPath<JobEventCounters, Int>, Int, (Int) -> JobEvent)] = [
+                (\.outOfMemoryKills, number("oom_kill"), { .outOfMemoryKill(count: $0) }),
+                (\.memoryHighCrossed, number("high"), { .memoryHighCrossed(count: $0) }),
+            ]
+            for (path, now, make) in deltas where now > counters[keyPath: path] {
+                events.append(make(now - counters[keyPath: path]))
+                counters[keyPath: path] = now
+            }
+            return events
+        }
+        refreshMax()
+    }
+
+    /// "max" means different things in memory.events and pids.events.
+    private func refreshMax() {
+        func max(in file: String) -> Int? {
+            guard case .success(let text) = FileContents.read(at: directory.fd, file) else { return nil }
+            return Int(text.keyedValues["max"] ?? "")
+        }
+        let memoryMax = max(in: "memory.events"), pidsMax = max(in: "pids.events")
+        emit { counters in
+            var events: [JobEvent] = []
+            if let now = memoryMax, now > counters.memoryLimitReached {
+                events.append(.memoryLimitReached(count: now - counters.memoryLimitReached))
+                counters.memoryLimitReached = now
+            }
+            if let now = pidsMax, now > counters.processLimitReached {
+                events.append(.processLimitReached(count: now - counters.processLimitReached))
+                counters.processLimitReached = now
+            }
+            return events
+        }
+    }
+
+    // MARK: sampling (no kernel notification exists)
+
+    func startSampling() {
+        let monitor = self
+        state.withLock { state in
+            guard state.sampler == nil, !state.stopped else { return }
+            state.sampler = Task.detached {
+                while !Task.isCancelled {
+                    monitor.sample()
+                    try? await Task.sleep(for: JobObject.samplingInterval)
+                }
+            }
+        }
+    }
+
+    private func sample() {
+        guard case .success(let text) = FileContents.read(at: directory.fd, "cpu.stat") else { return }
+        let cpu = CPUStat(text)
+        let used = cpu.user + cpu.system
+        let memory = FileContents.read(at: directory.fd, "memory.current").map { UInt64($0.trimmingWhitespace) }
+        let enforced = budget.withLock { $0 }
+        var budgetHit = false
+        emit { counters in
+            guard !counters.cpuTimeBudgetReached, let (budget, _) = enforced, used >= budget.limit else { return [] }
+            counters.cpuTimeBudgetReached = true
+            budgetHit = true
+            return [.cpuTimeBudgetReached(used: used)]
+        }
+        let thresholds = state.withLock { state -> NotificationLimits in
+            defer {
+                if let limit = state.thresholds.cpuTime, used > limit { state.thresholds.cpuTime = nil }
+                if let limit = state.thresholds.memory, case .success(let current?) = memory, current > limit { state.thresholds.memory = nil }
+            }
+            return state.thresholds
+        }
+        if let limit = thresholds.cpuTime, used > limit {
+            emit { _ in [.cpuTimeThresholdExceeded(used: used, threshold: limit)] }
+        }
+        if let limit = thresholds.memory, case .success(let current?) = memory, current > limit {
+            emit { _ in [.memoryThresholdExceeded(current: current, threshold: limit)] }
+        }
+        if budgetHit, let (budget, reached) = enforced { reached(budget, used) }
+    }
+
+    /// Enforces `value`: `reached` runs once when the job's CPU time gets there.
+    func setBudget(_ value: CPUTimeBudget, reached: @escaping @Sendable (CPUTimeBudget, Duration) -> Void) {
+        budget.withLock { $0 = (value, reached) }
+        state.withLock { $0.counters.cpuTimeBudgetReached = false }
+        startSampling()
+    }
+
+    /// Ends every stream and stops watching (the job is closed).
+    func stop() {
+        let (watched, sampler, consumers) = state.withLock { state in
+            defer { state.watched = []; state.sampler = nil; state.consumers = [:]; state.stopped = true }
+            return (state.watched, state.sampler, state.consumers)
+        }
+        sampler?.cancel()
+        for (fd, token) in watched where fd >= 0 {
+            EventLoop.shared.remove(fd: fd, token: token)
+            Syscall.close(fd)
+        }
+        for consumer in consumers.values { consumer.finish() }
+    }
+}

@@ -1,0 +1,91 @@
+import Glibc
+
+/// Makes controllers available to the jobs under a parent by enabling them
+/// in `cgroup.subtree_control` from the nearest ancestor that has them down
+/// to the parent. Only what a job asks for is enabled, and never above the
+/// caller's own cgroup (or above the parent, for a parent outside it).
+enum ControllerDelegation {
+    static func enable(_ controllers: Set<String>, under parent: JobParent) throws(JobObjectError) {
+        for controller in controllers.sorted() {
+            try enable(controller, under: parent)
+        }
+    }
+
+    private static func enable(_ controller: String, under parent: JobParent) throws(JobObjectError) {
+        let own = parent.hierarchy.ownCgroup
+        let bound = parent.path.hasPrefix(own + "/") ? own : parent.path
+        var chain = [parent.path]
+        while !listed(controller, in: chain[0] + "/cgroup.controllers") {
+            if chain[0] == bound || chain[0] == parent.hierarchy.mountPoint {
+                throw unavailable(controller, parent: parent, checked: chain[0])
+            }
+            chain.insert(CgroupPath.parent(of: chain[0]), at: 0)
+        }
+        for directory in chain where !listed(controller, in: directory + "/cgroup.subtree_control") {
+            switch FileContents.write(at: AT_FDCWD, directory + "/cgroup.subtree_control", "+" + controller) {
+            case .success: continue
+            case .failure(.resourceBusy):
+                throw JobObjectError(.controllerUnavailable,
+                    "cannot enable the \(controller) controller for the jobs under \(directory): that cgroup holds processes (cgroup v2 lets a cgroup hold processes or controller-using children, not both); move the processes into a leaf cgroup first — jobsup does this by itself, the library with JobParent.moveCallerIntoLeaf()",
+                    operation: "enable controller", path: directory + "/cgroup.subtree_control", errno: .resourceBusy)
+            case .failure(let errno):
+                throw JobObjectError.system(errno, operation: "enable controller", path: directory + "/cgroup.subtree_control",
+                                            what: "enable the \(controller) controller in")
+            }
+        }
+    }
+
+    private static func listed(_ controller: String, in file: String) -> Bool {
+        guard case .success(let text) = FileContents.read(file) else { return false }
+        return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains(Substring(controller))
+    }
+
+    /// The error for a controller the parent cannot have, with why.
+    static func unavailable(_ controller: String, parent: JobParent, checked: String) -> JobObjectError {
+        let mount = parent.hierarchy.mountPoint
+        if onCgroupV1(controller) {
+            return JobObjectError(.controllerUnavailable,
+                "the \(controller) controller is not available in \(mount) (this host keeps it on cgroup v1); limits that need it work on a pure cgroup v2 host (boot with systemd.unified_cgroup_hierarchy=1)",
+                operation: "enable controller", path: checked)
+        }
+        if !listed(controller, in: mount + "/cgroup.controllers") {
+            return JobObjectError(.controllerUnavailable,
+                "the kernel offers no \(controller) controller in \(mount) (see \(mount)/cgroup.controllers)",
+                operation: "enable controller", path: checked)
+        }
+        return JobObjectError(.controllerUnavailable,
+            "the \(controller) controller is not delegated to \(checked); enable it in the cgroup.subtree_control of its parent (systemd: Delegate=yes on the unit)",
+            operation: "enable controller", path: checked)
+    }
+
+    /// Whether a cgroup v1 hierarchy with this controller is mounted.
+    private static func onCgroupV1(_ controller: String) -> Bool {
+        let v1Name = ["io": "blkio", "cpu": "cpu", "cpuset": "cpuset", "memory": "memory", "pids": "pids"][controller] ?? controller
+        guard case .success(let mountinfo) = FileContents.read("/proc/self/mountinfo") else { return false }
+        return mountinfo.nonEmptyLines.contains { (line: Substring) -> Bool in
+            let fields = line.split(separator: " ")
+            guard let dash = fields.firstIndex(of: "-"), dash + 3 < fields.count, fields[dash + 1] == "cgroup" else { return false }
+            return fields[dash + 3].split(separator: ",").contains(Substring(v1Name))
+        }
+    }
+}
+
+extension JobParent {
+    /// Moves the calling process from its own cgroup into a `supervisor`
+    /// leaf beside the job parent (systemd's delegation convention), so that
+    /// controllers can be enabled for jobs below its own cgroup. Call it
+    /// before creating jobs (and so before the watchdog starts). Does
+    /// nothing when the own cgroup is the hierarchy root, which is exempt.
+    public func moveCallerIntoLeaf(named leaf: String = "supervisor") throws(JobObjectError) {
+        let own = hierarchy.ownCgroup
+        guard own != hierarchy.mountPoint, path.hasPrefix(own + "/") else { return }
+        let target = CgroupPath.join(own, leaf)
+        switch Syscall.mkdir(target, 0o755) {
+        case .success, .failure(.fileExists): break
+        case .failure(let errno):
+            throw JobObjectError.system(errno, operation: "move into leaf", path: target, what: "create the leaf cgroup")
+        }
+        try FileContents.write(at: AT_FDCWD, target + "/cgroup.procs", "0")
+            .orThrow("move into leaf", path: target + "/cgroup.procs", what: "move this process into")
+    }
+}
