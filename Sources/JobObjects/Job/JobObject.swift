@@ -478,10 +478,10 @@ public enum TerminationMethod: Sendable, Equatable {
 
 /// Creates a job, runs `body` with it and closes it, also when `body` throws.
 public func withJobObject<R>(
-    name: String? = nil, parent: String? = nil,
+    name: String? = nil, parent: String? = nil, limits: JobLimits = JobLimits(),
     _ body: (JobObject) async throws -> R
 ) async throws -> R {
-    let job = try JobObject.create(name: name, parent: parent)
+    let job = try JobObject.create(name: name, parent: parent, limits: limits)
     do {
         let result = try await body(job)
         try await job.close()

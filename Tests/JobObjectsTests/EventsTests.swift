@@ -1,0 +1,86 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import Testing
+
+@Suite("job events")
+struct EventsTests {
+    /// Collects events until `stop` says so.
+    func collect(_ events: AsyncStream<JobEvent>, until stop: (JobEvent) -> Bool) async -> [JobEvent] {
+        var seen: [JobEvent] = []
+        for await event in events {
+            seen.append(event)
+            if stop(event) { break }
+        }
+        return seen
+    }
+
+    @Test func processLifecycleAndActiveProcessZeroReachEveryConsumer() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let first = job.events, second = job.events
+            let ok = try job.spawn("true")
+            let bad = try job.spawn("sh", "-c", "exit 5")
+            _ = await ok.wait()
+            _ = await bad.wait()
+            for stream in [first, second] {
+                let seen = await collect(stream) { $0 == .activeProcessZero }
+                #expect(seen.first.map { if case .subscribed = $0 { true } else { false } } == true)
+                #expect(seen.contains(.processStarted(pid: ok.pid)) && seen.contains(.processStarted(pid: bad.pid)))
+                #expect(seen.contains(.processExited(ProcessExit(pid: ok.pid, status: .exited(code: 0)))))
+                #expect(seen.contains(.abnormalExit(ProcessExit(pid: bad.pid, status: .exited(code: 5)))))
+                #expect(!seen.contains(.abnormalExit(ProcessExit(pid: ok.pid, status: .exited(code: 0)))))
+            }
+        }
+    }
+
+    @Test func aLateConsumerSeesTheStateSoFar() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            _ = try await job.spawn("sh", "-c", "exit 3").wait()
+            _ = try job.spawn("sleep", "1000")
+            var iterator = job.events.makeAsyncIterator()
+            guard case .subscribed(let counters) = await iterator.next() else {
+                Issue.record("first event was not .subscribed")
+                return
+            }
+            #expect(counters.processesStarted == 2)
+            #expect(counters.processesExited == 1)
+            #expect(counters.abnormalExits == 1)
+            #expect(counters.populated)
+        }
+    }
+
+    @Test func freezeAndThawAreEvents() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            _ = try job.spawn("sleep", "1000")
+            let events = job.events
+            try await job.freeze()
+            try await job.thaw()
+            let seen = await collect(events) { $0 == .thawed }
+            #expect(seen.contains(.frozen))
+        }
+    }
+
+    @Test func cpuTimeNotificationLimitFiresOnce() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let events = job.events
+            job.setNotificationLimits(NotificationLimits(cpuTime: .milliseconds(50)))
+            let loop = try job.spawn("sh", "-c", "while :; do :; done")
+            let seen = await collect(events) { if case .cpuTimeThresholdExceeded = $0 { true } else { false } }
+            if case .cpuTimeThresholdExceeded(let used, let threshold) = seen.last {
+                #expect(used > threshold && threshold == .milliseconds(50))
+            }
+            try loop.signal(SIGKILL)
+        }
+    }
+
+    @Test func streamsEndWhenTheJobCloses() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        let events = job.events
+        _ = try job.spawn("sleep", "1000")
+        try await job.close()
+        var count = 0
+        for await _ in events { count += 1 }
+        #expect(count >= 2)
+        expectNothingLeft(path: job.path)
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import Testing
+
+/// Each limit is proven by a payload that hits it. Tests that need a
+/// controller run where it exists (always in the VM tier, where a missing
+/// controller fails the test).
+@Suite("limits")
+struct LimitsTests {
+    static let hog = ["python3", "-c", "b = bytearray(256 << 20); print(len(b))"]
+
+    @Test(.enabled(if: Tier.has("memory")))
+    func memoryHogIsOOMKilledInsideItsJobAndTheEventArrives() async throws {
+        var limits = JobLimits()
+        limits.memoryMax = 64 << 20
+        limits.swapMax = 0
+        let bystander = try JobObject.create(name: uniqueJobName())
+        let sleeper = try bystander.spawn("sleep", "1000")
+        try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+            let events = job.events
+            var options = SpawnOptions(Self.hog[0], arguments: Array(Self.hog.dropFirst()))
+            options.standardOutput = .null
+            let hog = try job.spawn(options)
+            #expect(await hog.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+            var sawOOM = false
+            for await event in events {
+                if case .outOfMemoryKill = event { sawOOM = true; break }
+            }
+            #expect(sawOOM)
+            let accounting = try job.accounting()
+            #expect((accounting.outOfMemoryKills ?? 0) >= 1)
+            #expect((accounting.memoryPeak ?? 0) >= 32 << 20)
+            #expect(!isGone(sleeper))
+        }
+        try await bystander.close()
+        expectNothingLeft(path: bystander.path, processes: [sleeper])
+    }
+
+    @Test(.enabled(if: Tier.has("memory")))
+    func oomGroupKillsEveryMember() async throws {
+        var limits = JobLimits()
+        limits.memoryMax = 64 << 20
+        limits.swapMax = 0
+        limits.killJobOnOutOfMemory = true
+        try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+            #expect(job.limits.killJobOnOutOfMemory == true)
+            let sleeper = try job.spawn("sleep", "1000")
+            var options = SpawnOptions(Self.hog[0], arguments: Array(Self.hog.dropFirst()))
+            options.standardOutput = .null
+            let hog = try job.spawn(options)
+            #expect(await hog.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+            #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+        }
+    }
+
+    @Test(.enabled(if: Tier.has("pids")))
+    func pidsMaxStopsAForkBombAndReportsIt() async throws {
+        var limits = JobLimits()
+        limits.maxProcesses = 8
+        try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+            let events = job.events
+            let bomb = try spawnPiped(job, ["sh", "-c", "for i in $(seq 40); do sleep 1000 & done 2>/dev/null; echo ready; wait"])
+            _ = await PipeReader.readUntil("ready", from: bomb.standardOutput!)
+            try bomb.standardOutput!.close()
+            #expect(try job.processIDs().count <= 8)
+            var refused = 0
+            for await event in events {
+                if case .processLimitReached(let n) = event { refused += n; break }
+            }
+            #expect(refused >= 1)
+            #expect((try job.accounting().processLimitReached ?? 0) >= 32)
+        }
+    }
+
+    @Test(.enabled(if: Tier.has("pids")))
+    func loweringALimitOnALiveJobTakesEffect() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            _ = try job.spawn("sleep", "1000")
+            _ = try job.spawn("sleep", "1000")
+            var limits = JobLimits()
+            limits.maxProcesses = 2
+            try job.setLimits(limits)
+            #expect(job.limits.maxProcesses == 2)
+            let error = #expect(throws: JobObjectError.self) { try job.spawn("sleep", "1000") }
+            #expect(error?.code == .spawnFailed)
+            #expect(error?.message.contains("pids.max") == true)
+            limits.maxProcesses = 3
+            try job.setLimits(limits)
+            _ = try job.spawn("true")
+        }
+    }
+
+    @Test(.enabled(if: Tier.has("cpu")))
+    func cpuMaxHoldsABusyLoopToItsShare() async throws {
+        var limits = JobLimits()
+        limits.cpu = .cpus(0.2)
+        try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+            #expect(job.limits.cpu == .cpus(0.2))
+            _ = try job.spawn("sh", "-c", "while :; do :; done")
+            // Let the kernel's own counters reach 0.5 s of CPU time; then
+            // usage per period must not exceed the 20 ms quota (plus one
+            // period of slack), and the job must have been throttled.
+            #expect(await eventually(within: .seconds(120)) { ((try? job.accounting().totalTime) ?? .zero) >= .milliseconds(500) })
+            let stat = try String(contentsOfFile: job.path + "/cpu.stat", encoding: .utf8).keyedValues
+            let usage = Double(stat["usage_usec"] ?? "0") ?? 0
+            let periods = Double(stat["nr_periods"] ?? "0") ?? 0
+            #expect(periods > 0)
+            #expect(usage <= (periods + 1) * 20_000 * 1.1, "usage \(usage) µs over \(periods) periods")
+            #expect((Int(stat["nr_throttled"] ?? "0") ?? 0) > 0)
+        }
+    }
+
+    @Test(.enabled(if: Tier.has("cpuset")))
+    func cpusetPinsToOneCPU() async throws {
+        var limits = JobLimits()
+        limits.cpus = "0"
+        try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+            let process = try spawnPiped(job, ["sh", "-c", "grep Cpus_allowed_list /proc/self/status"])
+            let out = await PipeReader.readAll(process.standardOutput!)
+            try process.standardOutput!.close()
+            #expect(out.contains("Cpus_allowed_list:\t0\n"))
+            #expect(job.limits.cpus == "0")
+        }
+    }
+
+    @Test(.enabled(if: Tier.has("io") && Tier.isVM))
+    func ioMaxThrottlesWritesToALoopDevice() async throws {
+        let image = "/tmp/jobobjects-io-\(getpid()).img"
+        #expect(FileManager.default.createFile(atPath: image, contents: nil))
+        defer { unlink(image) }
+        try Data(count: 8 << 20).write(to: URL(fileURLWithPath: image))
+        let setup = try await runSetup(["losetup", "--find", "--show", image])
+        let device = setup.trimmingWhitespace
+        #expect(device.hasPrefix("/dev/loop"))
+        var limits = JobLimits()
+        limits.io = [IOLimit(device: device, writeBytesPerSecond: 1 << 20)]
+        try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+            #expect(job.limits.io.first?.writeBytesPerSecond == 1 << 20)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let dd = try job.spawn(SpawnOptions("dd", arguments: ["if=/dev/zero", "of=\(device)", "bs=64k", "count=48", "oflag=direct", "status=none"]))
+            #expect(await dd.wait() == .exited(code: 0))
+            // 3 MiB at 1 MiB/s cannot finish in under 1.5 s: a throttle is a
+            // lower bound on time, which slow emulation only lengthens.
+            #expect(clock.now - start >= .milliseconds(1500))
+            #expect((try job.accounting().ioWriteBytes ?? 0) >= 3 << 20)
+        }
+        _ = try await runSetup(["losetup", "-d", device])
+    }
+
+    @Test func rlimitASMakesALargeAllocationFail() async throws {
+        var limits = JobLimits()
+        limits.perProcess = [.addressSpace(128 << 20)]
+        try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+            let process = try spawnPiped(job, Self.hog, stderr: true)
+            let err = await PipeReader.readAll(process.standardError!)
+            try process.standardOutput!.close()
+            try process.standardError!.close()
+            #expect(await process.wait() == .exited(code: 1))
+            #expect(err.contains("MemoryError"))
+        }
+    }
+
+    @Test func cpuTimeBudgetTerminatesABusyJob() async throws {
+        var limits = JobLimits()
+        limits.cpuTimeBudget = CPUTimeBudget(.milliseconds(300))
+        try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+            let events = job.events
+            let loop = try job.spawn("sh", "-c", "while :; do :; done")
+            #expect(await loop.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+            var reached: Duration?
+            for await event in events {
+                if case .cpuTimeBudgetReached(let used) = event { reached = used; break }
+            }
+            #expect((reached ?? .zero) >= .milliseconds(300))
+            #expect(try job.accounting().totalTime >= .milliseconds(300))
+            #expect(job.exitCode == 137)
+        }
+    }
+
+    @Test func cpuTimeBudgetCanOnlyNotify() async throws {
+        var limits = JobLimits()
+        limits.cpuTimeBudget = CPUTimeBudget(.milliseconds(100), action: .notify)
+        try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+            let events = job.events
+            let loop = try job.spawn("sh", "-c", "while :; do :; done")
+            for await event in events {
+                if case .cpuTimeBudgetReached = event { break }
+            }
+            #expect(loop.exitStatus == nil)
+            try loop.signal(SIGKILL)
+        }
+    }
+
+    @Test func controllersThisHostCannotGiveAreAClearError() async throws {
+        var limits = JobLimits()
+        limits.memoryMax = 64 << 20
+        if Tier.has("memory") {
+            try await withJobObject(name: uniqueJobName(), limits: limits) { job async throws in
+                #expect(job.limits.memoryMax == 64 << 20)
+            }
+        } else {
+            let name = uniqueJobName()
+            let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: name, limits: limits) }
+            #expect(error?.code == .controllerUnavailable)
+            #expect(error?.message.contains("memory") == true)
+            #expect(error?.message.contains("cgroup v1") == true)
+            #expect(throws: JobObjectError.self) { try JobObject.open(name: name) }
+        }
+    }
+
+    @Test func malformedLimitsAreRejectedBeforeAnythingIsWritten() throws {
+        var cases: [JobLimits] = []
+        var l = JobLimits(); l.cpu = .cpus(0.001); cases.append(l)
+        l = JobLimits(); l.cpuWeight = CPUWeight(0); cases.append(l)
+        l = JobLimits(); l.cpus = "a-b"; cases.append(l)
+        l = JobLimits(); l.maxProcesses = 0; cases.append(l)
+        l = JobLimits(); l.io = [IOLimit(device: "/dev/nonexistent-disk", writeBytesPerSecond: 1)]; cases.append(l)
+        l = JobLimits(); l.io = [IOLimit(device: "8:0")]; cases.append(l)
+        l = JobLimits(); l.cpuTimeBudget = CPUTimeBudget(.zero); cases.append(l)
+        for limits in cases {
+            let name = uniqueJobName()
+            let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: name, limits: limits) }
+            #expect(error?.code == .invalidArgument, "\(String(describing: error))")
+            #expect(throws: JobObjectError.self) { try JobObject.open(name: name) }
+        }
+    }
+
+    @Test func quotasAndWeightsConvert() throws {
+        #expect(CPUQuota.cpus(1.5).fileValue == "150000 100000")
+        #expect(CPUQuota.percentOfMachine(25, cpuCount: 4).cpuCount == 1.0)
+        #expect(CPUQuota(fileValue: "max 100000") == CPUQuota(quotaMicroseconds: nil))
+        #expect(CPUWeight.windows(5).value == 100 && CPUWeight.windows(9).value == 1600 && CPUWeight.windows(1).value == 6)
+        #expect(try ByteCount.parse("512M") == 512 << 20)
+        #expect(try ByteCount.parse("1.5Gi") == 3 << 29)
+        #expect(try ByteCount.parse("max") == ByteCount.unlimited)
+        #expect(throws: JobObjectError.self) { try ByteCount.parse("12 parsecs") }
+        #expect(JobLimits.isCPUList("0-3,5") && !JobLimits.isCPUList("0-") && !JobLimits.isCPUList(""))
+    }
+}
+
+/// Runs a setup command (losetup …) in a throwaway job and returns its stdout.
+func runSetup(_ argv: [String]) async throws -> String {
+    try await withJobObject(name: uniqueJobName("setup")) { job async throws in
+        let process = try spawnPiped(job, argv)
+        let out = await PipeReader.readAll(process.standardOutput!)
+        try process.standardOutput!.close()
+        _ = await process.wait()
+        return out
+    }
+}
