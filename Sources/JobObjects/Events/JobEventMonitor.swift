@@ -24,6 +24,9 @@ final class JobEventMonitor: Sendable {
         var sampler: Task<Void, Never>?
         var thresholds = NotificationLimits()
         var stopped = false
+        /// The job emptied before every exit it tracks was reported: the
+        /// exits come first, as on Windows, then active-process-zero.
+        var zeroPending = false
     }
 
     init(directory: CgroupDirectory) {
@@ -61,13 +64,21 @@ final class JobEventMonitor: Sendable {
     }
 
     func processExited(_ exit: ProcessExit) {
-        emit { counters in
-            counters.processesExited += 1
-            guard exit.status.isAbnormal else { return [.processExited(exit)] }
-            counters.abnormalExits += 1
-            return [.processExited(exit), .abnormalExit(exit)]
+        emitWithState { state in
+            state.counters.processesExited += 1
+            var events: [JobEvent] = [.processExited(exit)]
+            if exit.status.isAbnormal {
+                state.counters.abnormalExits += 1
+                events.append(.abnormalExit(exit))
+            }
+            if state.zeroPending && state.counters.processesExited >= state.counters.processesStarted {
+                state.zeroPending = false
+                events.append(.activeProcessZero)
+            }
+            return events
         }
     }
+
 
     func setNotificationLimits(_ limits: NotificationLimits) {
         state.withLock { $0.thresholds = limits }
@@ -77,8 +88,12 @@ final class JobEventMonitor: Sendable {
     /// Applies `change` to the counters under the lock and sends the events
     /// it returns to every consumer, in order.
     private func emit(_ change: (inout JobEventCounters) -> [JobEvent]) {
+        emitWithState { change(&$0.counters) }
+    }
+
+    private func emitWithState(_ change: (inout State) -> [JobEvent]) {
         state.withLock { state in
-            for event in change(&state.counters) {
+            for event in change(&state) {
                 for consumer in state.consumers.values { consumer.yield(event) }
             }
         }
@@ -121,10 +136,18 @@ final class JobEventMonitor: Sendable {
             }
         }
         func number(_ key: Substring) -> Int { Int(values[key] ?? "0") ?? 0 }
-        emit { counters in
+        emitWithState { state in
             var events: [JobEvent] = []
             let populated = values["populated"] == "1", frozen = values["frozen"] == "1"
-            if counters.populated && !populated { events.append(.activeProcessZero) }
+            if state.counters.populated && !populated {
+                if state.counters.processesExited >= state.counters.processesStarted {
+                    events.append(.activeProcessZero)
+                } else {
+                    state.zeroPending = true
+                }
+            }
+            var counters = state.counters
+            defer { state.counters = counters }
             if frozen != counters.frozen { events.append(frozen ? .frozen : .thawed) }
             counters.populated = populated
             counters.frozen = frozen

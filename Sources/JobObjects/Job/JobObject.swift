@@ -191,8 +191,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         guard case .success = Syscall.pidfdSendSignal(process.pidfd, 0) else {
             throw JobObjectError(.processExited, "process \(process.pid) exited while it was being assigned", operation: "assign process")
         }
-        state.withLock { $0.started += 1 }
-        eventMonitor.processStarted(process.pid)
+        track(process, keepHandle: false)
     }
 
     /// Moves the process `pid` into the job, holding it by a pidfd for the check.
@@ -200,10 +199,11 @@ public final class JobObject: Sendable, CustomStringConvertible {
         try assign(ProcessHandle(observing: pid))
     }
 
-    private func track(_ process: ProcessHandle) {
+    /// Counts the process and reports its start and, later, its exit.
+    private func track(_ process: ProcessHandle, keepHandle: Bool = true) {
         state.withLock { state in
             state.started += 1
-            state.running[process.pid] = process
+            if keepHandle { state.running[process.pid] = process }
         }
         eventMonitor.processStarted(process.pid)
         let pid = process.pid
