@@ -24,6 +24,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -164,6 +165,19 @@ static int child_main(void *arg) {
     if (c->session == 2 && setsid() < 0) child_fail(&local, JOBSHIM_STAGE_SESSION);
     if (c->session == 1 && setpgid(0, 0) < 0) child_fail(&local, JOBSHIM_STAGE_SESSION);
 
+    // Storage, while still privileged. The namespace is the child's own: it
+    // dies with the last process of the job, and its mounts with it.
+    if (c->new_mount_namespace) {
+        if (unshare(CLONE_NEWNS) != 0) child_fail(&local, JOBSHIM_STAGE_MOUNT_NAMESPACE);
+        if (c->root_propagation && mount(NULL, "/", NULL, c->root_propagation, NULL) != 0)
+            child_fail(&local, JOBSHIM_STAGE_MOUNT_PROPAGATION);
+    }
+    for (int i = 0; i < c->mount_count; i++) {
+        int step = 1;
+        if (jobshim_apply_mount(&c->mounts[i], &step) != 0)
+            child_fail(&local, (step == 1 ? JOBSHIM_STAGE_MOUNT : JOBSHIM_STAGE_MOUNT_READ_ONLY) + i);
+    }
+
     for (int i = 0; i < c->rlimit_count; i++) {
         struct rlimit limit = {(rlim_t)c->rlimits[i].soft, (rlim_t)c->rlimits[i].hard};
         if (setrlimit((__rlimit_resource_t)c->rlimits[i].resource, &limit) != 0) child_fail(&local, JOBSHIM_STAGE_RLIMIT);
@@ -189,8 +203,10 @@ static int child_main(void *arg) {
 
     // Last, so the filter applies to the payload and not to this setup.
     if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(&local, JOBSHIM_STAGE_NO_NEW_PRIVS);
-    if (c->seccomp_filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c->seccomp_filter, 0, 0) != 0)
-        child_fail(&local, JOBSHIM_STAGE_SECCOMP);
+    if (c->seccomp_program) {
+        struct sock_fprog program = {(unsigned short)c->seccomp_program_count, (struct sock_filter *)c->seccomp_program};
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) != 0) child_fail(&local, JOBSHIM_STAGE_SECCOMP);
+    }
 
     execve(c->path, c->argv, c->envp);
     child_fail(&local, JOBSHIM_STAGE_EXEC);
@@ -258,6 +274,16 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
     result->error = 0;
     if (config->fd_count < 0 || config->fd_count > JOBSHIM_MAX_FDS) {
         result->stage = JOBSHIM_STAGE_FDS;
+        result->error = EINVAL;
+        return -1;
+    }
+    if (config->mount_count < 0 || config->mount_count > JOBSHIM_MAX_MOUNTS) {
+        result->stage = JOBSHIM_STAGE_MOUNT;
+        result->error = EINVAL;
+        return -1;
+    }
+    if (config->seccomp_program && (config->seccomp_program_count == 0 || config->seccomp_program_count > BPF_MAXINSNS)) {
+        result->stage = JOBSHIM_STAGE_SECCOMP;
         result->error = EINVAL;
         return -1;
     }

@@ -15,6 +15,10 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+// The payload half (mounts, janitor, libcap, libseccomp): part of this
+// module because this header is its umbrella.
+#include "CJobShimPayload.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -98,6 +102,12 @@ enum {
     JOBSHIM_STAGE_SECCOMP,
     JOBSHIM_STAGE_EXEC,
     JOBSHIM_STAGE_PIPE,
+    JOBSHIM_STAGE_MOUNT_NAMESPACE,   // unshare(CLONE_NEWNS)
+    JOBSHIM_STAGE_MOUNT_PROPAGATION, // mount(NULL, "/", NULL, root_propagation)
+    /// Mount i failed at JOBSHIM_STAGE_MOUNT + i, making it read-only at
+    /// JOBSHIM_STAGE_MOUNT_READ_ONLY + i (i < JOBSHIM_MAX_MOUNTS).
+    JOBSHIM_STAGE_MOUNT = 0x100,
+    JOBSHIM_STAGE_MOUNT_READ_ONLY = 0x200,
 };
 
 typedef struct {
@@ -129,7 +139,19 @@ typedef struct {
     int set_caps;                // 1: keep exactly cap_keep (bounding, permitted, inheritable, ambient)
     uint64_t cap_keep;           // bit N = capability N
     int no_new_privs;
-    const void *seccomp_filter;  // struct sock_fprog *, NULL: none
+    // Classic BPF for prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER), built in
+    // the parent (jobshim_seccomp_compile); NULL: none. The child loads it
+    // last, just before execve.
+    const void *seccomp_program;        // struct sock_filter[]
+    unsigned int seccomp_program_count; // instructions (at most BPF_MAXINSNS)
+    // Storage, applied right after the session step, before the identity
+    // switch (mounting needs CAP_SYS_ADMIN): unshare(CLONE_NEWNS) when
+    // new_mount_namespace, then root_propagation (e.g. MS_SLAVE|MS_REC, 0:
+    // leave) on "/", then each mount in order (jobshim_apply_mount).
+    int new_mount_namespace;
+    unsigned long root_propagation;
+    const jobshim_mount *mounts;
+    int mount_count;             // at most JOBSHIM_MAX_MOUNTS
 } jobshim_spawn_config;
 
 #define JOBSHIM_MAX_FDS 64

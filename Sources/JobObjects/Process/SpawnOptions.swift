@@ -38,6 +38,13 @@ public struct SpawnOptions: Sendable {
     public var capabilities: Set<Capability>?
     /// Set `no_new_privs` before exec.
     public var noNewPrivileges = false
+    /// Run in a new mount namespace with these mounts, made by the child
+    /// before it changes identity; nil: the caller's mount namespace.
+    public var mountNamespace: MountNamespace?
+    /// A seccomp filter (classic BPF, built in the caller) that the child
+    /// loads just before `execve`. Without CAP_SYS_ADMIN after the identity
+    /// switch the kernel requires `noNewPrivileges` for it.
+    public var seccompFilter: SeccompFilter?
 
     public init(_ executable: String, arguments: [String] = []) {
         self.executable = executable
@@ -70,6 +77,62 @@ public struct SpawnOptions: Sendable {
         case newProcessGroup
         /// `setsid()`: a new session (and process group) without a terminal.
         case newSession
+    }
+
+    /// A private mount namespace for the child (`unshare(CLONE_NEWNS)`).
+    ///
+    /// The namespace belongs to the job's processes alone: when the last of
+    /// them exits the kernel drops it and unmounts everything in it, whatever
+    /// happened to the caller. The mount points must exist.
+    public struct MountNamespace: Sendable, Hashable {
+        /// How mounts of the caller's namespace reach the child's, set on `/`
+        /// recursively before the mounts are made.
+        public enum Propagation: Sendable, Hashable {
+            /// `MS_SLAVE`: host mounts and unmounts show up in the job, the
+            /// job's own never reach the host (the default).
+            case slave
+            /// `MS_PRIVATE`: nothing passes either way.
+            case `private`
+            /// Leave the propagation as the copy got it.
+            case unchanged
+        }
+
+        public var propagation: Propagation
+        /// Made in order, so a later mount may sit inside an earlier one.
+        public var mounts: [BindMount]
+
+        public init(propagation: Propagation = .slave, mounts: [BindMount] = []) {
+            self.propagation = propagation
+            self.mounts = mounts
+        }
+
+        /// Where `path`, as the child will see it, is found in the caller's
+        /// namespace: under the innermost mount whose target holds it, in its
+        /// source. Used to check executables and directories before the spawn.
+        public func callerPath(of path: String) -> String {
+            for mount in mounts.reversed() {
+                if path == mount.target { return mount.source }
+                let prefix = mount.target.hasSuffix("/") ? mount.target : mount.target + "/"
+                if path.hasPrefix(prefix) { return mount.source + "/" + path.dropFirst(prefix.count) }
+            }
+            return path
+        }
+    }
+
+    /// A bind mount of `source` (in the caller's namespace) at `target`.
+    public struct BindMount: Sendable, Hashable {
+        public var source: String
+        public var target: String
+        public var readOnly: Bool
+        /// `MS_REC`: bring the mounts below `source` along.
+        public var recursive: Bool
+
+        public init(source: String, target: String, readOnly: Bool, recursive: Bool = true) {
+            self.source = source
+            self.target = target
+            self.readOnly = readOnly
+            self.recursive = recursive
+        }
     }
 
     public struct Credentials: Sendable, Hashable {

@@ -10,11 +10,25 @@ enum Spawner {
     static func spawn(_ options: SpawnOptions, cgroupFD: CInt, cgroupProcsFD: CInt, path: SpawnPath) throws(JobObjectError) -> ProcessHandle {
         let environment = environmentList(options.environment)
         let searchPath = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
-        let executable = try ExecutableLookup.resolve(options.executable, searchPath: searchPath,
+        let executable: String
+        if let namespace = options.mountNamespace {
+            executable = try resolve(options.executable, in: namespace, searchPath: searchPath,
+                                     workingDirectory: options.workingDirectory)
+        } else {
+            executable = try ExecutableLookup.resolve(options.executable, searchPath: searchPath,
                                                       workingDirectory: options.workingDirectory)
-        if let cwd = options.workingDirectory, !isDirectory(cwd) {
-            throw JobObjectError(.invalidArgument, "working directory \(cwd) does not exist or is not a directory", operation: "spawn", path: cwd)
         }
+        if let cwd = options.workingDirectory {
+            let seen = options.mountNamespace?.callerPath(of: cwd) ?? cwd
+            if !isDirectory(seen) {
+                throw JobObjectError(.invalidArgument, "working directory \(cwd) does not exist or is not a directory", operation: "spawn", path: cwd)
+            }
+        }
+        let mounts = try PreparedMounts(options.mountNamespace)
+        if mounts.count > Int(JOBSHIM_MAX_MOUNTS) {
+            throw JobObjectError(.invalidArgument, "at most \(JOBSHIM_MAX_MOUNTS) mounts can be made for one process", operation: "spawn")
+        }
+        let seccompProgram = options.seccompFilter?.program ?? []
 
         var opened = OpenedDescriptors()
         defer { opened.closeChildEnds() }
@@ -74,8 +88,27 @@ enum Spawner {
                                     config.set_caps = capabilityMask == nil ? 0 : 1
                                     config.cap_keep = capabilityMask ?? 0
                                     config.no_new_privs = options.noNewPrivileges ? 1 : 0
-                                    config.seccomp_filter = nil
-                                    return jobshim_spawn(&config, path.shimValue, &result)
+                                    return seccompProgram.withUnsafeBytes { programPointer in
+                                        mounts.entries.withUnsafeBufferPointer { mountPointer in
+                                            if options.seccompFilter != nil {
+                                                config.seccomp_program = programPointer.baseAddress
+                                                config.seccomp_program_count = UInt32(programPointer.count / SeccompFilter.instructionSize)
+                                            }
+                                            if let namespace = options.mountNamespace {
+                                                config.new_mount_namespace = 1
+                                                config.root_propagation = switch namespace.propagation {
+                                                case .slave: jobshim_ms_slave() | jobshim_ms_rec()
+                                                case .private: jobshim_ms_private() | jobshim_ms_rec()
+                                                case .unchanged: 0
+                                                }
+                                            }
+                                            config.mounts = mountPointer.baseAddress
+                                            config.mount_count = CInt(mountPointer.count)
+                                            return withExtendedLifetime(mounts) {
+                                                jobshim_spawn(&config, path.shimValue, &result)
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -132,10 +165,51 @@ enum Spawner {
         case Int(JOBSHIM_STAGE_RLIMIT):
             return JobObjectError(.spawnFailed, "cannot apply a resource limit (raising a hard limit needs CAP_SYS_RESOURCE)", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_SECCOMP):
+            if errno == .permissionDenied {
+                return JobObjectError(.spawnFailed, "cannot load the seccomp filter: without CAP_SYS_ADMIN the kernel requires no_new_privs (set noNewPrivileges)", operation: op, errno: errno)
+            }
             return JobObjectError(.spawnFailed, "cannot load the seccomp filter", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_NO_NEW_PRIVS):
+            return JobObjectError(.spawnFailed, "cannot set no_new_privs", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_MOUNT_NAMESPACE):
+            return JobObjectError(.spawnFailed, "cannot create a mount namespace for the child (unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN)", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_MOUNT_PROPAGATION):
+            return JobObjectError(.spawnFailed, "cannot set the mount propagation of / in the child's namespace", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_MOUNT)..<Int(JOBSHIM_STAGE_MOUNT) + Int(JOBSHIM_MAX_MOUNTS):
+            let mount = options.mountNamespace?.mounts[safe: Int(stage) - Int(JOBSHIM_STAGE_MOUNT)]
+            return JobObjectError(.spawnFailed, "cannot bind \(mount?.source ?? "?") at \(mount?.target ?? "?") in the child's mount namespace (the source and the mount point must both exist)",
+                                  operation: op, path: mount?.target, errno: errno)
+        case Int(JOBSHIM_STAGE_MOUNT_READ_ONLY)..<Int(JOBSHIM_STAGE_MOUNT_READ_ONLY) + Int(JOBSHIM_MAX_MOUNTS):
+            let mount = options.mountNamespace?.mounts[safe: Int(stage) - Int(JOBSHIM_STAGE_MOUNT_READ_ONLY)]
+            return JobObjectError(.spawnFailed, "cannot make the mount at \(mount?.target ?? "?") read-only", operation: op, path: mount?.target, errno: errno)
         default:
             return JobObjectError(.spawnFailed, "the child failed before exec (step \(stage))", operation: op, errno: errno)
         }
+    }
+
+    /// Finds `name` as the child will see it in its mount namespace: the
+    /// same rules as `ExecutableLookup`, checked where each path is found in
+    /// the caller's namespace, and returned as the child's path.
+    private static func resolve(_ name: String, in namespace: SpawnOptions.MountNamespace, searchPath: String?,
+                                workingDirectory: String?) throws(JobObjectError) -> String {
+        if name.isEmpty {
+            throw JobObjectError(.executableNotFound, "no executable given", operation: "spawn")
+        }
+        if name.contains("/") {
+            let path = (name.hasPrefix("/") || workingDirectory == nil) ? name : workingDirectory! + "/" + name
+            if ExecutableLookup.isExecutableFile(namespace.callerPath(of: path)) { return path }
+            throw JobObjectError(.executableNotFound,
+                "no executable file \(path) in the job's mount namespace (looked at \(namespace.callerPath(of: path)))",
+                operation: "spawn", path: path)
+        }
+        let search = searchPath ?? ExecutableLookup.defaultSearchPath
+        for directory in search.split(separator: ":", omittingEmptySubsequences: false) {
+            let path = (directory.isEmpty ? (workingDirectory ?? ".") : String(directory)) + "/" + name
+            if ExecutableLookup.isExecutableFile(namespace.callerPath(of: path)) { return path }
+        }
+        throw JobObjectError(.executableNotFound,
+            "\"\(name)\" was not found in PATH (\(search)) of the job's mount namespace; give a full path or install it",
+            operation: "spawn")
     }
 
     private static func environmentList(_ environment: SpawnOptions.Environment) -> [String] {
@@ -170,6 +244,47 @@ enum Spawner {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
+}
+
+/// The C mounts of a `MountNamespace`, with their strings kept alive until
+/// the spawn returns. The flags a read-only remount must keep are read from
+/// each source here, in the parent.
+private final class PreparedMounts {
+    private(set) var entries: [jobshim_mount] = []
+    private var strings: [UnsafeMutablePointer<CChar>] = []
+
+    var count: Int { entries.count }
+
+    init(_ namespace: SpawnOptions.MountNamespace?) throws(JobObjectError) {
+        for mount in namespace?.mounts ?? [] {
+            var keep: UInt = 0
+            if mount.readOnly, jobshim_mount_flags_of(mount.source, &keep) != 0 {
+                let errno = Errno(rawValue: Glibc.errno)
+                throw JobObjectError(.invalidArgument, "cannot bind \(mount.source): it cannot be read", operation: "spawn", path: mount.source, errno: errno)
+            }
+            var entry = jobshim_mount()
+            entry.source = UnsafePointer(keepString(mount.source))
+            entry.target = UnsafePointer(keepString(mount.target))
+            entry.fstype = nil
+            entry.flags = jobshim_ms_bind() | (mount.recursive ? jobshim_ms_rec() : 0)
+            entry.data = nil
+            entry.read_only = mount.readOnly ? 1 : 0
+            entry.keep_flags = keep
+            entries.append(entry)
+        }
+    }
+
+    private func keepString(_ string: String) -> UnsafeMutablePointer<CChar> {
+        let copy = strdup(string)!
+        strings.append(copy)
+        return copy
+    }
+
+    deinit { strings.forEach { free($0) } }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }
 
 /// Descriptors opened for one spawn: the child's ends are closed after the
