@@ -36,8 +36,9 @@ struct DocumentReader {
         problems.append(PayloadProblem(field: field, file: file, line: line, message: message))
     }
 
+    /// Reports at the line `field` was read from, else at `node`'s.
     mutating func report(_ field: String, _ node: Node?, _ message: String) {
-        report(field, line: node?.mark?.line ?? lines[field], message)
+        report(field, line: lines[field] ?? node?.mark?.line, message)
     }
 
     static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : path + "." + key }
@@ -197,5 +198,6 @@ struct DocumentReader {
 
 extension Node.Scalar {
     /// The resolved tag (int, bool, str, null …) of a composed scalar.
-    var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
+    /// Plain scalars are resolved by YAML 1.1's rules, quoted ones are strings.
+    var tagName: Tag.Name { Resolver.default.resolveTag(of: Node.scalar(self)) }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// A running HostProcess-style payload: its job, its init process, its
@@ -67,6 +68,9 @@ public final class Payload: Sendable {
     /// The mount namespace of init ("mnt:[4026532…]") in private mode.
     public let mountNamespace: String?
 
+    /// An nsfs descriptor of init's mount namespace (private mode), held
+    /// so that its identity cannot be recycled before the end checks it.
+    private let namespaceFD = Mutex<CInt?>(nil)
     private let lease: EphemeralUserLease?
     private let storage: PayloadStorage
     private let janitor: PayloadJanitor
@@ -76,7 +80,7 @@ public final class Payload: Sendable {
 
     private init(spec: PayloadSpec, plan: PayloadPlan, job: JobObject, initProcess: ProcessHandle,
                  credentials: SpawnOptions.Credentials?, lease: EphemeralUserLease?, storage: PayloadStorage,
-                 janitor: PayloadJanitor, grace: Duration, mountNamespace: String?) {
+                 janitor: PayloadJanitor, grace: Duration, mountNamespace: String?, namespaceFD: CInt?) {
         self.spec = spec
         self.job = job
         self.initProcess = initProcess
@@ -91,6 +95,7 @@ public final class Payload: Sendable {
         self.storage = storage
         self.janitor = janitor
         self.grace = grace
+        self.namespaceFD.withLock { $0 = namespaceFD }
         lifecycle = Task { [self] in await self.endOfLife() }
     }
 
@@ -153,11 +158,17 @@ public final class Payload: Sendable {
                 spawn.mountNamespace = SpawnOptions.MountNamespace(propagation: .slave, mounts: plan.mounts)
             }
             let process = try created.spawn(spawn)
-            let namespace: String? = plan.mode == .privateNamespace
-                ? (try? Syscall.readlink("/proc/\(process.pid)/ns/mnt").get()) : nil
+            // Init is our unreaped child, so its /proc entry is its own even
+            // if it has exited (then there is no namespace left to name).
+            var namespace: String?
+            var namespaceFD: CInt?
+            if plan.mode == .privateNamespace, case .success(let fd) = Syscall.open("/proc/\(process.pid)/ns/mnt", O_RDONLY) {
+                namespaceFD = fd
+                namespace = try? Syscall.readlink("/proc/self/fd/\(fd)").get()
+            }
             return Payload(spec: spec, plan: plan, job: created, initProcess: process, credentials: credentials,
                            lease: lease, storage: made, janitor: keeper, grace: options.grace ?? plan.grace,
-                           mountNamespace: namespace)
+                           mountNamespace: namespace, namespaceFD: namespaceFD)
         } catch {
             // Undo in reverse; the first error is the one to report.
             _ = storage?.unmount()
@@ -193,6 +204,10 @@ public final class Payload: Sendable {
     @discardableResult
     public static func reclaimStale() -> [String] {
         PayloadStateDirectory.reclaimStale()
+    }
+
+    deinit {
+        namespaceFD.withLock { fd in if let open = fd { Syscall.close(open) } }
     }
 
     // MARK: The end
@@ -258,7 +273,10 @@ public final class Payload: Sendable {
     /// Private mode: the kernel unmounts everything in the job's namespace
     /// when its last process exits; this checks that no process holds it.
     private func namespaceReleased() -> PayloadCleanupStep {
-        guard let mountNamespace else {
+        // Let go of the namespace once the scan is done; the kernel frees it
+        // (and unmounts all in it) as soon as nothing else refers to it.
+        defer { namespaceFD.withLock { fd in if let open = fd { Syscall.close(open) }; fd = nil } }
+        guard let mountNamespace, namespaceFD.withLock({ $0 }) != nil else {
             return PayloadCleanupStep(.releaseMountNamespace, "private namespace", detail: "init exited before its namespace could be named")
         }
         if case .success(let names) = Syscall.listDirectory("/proc") {

@@ -1,0 +1,74 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import Testing
+
+/// The owner of a payload is SIGKILLed: the watchdog kills the job and the
+/// janitor releases the storage and the uid. The owner is this test binary
+/// run again with only `payloadOwnerHelper` selected, inside a job of the
+/// test's own so that nothing it leaves can escape the check.
+@Suite("payload owner killed", .enabled(if: PayloadTier.isRoot, "mounts need root"))
+struct PayloadOwnerDeathTests {
+    static let specVariable = "JOBOBJECTS_PAYLOAD_OWNER_SPEC"
+    static let parentVariable = "JOBOBJECTS_PAYLOAD_OWNER_PARENT"
+    static let readyMarker = "payload-owner-ready"
+
+    /// Does nothing in a normal run. As the owner child of the tests below:
+    /// starts the payload from the spec, says so, and waits for it.
+    @Test func payloadOwnerHelper() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let path = environment[Self.specVariable] else { return }
+        let spec = try PayloadSpec.load(path: path)
+        var options = Payload.RunOptions(cgroupParent: environment[Self.parentVariable])
+        options.standardInput = .null
+        options.standardOutput = .null
+        let payload = try await Payload.start(spec, options: options)
+        FileHandle.standardOutput.write(Data("uid \(payload.ephemeralUID.map(String.init) ?? "-")\n\(Self.readyMarker)\n".utf8))
+        _ = await payload.wait()
+    }
+
+    @Test(arguments: [PayloadSpec.StorageMode.privateNamespace, .hostVisible])
+    func sigkilledOwnerLeavesNoMountUidOrCgroup(_ mode: PayloadSpec.StorageMode) async throws {
+        let fixture = try PayloadFixture()
+        defer { fixture.remove() }
+        try await withJobObject(name: uniqueJobName()) { outer async throws in
+            let name = uniqueJobName()
+            let root = "/run/jobobjects/\(name)"
+            let specPath = fixture.write("spec.yaml", """
+                name: \(name)
+                payload: payload
+                command: [sh, -c, 'sleep 1000 & sleep 1000']
+                securityContext: {ephemeralUser: {group: nogroup, uidRange: \(uniqueUIDRange())}}
+                volumeMounts:
+                  - {name: volume, hostPath: \(fixture.volume), mountPath: \(root)/volume}
+                sandbox: {mode: \(mode.rawValue)}
+                """)
+            let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            let owner = try spawnPiped(outer, [testBinary, "--testing-library", "swift-testing", "--filter", "payloadOwnerHelper"]) {
+                $0.environment = .inheritUpdating([Self.specVariable: specPath, Self.parentVariable: outer.path + "/jobs"])
+            }
+            let lines = await PipeReader.readUntil(Self.readyMarker, from: owner.standardOutput!)
+            let uid = try #require(lines.last(where: { $0.hasPrefix("uid ") }).flatMap { uid_t($0.dropFirst(4)) }, "\(lines)")
+            let jobPath = outer.path + "/jobs/" + name
+            let job = try JobObject.open(name: name, parent: outer.path + "/jobs")
+            let members = try job.processIDs().map(watch)
+            #expect(members.count >= 2)
+            #expect(access(root + "/.payload", F_OK) == 0)
+            #expect(access("/run/jobobjects/.uids/\(uid)", F_OK) == 0)
+            if mode == .hostVisible {
+                #expect(Set(mountPoints(under: root)) == [root + "/sandbox", root + "/volume"])
+            } else {
+                #expect(mountPoints(under: root).isEmpty)
+            }
+
+            try owner.signal(SIGKILL)
+            #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+            // The watchdog and the janitor run in the owner's cgroup (ours)
+            // and exit once their work is done: empty means done.
+            try await outer.waitUntilEmpty()
+            try owner.standardOutput!.close()
+            for member in members { #expect(isGone(member)) }
+            expectPayloadStorageGone(name: name, jobPath: jobPath, uid: uid)
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import Testing
+
+/// A scratch directory with a payload directory ("the image") in it, removed
+/// by `remove()`. Files: bin/hello (prints its args and the sandbox
+/// variable), data.txt, and an empty directory data/ for nested mounts.
+struct PayloadFixture {
+    let directory: String
+    var payload: String { directory + "/payload" }
+    var volume: String { directory + "/volume" }
+
+    init() throws {
+        var template = Array("/tmp/jobobjects-payload-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
+        directory = String(cString: made)
+        let fm = FileManager.default
+        // Readable by any user: payloads run as other users too.
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory)
+        try fm.createDirectory(atPath: payload + "/bin", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try fm.createDirectory(atPath: payload + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try fm.createDirectory(atPath: volume, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        fm.createFile(atPath: payload + "/data.txt", contents: Data("payload data\n".utf8), attributes: [.posixPermissions: 0o644])
+        fm.createFile(atPath: payload + "/bin/hello", contents: Data("""
+            #!/bin/sh
+            echo "args: $*"
+            echo "sandbox: $CONTAINER_SANDBOX_MOUNT_POINT"
+            echo "pwd: $(pwd)"
+            cat "$CONTAINER_SANDBOX_MOUNT_POINT/data.txt"
+
+            """.utf8), attributes: [.posixPermissions: 0o755])
+    }
+
+    /// Writes `text` to `name` in the scratch directory and returns its path.
+    func write(_ name: String, _ text: String) -> String {
+        let path = directory + "/" + name
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644])
+        return path
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Mount points in this process's mount namespace at or under `path`
+/// (field 5 of /proc/self/mountinfo).
+func mountPoints(under path: String) -> [String] {
+    let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").compactMap { line -> String? in
+        let fields = line.split(separator: " ")
+        guard fields.count > 4 else { return nil }
+        let point = String(fields[4]).replacingOccurrences(of: "\\040", with: " ")
+        return point == path || point.hasPrefix(path + "/") ? point : nil
+    }
+}
+
+/// Runs a payload with stdout piped; returns what it printed and how it ended.
+func runPayload(_ spec: PayloadSpec, stdin: String? = nil, options: Payload.RunOptions = Payload.RunOptions(),
+                whileRunning: (Payload) async throws -> Void = { _ in }) async throws -> (PayloadOutcome, String, Payload) {
+    var options = options
+    options.standardOutput = .pipe
+    if stdin != nil { options.standardInput = .pipe }
+    let payload = try await Payload.start(spec, options: options)
+    async let output = PipeReader.readAll(payload.initProcess.standardOutput!)
+    try await whileRunning(payload)
+    if let stdin, let input = payload.initProcess.standardInput {
+        try input.writeAll(stdin.utf8)
+        try input.close()
+    }
+    let outcome = await payload.wait()
+    let text = await output
+    try payload.initProcess.standardOutput!.close()
+    return (outcome, text, payload)
+}
+
+/// Checks that a payload left nothing: no cgroup, no storage directory, no
+/// mount under it, no mount namespace held, no uid lock, no process of its
+/// uid, and that every cleanup step worked. The uid checks hold because
+/// each test allocates from its own range (`uniqueUIDRange`).
+func expectPayloadLeftNothing(_ outcome: PayloadOutcome, _ payload: Payload? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(outcome.cleanedUp, "cleanup failed: \(outcome.failures)", sourceLocation: sourceLocation)
+    expectPayloadStorageGone(name: outcome.name, jobPath: outcome.jobPath, uid: outcome.ephemeralUID, sourceLocation: sourceLocation)
+    // In private mode the runner checked that no process holds the job's
+    // mount namespace any more (a cleanup step), while it still held the
+    // namespace's identity so that a recycled inode number cannot fool it.
+    if payload?.mode == .privateNamespace {
+        #expect(outcome.cleanup.contains { $0.action == .releaseMountNamespace && $0.succeeded }, sourceLocation: sourceLocation)
+    }
+    if let payload { #expect(isGone(payload.initProcess), sourceLocation: sourceLocation) }
+}
+
+func expectPayloadStorageGone(name: String, jobPath: String, uid: uid_t?, sourceLocation: SourceLocation = #_sourceLocation) {
+    let root = "/run/jobobjects/" + name
+    #expect(access(jobPath, F_OK) != 0, "cgroup \(jobPath) was left behind", sourceLocation: sourceLocation)
+    #expect(access(root, F_OK) != 0, "storage \(root) was left behind", sourceLocation: sourceLocation)
+    #expect(mountPoints(under: root).isEmpty, "mounts left under \(root): \(mountPoints(under: root))", sourceLocation: sourceLocation)
+    if let uid {
+        #expect(access("/run/jobobjects/.uids/\(uid)", F_OK) != 0, "uid lock \(uid) was left behind", sourceLocation: sourceLocation)
+        #expect(!liveProcessUIDs().contains(uid), "a process of uid \(uid) was left behind", sourceLocation: sourceLocation)
+    }
+}
+
+/// A spec from YAML, with relative paths resolved against `fixture`.
+func payloadSpec(_ yaml: String, in fixture: PayloadFixture) throws -> PayloadSpec {
+    try PayloadSpec.decode(yaml: yaml, file: "spec.yaml", baseDirectory: fixture.directory)
+}
+
+/// "key: value" lines of /proc/self/status as the payload printed them.
+func statusFields(_ text: String) -> [String: String] {
+    var fields: [String: String] = [:]
+    for line in text.split(separator: "\n") {
+        let parts = line.split(separator: ":", maxSplits: 1)
+        if parts.count == 2 { fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+    }
+    return fields
+}
+
+/// Requirements of the payload tests: root (mounts, uid switching). On the
+/// host they are skipped without it; in the VM tier that is a failure.
+enum PayloadTier {
+    static var isRoot: Bool { Tier.isVM || geteuid() == 0 }
+}
+
+/// `text` as a YAML double-quoted scalar.
+func yamlQuoted(_ text: String) -> String {
+    var out = "\""
+    for c in text {
+        switch c {
+        case "\\": out += "\\\\"
+        case "\"": out += "\\\""
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default: out.append(c)
+        }
+    }
+    return out + "\""
+}
+
+import Synchronization
+
+private let nextUIDBlock = Atomic<UInt32>(0)
+
+/// A block of 16 uids no other test of this process uses, for ephemeral
+/// users: a uid released by one test may at once be taken by another, so
+/// checks that a uid is free again need ranges of their own.
+func uniqueUIDRange() -> String {
+    let block = nextUIDBlock.add(1, ordering: .relaxed).newValue
+    let first = PayloadSpec.EphemeralUser.defaultRange.lowerBound + 4096 + block * 16
+    return "\"\(first)-\(first + 15)\""
+}
+
+/// The uids of every process that has not exited. Zombies are left out: the
+/// kernel has ended them, and reaping an orphan is its new parent's
+/// business (init's, after an owner was SIGKILLed), which happens on its own time.
+func liveProcessUIDs() -> Set<uid_t> {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    var uids = Set<uid_t>()
+    for name in names where name.first?.isNumber == true {
+        guard let status = try? String(contentsOfFile: "/proc/\(name)/status", encoding: .utf8) else { continue }
+        let fields = statusFields(status)
+        if fields["State"]?.hasPrefix("Z") == true { continue }
+        for uid in (fields["Uid"] ?? "").split(separator: "\t") { if let value = uid_t(uid) { uids.insert(value) } }
+    }
+    return uids
+}
