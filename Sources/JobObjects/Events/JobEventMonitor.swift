@@ -24,9 +24,10 @@ final class JobEventMonitor: Sendable {
         var sampler: Task<Void, Never>?
         var thresholds = NotificationLimits()
         var stopped = false
-        /// The job emptied before every exit it tracks was reported: the
-        /// exits come first, as on Windows, then active-process-zero.
+        /// The job emptied, but a start or exit it tracks is not reported
+        /// yet: those come first, as on Windows, then active-process-zero.
         var zeroPending = false
+        var startsInFlight = 0
     }
 
     init(directory: CgroupDirectory) {
@@ -56,11 +57,33 @@ final class JobEventMonitor: Sendable {
         return stream
     }
 
-    func processStarted(_ pid: pid_t) {
-        emit { counters in
-            counters.processesStarted += 1
-            return [.processStarted(pid: pid)]
+    /// A spawn or assignment is about to happen. Until `finishStart`, an
+    /// empty job does not count as active-process-zero: the new process may
+    /// run and exit before its start is reported.
+    func beginStart() {
+        state.withLock { $0.startsInFlight += 1 }
+    }
+
+    /// The spawn or assignment ended; `pid` is the process, nil if it failed.
+    func finishStart(_ pid: pid_t?) {
+        emitWithState { state in
+            state.startsInFlight -= 1
+            var events: [JobEvent] = []
+            if let pid {
+                state.counters.processesStarted += 1
+                events.append(.processStarted(pid: pid))
+            }
+            return events + Self.pendingZero(&state)
         }
+    }
+
+    /// Active-process-zero once the job is empty and every tracked start
+    /// and exit has been reported.
+    private static func pendingZero(_ state: inout State) -> [JobEvent] {
+        guard state.zeroPending, state.startsInFlight == 0,
+              state.counters.processesExited >= state.counters.processesStarted else { return [] }
+        state.zeroPending = false
+        return [.activeProcessZero]
     }
 
     func processExited(_ exit: ProcessExit) {
@@ -71,11 +94,7 @@ final class JobEventMonitor: Sendable {
                 state.counters.abnormalExits += 1
                 events.append(.abnormalExit(exit))
             }
-            if state.zeroPending && state.counters.processesExited >= state.counters.processesStarted {
-                state.zeroPending = false
-                events.append(.activeProcessZero)
-            }
-            return events
+            return events + Self.pendingZero(&state)
         }
     }
 
@@ -140,11 +159,8 @@ final class JobEventMonitor: Sendable {
             var events: [JobEvent] = []
             let populated = values["populated"] == "1", frozen = values["frozen"] == "1"
             if state.counters.populated && !populated {
-                if state.counters.processesExited >= state.counters.processesStarted {
-                    events.append(.activeProcessZero)
-                } else {
-                    state.zeroPending = true
-                }
+                state.zeroPending = true
+                events += Self.pendingZero(&state)
             }
             var counters = state.counters
             defer { state.counters = counters }

@@ -163,8 +163,15 @@ public final class JobObject: Sendable, CustomStringConvertible {
         let perProcess = state.withLock { $0.perProcess }
         // The job's per-process limits first, so the caller's own win.
         options.resourceLimits = perProcess + options.resourceLimits
-        let process = try ProcessRegistry.shared.spawning { () throws(JobObjectError) -> ProcessHandle in
-            try Spawner.spawn(options, cgroupFD: directory.fd, cgroupProcsFD: procsFD, path: spawnPath)
+        eventMonitor.beginStart()
+        let process: ProcessHandle
+        do {
+            process = try ProcessRegistry.shared.spawning { () throws(JobObjectError) -> ProcessHandle in
+                try Spawner.spawn(options, cgroupFD: directory.fd, cgroupProcsFD: procsFD, path: spawnPath)
+            }
+        } catch {
+            eventMonitor.finishStart(nil)
+            throw error
         }
         track(process)
         return process
@@ -178,6 +185,17 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// during the call gives `.processExited`.
     public func assign(_ process: ProcessHandle) throws(JobObjectError) {
         try ensureOpen("assign process")
+        eventMonitor.beginStart()
+        do {
+            try moveIntoJob(process)
+        } catch {
+            eventMonitor.finishStart(nil)
+            throw error
+        }
+        track(process, keepHandle: false)
+    }
+
+    private func moveIntoJob(_ process: ProcessHandle) throws(JobObjectError) {
         guard case .success = Syscall.pidfdSendSignal(process.pidfd, 0) else {
             throw JobObjectError(.processExited, "process \(process.pid) has exited", operation: "assign process")
         }
@@ -191,7 +209,6 @@ public final class JobObject: Sendable, CustomStringConvertible {
         guard case .success = Syscall.pidfdSendSignal(process.pidfd, 0) else {
             throw JobObjectError(.processExited, "process \(process.pid) exited while it was being assigned", operation: "assign process")
         }
-        track(process, keepHandle: false)
     }
 
     /// Moves the process `pid` into the job, holding it by a pidfd for the check.
@@ -205,7 +222,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             state.started += 1
             if keepHandle { state.running[process.pid] = process }
         }
-        eventMonitor.processStarted(process.pid)
+        eventMonitor.finishStart(process.pid)
         let pid = process.pid
         process.onExit { [weak self] status in
             guard let self else { return }
