@@ -99,9 +99,10 @@ struct PayloadIdentityTests {
     @Test func nonRootPayloadWithNetBindServiceBindsPort80() async throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
-        let (outcome, output, payload) = try await run(
-            "{ephemeralUser: {group: nogroup, uidRange: \(uniqueUIDRange())}, capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}, noNewPrivileges: true}",
-            fixture: fixture, script: Self.bindScript)
+        let (outcome, output, payload) = try await Port80.shared.exclusive {
+            try await run("{ephemeralUser: {group: nogroup, uidRange: \(uniqueUIDRange())}, capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}, noNewPrivileges: true}",
+                          fixture: fixture, script: Self.bindScript)
+        }
         let status = statusFields(output)
         let only = "0000000000000400"  // bit 10: CAP_NET_BIND_SERVICE
         for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] { #expect(status[set] == only, "\(set): \(status[set] ?? "-")") }

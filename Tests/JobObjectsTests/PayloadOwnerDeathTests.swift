@@ -37,17 +37,20 @@ struct PayloadOwnerDeathTests {
             let specPath = fixture.write("spec.yaml", """
                 name: \(name)
                 payload: payload
-                command: [sh, -c, 'sleep 1000 & sleep 1000']
+                command: [sh, -c, 'sleep 1000 & echo up > \(root)/volume/up; wait']
                 securityContext: {ephemeralUser: {group: nogroup, uidRange: \(uniqueUIDRange())}}
                 volumeMounts:
                   - {name: volume, hostPath: \(fixture.volume), mountPath: \(root)/volume}
                 sandbox: {mode: \(mode.rawValue)}
                 """)
+            try makeFIFO(fixture.volume + "/up")
             let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
             let owner = try spawnPiped(outer, [testBinary, "--testing-library", "swift-testing", "--filter", "payloadOwnerHelper"]) {
                 $0.environment = .inheritUpdating([Self.specVariable: specPath, Self.parentVariable: outer.path + "/jobs"])
             }
             let lines = await PipeReader.readUntil(Self.readyMarker, from: owner.standardOutput!)
+            // The payload has forked its second process once it wrote this.
+            #expect(await readFIFO(fixture.volume + "/up") == "up\n")
             let uid = try #require(lines.last(where: { $0.hasPrefix("uid ") }).flatMap { uid_t($0.dropFirst(4)) }, "\(lines)")
             let jobPath = outer.path + "/jobs/" + name
             let job = try JobObject.open(name: name, parent: outer.path + "/jobs")

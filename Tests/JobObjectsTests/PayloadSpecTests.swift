@@ -232,6 +232,7 @@ struct PayloadSpecTests {
         var record = PayloadRecord(owner: ProcessIdentity(pid: 42, startTime: 7), mode: .hostVisible)
         record.janitor = ProcessIdentity(pid: 43, startTime: 8)
         record.cgroup = "/sys/fs/cgroup/jobs/a b"
+        record.cgroupID = 12345
         record.mounts = ["/run/jobobjects/a/with\ttab", "/run/jobobjects/a/100%"]
         record.created = [.init(path: "/run/jobobjects/a", isDirectory: true), .init(path: "/run/jobobjects/a/f\nx", isDirectory: false)]
         record.uidLock = "/run/jobobjects/.uids/70000"

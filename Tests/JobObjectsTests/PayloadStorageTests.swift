@@ -17,7 +17,7 @@ struct PayloadStorageTests {
             workingDir: $(CONTAINER_SANDBOX_MOUNT_POINT)/data
             """, in: fixture)
         let sandbox = "/run/jobobjects/\(name)/sandbox"
-        let (outcome, output, payload) = try await runPayload(spec) { payload in
+        let (outcome, output, payload) = try await runPayload(spec, stdin: "go\n") { payload in
             // Private mode: the sandbox exists only in the job's namespace.
             #expect(mountPoints(under: "/run/jobobjects/\(name)").isEmpty)
             #expect(payload.mountNamespace != nil)

@@ -4,8 +4,9 @@ import Glibc
 import Testing
 
 /// A scratch directory with a payload directory ("the image") in it, removed
-/// by `remove()`. Files: bin/hello (prints its args and the sandbox
-/// variable), data.txt, and an empty directory data/ for nested mounts.
+/// by `remove()`. Files: bin/hello (reads a line, then prints its args, the
+/// sandbox variable, its directory and data.txt), data.txt, and an empty
+/// directory data/ for nested mounts.
 struct PayloadFixture {
     let directory: String
     var payload: String { directory + "/payload" }
@@ -24,6 +25,7 @@ struct PayloadFixture {
         fm.createFile(atPath: payload + "/data.txt", contents: Data("payload data\n".utf8), attributes: [.posixPermissions: 0o644])
         fm.createFile(atPath: payload + "/bin/hello", contents: Data("""
             #!/bin/sh
+            read go
             echo "args: $*"
             echo "sandbox: $CONTAINER_SANDBOX_MOUNT_POINT"
             echo "pwd: $(pwd)"
@@ -47,7 +49,9 @@ struct PayloadFixture {
 /// Mount points in this process's mount namespace at or under `path`
 /// (field 5 of /proc/self/mountinfo).
 func mountPoints(under path: String) -> [String] {
-    let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    // Read to EOF in chunks: Foundation's one-shot read stops early on a
+    // long /proc file (the VM has many mounts).
+    guard case .success(let text) = FileContents.read("/proc/self/mountinfo") else { return [] }
     return text.split(separator: "\n").compactMap { line -> String? in
         let fields = line.split(separator: " ")
         guard fields.count > 4 else { return nil }
@@ -158,10 +162,55 @@ func liveProcessUIDs() -> Set<uid_t> {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     var uids = Set<uid_t>()
     for name in names where name.first?.isNumber == true {
-        guard let status = try? String(contentsOfFile: "/proc/\(name)/status", encoding: .utf8) else { continue }
+        guard case .success(let status) = FileContents.read("/proc/\(name)/status") else { continue }
         let fields = statusFields(status)
         if fields["State"]?.hasPrefix("Z") == true { continue }
         for uid in (fields["Uid"] ?? "").split(separator: "\t") { if let value = uid_t(uid) { uids.insert(value) } }
     }
     return uids
+}
+
+/// Tests that bind 127.0.0.1:80 take turns: two binds of the same port at
+/// once would fail with EADDRINUSE whatever the capabilities.
+actor Port80 {
+    static let shared = Port80()
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func exclusive<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        busy = true
+        defer {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}
+
+/// Makes a FIFO anyone may write, at `path`.
+func makeFIFO(_ path: String) throws {
+    guard mkfifo(path, 0o666) == 0, chmod(path, 0o666) == 0 else { throw POSIXError(.EIO) }
+}
+
+/// Opens the FIFO at `path` for reading — which returns once a writer has
+/// opened it — and reads until every writer closed it. On its own thread:
+/// both steps block.
+func readFIFO(_ path: String) async -> String {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            var data = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while fd >= 0 {
+                let n = read(fd, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                data += buffer[0..<n]
+            }
+            if fd >= 0 { close(fd) }
+            continuation.resume(returning: String(decoding: data, as: UTF8.self))
+        }
+    }
 }

@@ -138,6 +138,7 @@ public final class Payload: Sendable {
             try made.update { record in
                 record.janitor = keeper.identity
                 record.cgroup = created.path
+                record.cgroupID = (try? Syscall.fileStatus(created.path).get()).map { UInt64($0.st_ino) }
                 record.uidLock = lease?.path
             }
             if plan.mode == .hostVisible { try made.mountHostVisible() }

@@ -12,6 +12,9 @@ struct PayloadRecord: Sendable, Equatable {
     var owner: ProcessIdentity
     var janitor: ProcessIdentity?
     var cgroup: String?
+    /// The cgroup's inode number (its cgroup id, never reused while the
+    /// system runs), so that a later job of the same path is never taken for it.
+    var cgroupID: UInt64?
     var mode: PayloadSpec.StorageMode
     /// Mount targets in the owner's namespace (host mode), in mount order.
     var mounts: [String] = []
@@ -27,7 +30,7 @@ struct PayloadRecord: Sendable, Equatable {
     var serialized: String {
         var lines = ["owner\t\(owner.pid)\t\(owner.startTime)", "mode\t\(mode.rawValue)"]
         if let janitor { lines.append("janitor\t\(janitor.pid)\t\(janitor.startTime)") }
-        if let cgroup { lines.append("cgroup\t" + Self.escape(cgroup)) }
+        if let cgroup { lines.append("cgroup\t\(cgroupID ?? 0)\t" + Self.escape(cgroup)) }
         lines += mounts.map { "mount\t" + Self.escape($0) }
         lines += created.map { "created\t\($0.isDirectory ? "dir" : "file")\t" + Self.escape($0.path) }
         if let uidLock { lines.append("uid\t" + Self.escape(uidLock)) }
@@ -48,7 +51,9 @@ struct PayloadRecord: Sendable, Equatable {
                 guard let pid = pid_t(fields[1]), let start = UInt64(fields[2]) else { return nil }
                 record.janitor = ProcessIdentity(pid: pid, startTime: start)
             case ("mode", 2): mode = PayloadSpec.StorageMode(rawValue: fields[1])
-            case ("cgroup", 2): record.cgroup = Self.unescape(fields[1])
+            case ("cgroup", 3):
+                record.cgroupID = UInt64(fields[1]).flatMap { $0 == 0 ? nil : $0 }
+                record.cgroup = Self.unescape(fields[2])
             case ("mount", 2): record.mounts.append(Self.unescape(fields[1]))
             case ("created", 3): record.created.append(.init(path: Self.unescape(fields[2]), isDirectory: fields[1] == "dir"))
             case ("uid", 2): record.uidLock = Self.unescape(fields[1])

@@ -58,21 +58,31 @@ enum PayloadStateDirectory {
 
     /// Releases one payload's storage, every step whatever the others did.
     static func reclaim(root: String, _ record: PayloadRecord) {
-        if let cgroup = record.cgroup, case .success(let fd) = Syscall.open(cgroup, O_RDONLY | O_DIRECTORY) {
-            if case .failure = FileContents.write(at: fd, "cgroup.kill", "1") { _ = jobshim_kill_frozen_members(fd, 10) }
-            Syscall.close(fd)
-            _ = Syscall.rmdir(cgroup)
-        }
+        if let cgroup = record.cgroup, let id = record.cgroupID { killAndRemove(cgroup, id: id) }
         for target in record.mounts.reversed() { _ = Syscall.umount(target, detach: true) }
         _ = Syscall.unlink(root + "/" + PayloadPaths.recordName)
         for path in record.created.reversed() {
             _ = path.isDirectory ? Syscall.rmdir(path.path) : Syscall.unlink(path.path)
         }
         if let lock = record.uidLock, case .success(let fd) = Syscall.open(lock, O_RDWR | O_NOFOLLOW) {
-            // Only a lock nobody holds is stale: a live job may have taken
-            // the uid since.
-            if case .success = Syscall.lockExclusiveNonBlocking(fd) { _ = Syscall.unlink(lock) }
+            // Only a lock nobody holds is stale (a live job may have taken
+            // the uid since), and only if the name is still that file.
+            if case .success = Syscall.lockExclusiveNonBlocking(fd),
+               case .success(let held) = Syscall.fileStatus(fd: fd), case .success(let named) = Syscall.fileStatus(lock),
+               held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+                _ = Syscall.unlink(lock)
+            }
             Syscall.close(fd)
         }
+    }
+
+    /// Kills and removes the cgroup at `path` if it is still the job's own
+    /// (same inode, i.e. cgroup id): a later job may have the same path.
+    private static func killAndRemove(_ path: String, id: UInt64) {
+        guard case .success(let fd) = Syscall.open(path, O_RDONLY | O_DIRECTORY) else { return }
+        defer { Syscall.close(fd) }
+        guard case .success(let info) = Syscall.fileStatus(fd: fd), UInt64(info.st_ino) == id else { return }
+        if case .failure = FileContents.write(at: fd, "cgroup.kill", "1") { _ = jobshim_kill_frozen_members(fd, 10) }
+        _ = Syscall.rmdir(path)
     }
 }
