@@ -1,7 +1,7 @@
 import ArgumentParser
+import Glibc
 
 /// `jobsup`: runs payloads as Windows-style job objects on cgroup v2.
-@main
 struct JobSup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobsup",
@@ -10,11 +10,46 @@ struct JobSup: AsyncParsableCommand {
         jobsup puts a payload and every process it starts into one cgroup v2 job. \
         No process can leave the job by forking or setsid; when the payload's init \
         exits, the rest get SIGTERM, then SIGKILL after a grace period, and the job \
-        is removed. If jobsup itself dies, even by SIGKILL, the job dies with it.
+        is removed. If jobsup itself dies, even by SIGKILL, the job dies with it. \
+        Named jobs can be listed, watched, signalled, frozen, joined and re-limited \
+        from another shell.
 
-        Exit status: the payload's (128+N when signal N ended it); 125 when jobsup \
-        itself failed, 126 when the command cannot be executed, 127 when it is not found.
+        Exit status: run and exec exit with the payload's status (128+N when signal N \
+        ended it); 0 when a management command worked, 1 when it failed; 2 for a bad \
+        option or file; 125 when jobsup itself failed; 126 when the command cannot be \
+        executed; 127 when it is not found.
+
+        Examples:
+          jobsup run --memory-max 2G -- make -j8
+          jobsup run --name web -- ./server &
+          jobsup list
+          jobsup stats web --format json
+          jobsup limits web --cpus 0.5
+          jobsup kill web
         """,
-        subcommands: [RunCommand.self, InfoCommand.self],
-        defaultSubcommand: nil)
+        subcommands: [RunCommand.self, ListCommand.self, StatsCommand.self, EventsCommand.self,
+                      SignalCommand.self, KillCommand.self, FreezeCommand.self, ThawCommand.self,
+                      ExecCommand.self, LimitsCommand.self, InfoCommand.self])
+}
+
+/// The entry point: ArgumentParser's, except that a usage error exits 2
+/// (ArgumentParser's own code for it is EX_USAGE, 64).
+@main
+enum JobSupMain {
+    static func main() async {
+        do {
+            var command = try JobSup.parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if JobSup.exitCode(for: error) == .validationFailure {
+                Diagnostics.write(2, JobSup.fullMessage(for: error) + "\n")
+                Glibc.exit(SupervisorExit.usage)
+            }
+            JobSup.exit(withError: error)
+        }
+    }
 }

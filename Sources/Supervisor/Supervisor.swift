@@ -1,59 +1,89 @@
 import Glibc
 import JobObjects
 
-/// The init duties of `jobsup run`: subreaper, signal forwarding, and the
-/// end of the job when init exits.
+/// The init duties of `jobsup run` and `jobsup exec`: subreaper, signal
+/// forwarding, terminal hand-over, the event stream, and the end of the job
+/// when init exits.
 struct Supervisor {
-    /// Signals passed on to init.
+    /// Signals passed on to init (or, with --signal-job, to the whole job).
     static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
 
-    let job: JobObject
-    let grace: Duration
+    struct Settings {
+        var grace: Duration = .seconds(5)
+        /// Forward signals to every process in the job rather than to init.
+        var signalJob = false
+        /// Where job events go as lines, if anywhere.
+        var events: EventLines?
+    }
 
     struct Outcome {
-        var job: JobObject
         var initStatus: ExitStatus
         var accounting: JobAccounting?
         var orphansReaped: Int
     }
 
-    init(name: String?, cgroupParent: String?, grace: Duration) throws(JobObjectError) {
-        job = try JobObject.create(name: name, parent: cgroupParent)
-        self.grace = grace
-    }
-
-    func run(_ options: SpawnOptions) async throws(JobObjectError) -> Outcome {
+    /// Runs `options` as the init of `job` and ends the job when init exits:
+    /// SIGTERM to what is left, `grace`, then `close()` kills the rest and
+    /// removes the job. On a spawn failure the job is closed and the error thrown.
+    static func run(_ options: SpawnOptions, in job: JobObject, settings: Settings) async throws(JobObjectError) -> Outcome {
         let reaper: ChildSubreaper
         let notifier: SignalNotifier
         let initProcess: ProcessHandle
+        var events: EventFollower?
+        let terminal = TerminalForeground.ifInteractive()
         do {
             reaper = try ChildSubreaper.enable()
-            notifier = try SignalNotifier(Self.forwardedSignals)
+            notifier = try SignalNotifier(forwardedSignals)
+            // Subscribe before the spawn so the stream starts with init.
+            if let lines = settings.events { events = EventFollower(job.events, into: lines) }
+            var options = options
+            if terminal != nil { options.processGroup = .newProcessGroup }
             initProcess = try job.spawn(options)
         } catch {
             try? await job.close()
+            await events?.finished()
             throw error
         }
-        let forwarding = Task {
-            for await signal in notifier.signals {
-                try? initProcess.signal(signal)
-            }
-        }
+        terminal?.handOver(to: initProcess.pid)
+        let forwarding = forward(notifier, to: initProcess, job: job, wholeJob: settings.signalJob)
         let status = await initProcess.wait()
-        forwarding.cancel()
-        try await endJob()
+        terminal?.restore()
+        await endProcesses(of: job, grace: settings.grace)
         let accounting = try? job.accounting()
-        try await job.close()
-        return Outcome(job: job, initStatus: status, accounting: accounting, orphansReaped: reaper.reapedCount)
+        forwarding.cancel()
+        // The last event, active-process-zero, comes from the monitor
+        // thread; let it arrive before close() ends the stream.
+        await events?.waitForActiveProcessZero(within: .seconds(2))
+        do {
+            try await job.close()
+        } catch {
+            await events?.finished()
+            throw error
+        }
+        await events?.finished()
+        return Outcome(initStatus: status, accounting: accounting, orphansReaped: reaper.reapedCount)
     }
 
-    /// SIGTERM to whatever init left behind, then the grace period, then the
-    /// job is killed by close().
-    private func endJob() async throws(JobObjectError) {
-        guard try !job.isEmpty else { return }
+
+    /// Passes each forwarded signal to init while it runs, to the whole job
+    /// with `wholeJob` or once init has exited.
+    static func forward(_ notifier: SignalNotifier, to initProcess: ProcessHandle, job: JobObject, wholeJob: Bool) -> Task<Void, Never> {
+        Task {
+            for await signal in notifier.signals {
+                if wholeJob || initProcess.exitStatus != nil {
+                    _ = try? job.signal(signal)
+                } else {
+                    try? initProcess.signal(signal)
+                }
+            }
+        }
+    }
+
+    /// SIGTERM to whatever init left behind, then at most `grace` for it to
+    /// leave; close() kills what remains.
+    static func endProcesses(of job: JobObject, grace: Duration) async {
+        guard (try? job.isEmpty) == false else { return }
         _ = try? job.signal(SIGTERM)
-        let job = self.job
-        let grace = self.grace
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await job.waitUntilEmpty() }
             group.addTask { try? await Task.sleep(for: grace) }
@@ -61,4 +91,38 @@ struct Supervisor {
             group.cancelAll()
         }
     }
+}
+
+/// Writes every event of a job's stream as lines until the stream ends
+/// (when the job is closed), and tells when active-process-zero went by.
+final class EventFollower: Sendable {
+    private let task: Task<Void, Never>
+    private let zero: AsyncStream<Void>
+
+    init(_ stream: AsyncStream<JobEvent>, into lines: EventLines) {
+        let (zero, seen) = AsyncStream.makeStream(of: Void.self)
+        self.zero = zero
+        task = Task {
+            for await event in stream {
+                lines.write(event)
+                if event == .activeProcessZero { seen.yield() }
+            }
+            seen.finish()
+        }
+    }
+
+    /// Returns once active-process-zero was written, or after `limit`
+    /// (a bound for a kernel notification that never came, not a wait).
+    func waitForActiveProcessZero(within limit: Duration) async {
+        let zero = self.zero
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in zero { return } }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Returns once the stream has ended and every event is written.
+    func finished() async { await task.value }
 }

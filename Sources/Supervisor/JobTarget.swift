@@ -1,0 +1,31 @@
+import ArgumentParser
+import JobObjects
+
+/// The named job a management command acts on, and where to find it.
+struct JobTarget: ParsableArguments {
+    @Argument(help: ArgumentHelp("The job's name (as given to jobsup run --name).", valueName: "name"))
+    var name: String
+
+    @Option(name: .customLong("cgroup-parent"),
+            help: ArgumentHelp("The job parent cgroup (default: $JOBOBJECTS_CGROUP_PARENT, else 'jobobjects' under jobsup's own cgroup).", valueName: "path"))
+    var cgroupParent: String?
+
+    /// Opens the job without taking ownership: closing this handle leaves it running.
+    /// A job that cannot be opened ends jobsup with status 1.
+    func open() -> JobObject {
+        do {
+            return try JobObject.open(name: name, parent: cgroupParent)
+        } catch {
+            Diagnostics.fail(error, status: SupervisorExit.commandFailed)
+        }
+    }
+}
+
+/// Runs a management command's body; a library error ends jobsup with status 1.
+func management(_ body: () async throws(JobObjectError) -> Void) async {
+    do {
+        try await body()
+    } catch {
+        Diagnostics.fail(error, status: SupervisorExit.commandFailed)
+    }
+}
