@@ -27,6 +27,9 @@ struct ExecCommand: AsyncParsableCommand {
     var argv: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
 
     func validate() throws {
+        if command.first != "--", let first = command.first, first.hasPrefix("-") {
+            throw ValidationError("Unknown option '\(first)' (the command goes after --)")
+        }
         if argv.isEmpty { throw ValidationError("no command given; usage: jobsup exec NAME -- COMMAND [ARGS...]") }
     }
 

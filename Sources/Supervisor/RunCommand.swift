@@ -72,6 +72,10 @@ struct RunCommand: AsyncParsableCommand {
     var argv: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
 
     func validate() throws {
+        // ArgumentParser passes an unknown option on as the command.
+        if command.first != "--", let first = command.first, first.hasPrefix("-") {
+            throw ValidationError("Unknown option '\(first)' (the command goes after --)")
+        }
         if argv.isEmpty && file == nil {
             throw ValidationError("no command given; usage: jobsup run [options] -- COMMAND [ARGS...] (or -f FILE)")
         }

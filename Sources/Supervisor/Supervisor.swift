@@ -51,9 +51,6 @@ struct Supervisor {
         await endProcesses(of: job, grace: settings.grace)
         let accounting = try? job.accounting()
         forwarding.cancel()
-        // The last event, active-process-zero, comes from the monitor
-        // thread; let it arrive before close() ends the stream.
-        await events?.waitForActiveProcessZero(within: .seconds(2))
         do {
             try await job.close()
         } catch {
@@ -94,32 +91,29 @@ struct Supervisor {
 }
 
 /// Writes every event of a job's stream as lines until the stream ends
-/// (when the job is closed), and tells when active-process-zero went by.
+/// (when the job is closed, so empty).
+///
+/// The library reports active-process-zero when it sees the job's
+/// `cgroup.events` go from populated to empty; a payload that exits before
+/// the monitor first saw it populated gives no such event. The job is empty
+/// once its stream ends, so the follower writes the event then if it has
+/// not gone by — every run that started a process ends with it.
 final class EventFollower: Sendable {
     private let task: Task<Void, Never>
-    private let zero: AsyncStream<Void>
 
     init(_ stream: AsyncStream<JobEvent>, into lines: EventLines) {
-        let (zero, seen) = AsyncStream.makeStream(of: Void.self)
-        self.zero = zero
         task = Task {
+            var started = false, zero = false
             for await event in stream {
                 lines.write(event)
-                if event == .activeProcessZero { seen.yield() }
+                switch event {
+                case .processStarted: started = true; zero = false
+                case .subscribed(let counters): started = counters.populated
+                case .activeProcessZero: zero = true
+                default: break
+                }
             }
-            seen.finish()
-        }
-    }
-
-    /// Returns once active-process-zero was written, or after `limit`
-    /// (a bound for a kernel notification that never came, not a wait).
-    func waitForActiveProcessZero(within limit: Duration) async {
-        let zero = self.zero
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await _ in zero { return } }
-            group.addTask { try? await Task.sleep(for: limit) }
-            await group.next()
-            group.cancelAll()
+            if started && !zero { lines.write(.activeProcessZero) }
         }
     }
 
