@@ -11,7 +11,7 @@ struct OwnerDeathTests {
         try await withJobObject(name: uniqueJobName()) { outer async throws in
             let inner = uniqueJobName()
             let owner = try spawnPiped(outer, [jobsupPath, "run", "--name", inner, "--cgroup-parent", outer.path + "/jobs",
-                                               "--", "sh", "-c", JobLifecycleTests.daemonizer + "; sleep 1000"])
+                                               "--", "sh", "-c", "setsid sh -c 'sleep 1000 & echo $!' & wait; sleep 1000 & echo ready; wait"])
             let lines = await PipeReader.readUntil("ready", from: owner.standardOutput!)
             let daemon = try #require(lines.first.flatMap { pid_t($0) })
             let job = try JobObject.open(name: inner, parent: outer.path + "/jobs")

@@ -70,15 +70,21 @@ struct SupervisorTests {
 
     @Test func graceLetsATrappingProcessFinishAndKillsOneThatIgnores() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
+            // Init exits only once both children have set their traps (each
+            // writes a line to a FIFO when ready), so the SIGTERM meets them.
+            let fifo = "/tmp/jobobjects-grace-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            #expect(mkfifo(fifo, 0o600) == 0)
+            defer { unlink(fifo) }
             let script = """
-            sh -c 'trap "echo polite-exit; exit 0" TERM; while :; do sleep 0.05; done' &
-            sh -c 'trap "" TERM; echo stubborn $$; while :; do sleep 0.05; done' &
-            sleep 0.2; exit 0
+            sh -c 'trap "echo polite-exit; exit 0" TERM; echo ok > \(fifo); while :; do sleep 0.05; done' &
+            sh -c 'trap "" TERM; echo stubborn; echo ok > \(fifo); while :; do sleep 0.05; done' &
+            exec 3<> \(fifo); head -n 2 <&3 > /dev/null; exit 0
             """
-            let (status, out, _) = try await jobsup(["run", "--grace", "300ms", "--", "sh", "-c", script], in: job)
+            let (status, out, _) = try await jobsup(["run", "--grace", "2s", "--", "sh", "-c", script], in: job)
             #expect(status == .exited(code: 0))
-            #expect(out.contains("polite-exit"))
+            #expect(out.contains("polite-exit"), "\(out)")
             #expect(out.contains("stubborn"))
+            // The stubborn one ignored SIGTERM; the grace ran out and it was killed.
             #expect(try job.processIDs().isEmpty)
         }
     }
