@@ -27,6 +27,7 @@ struct ExecCommand: AsyncParsableCommand {
     var argv: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
 
     func validate() throws {
+        if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
         if command.first != "--", let first = command.first, first.hasPrefix("-") {
             throw ValidationError("Unknown option '\(first)' (the command goes after --)")
         }

@@ -34,11 +34,12 @@ struct LimitsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let limits = try limitOptions.limits()
+        var target = self.target
         if !limitOptions.isEmpty && RunCommand.needsControllers(limits) {
             // Enabling a controller for the jobs needs the cgroups above
             // them free of processes, this one included.
             await management { () async throws(JobObjectError) in
-                try JobParent.resolve(target.cgroupParent).moveCallerIntoLeaf()
+                target.cgroupParent = try RunCommand.enterLeaf(parent: target.cgroupParent)
             }
         }
         let job = target.open()

@@ -73,6 +73,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         // ArgumentParser passes an unknown option on as the command.
+        if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
         if command.first != "--", let first = command.first, first.hasPrefix("-") {
             throw ValidationError("Unknown option '\(first)' (the command goes after --)")
         }
@@ -102,8 +103,8 @@ struct RunCommand: AsyncParsableCommand {
     private func runCommand(limits: JobLimits, settings: Supervisor.Settings) async -> Int32 {
         let argv = self.argv
         do {
-            if Self.needsControllers(limits) { try JobParent.resolve(cgroupParent).moveCallerIntoLeaf() }
-            let job = try JobObject.create(name: name, parent: cgroupParent, limits: limits)
+            let parent = Self.needsControllers(limits) ? try Self.enterLeaf(parent: cgroupParent) : cgroupParent
+            let job = try JobObject.create(name: name, parent: parent, limits: limits)
             var settings = settings
             settings.events = settings.events.map { EventLines(job: job.name.value, format: $0.format, fd: $0.fd) }
             let outcome = try await Supervisor.run(SpawnOptions(argv[0], arguments: Array(argv.dropFirst())), in: job, settings: settings)
@@ -147,7 +148,7 @@ struct RunCommand: AsyncParsableCommand {
         if terminal != nil { options.processGroup = .newProcessGroup }
         do {
             if Self.needsControllers(limits) || spec.resources != PayloadSpec.Resources() {
-                try JobParent.resolve(cgroupParent).moveCallerIntoLeaf()
+                options.cgroupParent = try Self.enterLeaf(parent: cgroupParent)
             }
             let reaper = try ChildSubreaper.enable()
             let notifier = try SignalNotifier(Supervisor.forwardedSignals)
@@ -177,6 +178,16 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             Diagnostics.fail(error)
         }
+    }
+
+    /// Moves jobsup into the `supervisor` leaf beside the job parent and
+    /// returns the parent as a full path, resolved before the move (a
+    /// default or relative parent is relative to jobsup's own cgroup, which
+    /// the move changes).
+    static func enterLeaf(parent: String?) throws(JobObjectError) -> String {
+        let resolved = try JobParent.resolve(parent)
+        try resolved.moveCallerIntoLeaf()
+        return resolved.path
     }
 
     /// Whether the limits need a controller (all but the per-process limits

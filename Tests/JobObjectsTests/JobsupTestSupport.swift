@@ -40,6 +40,23 @@ enum Jobsup {
         return result
     }
 
+    /// Reads one line (without its newline), on a thread of its own; nil at EOF.
+    static func readLine(_ fd: FileDescriptor) async -> String? {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var bytes = [UInt8]()
+                var byte: UInt8 = 0
+                while true {
+                    let n = read(fd.rawValue, &byte, 1)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { return continuation.resume(returning: bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)) }
+                    if byte == UInt8(ascii: "\n") { return continuation.resume(returning: String(decoding: bytes, as: UTF8.self)) }
+                    bytes.append(byte)
+                }
+            }
+        }
+    }
+
     /// Each line of `text` parsed as a JSON object.
     static func jsonLines(_ text: String) throws -> [[String: Any]] {
         try text.split(separator: "\n").filter { $0.hasPrefix("{") }.map { line in
