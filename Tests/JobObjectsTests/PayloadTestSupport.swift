@@ -22,8 +22,8 @@ struct PayloadFixture {
         try fm.createDirectory(atPath: payload + "/bin", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try fm.createDirectory(atPath: payload + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try fm.createDirectory(atPath: volume, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
-        fm.createFile(atPath: payload + "/data.txt", contents: Data("payload data\n".utf8), attributes: [.posixPermissions: 0o644])
-        fm.createFile(atPath: payload + "/bin/hello", contents: Data("""
+        guard fm.createFile(atPath: payload + "/data.txt", contents: Data("payload data\n".utf8), attributes: [.posixPermissions: 0o644]),
+              fm.createFile(atPath: payload + "/bin/hello", contents: Data("""
             #!/bin/sh
             read go
             echo "args: $*"
@@ -31,13 +31,15 @@ struct PayloadFixture {
             echo "pwd: $(pwd)"
             cat "$CONTAINER_SANDBOX_MOUNT_POINT/data.txt"
 
-            """.utf8), attributes: [.posixPermissions: 0o755])
+            """.utf8), attributes: [.posixPermissions: 0o755]) else { throw POSIXError(.EIO) }
     }
 
     /// Writes `text` to `name` in the scratch directory and returns its path.
     func write(_ name: String, _ text: String) -> String {
         let path = directory + "/" + name
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644])
+        if !FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]) {
+            Issue.record("cannot write \(path)")
+        }
         return path
     }
 

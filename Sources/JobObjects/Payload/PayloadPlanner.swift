@@ -225,8 +225,7 @@ struct PayloadPlanner {
 
     /// What is at `path`, following symlinks; nil when nothing is.
     static func kind(of path: String) -> Kind? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard case .success(let info) = Syscall.fileStatus(path) else { return nil }
         switch info.st_mode & S_IFMT {
         case S_IFDIR: return .directory
         case S_IFREG: return .file
