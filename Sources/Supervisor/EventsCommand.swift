@@ -1,5 +1,6 @@
 import ArgumentParser
 import JobObjects
+import Synchronization
 
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,10 +26,38 @@ struct EventsCommand: AsyncParsableCommand {
     func run() async throws {
         let job = target.open()
         let lines = EventLines(job: job.name.value, format: format, fd: 1)
-        for await event in job.events {
-            lines.write(event)
-            if case .subscribed(let counters) = event, !counters.populated { break }
-            if event == .activeProcessZero { break }
+        let written = Latch()  // set once the last line is written
+        let stream = job.events
+        // The stream is the record; cgroup.events is the backstop that ends
+        // the follow when the job is gone even if its last change was never
+        // seen (an opened job's cgroup can be removed under the handle).
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in stream {
+                    let last: Bool = written.state.withLock { done in
+                        if done { return true }
+                        lines.write(event)
+                        if case .subscribed(let counters) = event, !counters.populated { done = true }
+                        if event == .activeProcessZero { done = true }
+                        return done
+                    }
+                    if last { return }
+                }
+            }
+            group.addTask {
+                try? await job.waitUntilEmpty()
+                written.state.withLock { done in
+                    if !done { lines.write(.activeProcessZero) }
+                    done = true
+                }
+            }
+            await group.next()
+            group.cancelAll()
         }
     }
+}
+
+/// A flag shared by the follow's two tasks.
+final class Latch: Sendable {
+    let state = Mutex(false)
 }
