@@ -32,6 +32,9 @@ struct EventLines {
             object.add("memory_high_crossed", c.memoryHighCrossed)
             object.add("process_limit_reached", c.processLimitReached)
             object.add("cpu_time_budget_reached", c.cpuTimeBudgetReached)
+            object.add("descendants_tracked", c.descendantsTracked)
+            object.add("descendants_started", c.descendantsStarted)
+            object.add("descendants_exited", c.descendantsExited)
             human = "watching (\(c.populated ? "processes running" : "empty")\(c.frozen ? ", frozen" : ""))"
         case .processStarted(let pid):
             object.add("event", "process_started")
@@ -41,6 +44,15 @@ struct EventLines {
             object.add("event", "process_exited")
             Self.add(exit, to: &object)
             human = "process \(exit.pid) \(exit.status)"
+        case .descendantStarted(let pid, let parent):
+            object.add("event", "descendant_started")
+            object.add("pid", pid)
+            object.add("parent", parent)
+            human = "process \(pid) forked by \(parent)"
+        case .descendantExited(let exit):
+            object.add("event", "descendant_exited")
+            Self.add(exit, to: &object)
+            human = "descendant \(exit.pid) \(exit.status)"
         case .abnormalExit(let exit):
             object.add("event", "abnormal_exit")
             Self.add(exit, to: &object)

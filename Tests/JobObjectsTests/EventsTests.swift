@@ -84,3 +84,27 @@ struct EventsTests {
         expectNothingLeft(path: job.path)
     }
 }
+
+@Suite("descendant processes (process events connector)")
+struct DescendantTests {
+    @Test(.enabled(if: ProcessEventsConnector.shared != nil, "the process events connector needs root"))
+    func forksInsideTheJobAreReportedAndCounted() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let events = job.events
+            // Three children of the shell, one of them killed by a signal.
+            let shell = try job.spawn("sh", "-c", "sh -c 'exit 4'; sh -c 'exit 0'; sh -c 'kill -TERM $$'; true")
+            #expect(await shell.wait() == .exited(code: 0))
+            var exits: [JobObjects.ExitStatus] = []
+            var started = 0
+            for await event in events {
+                if case .descendantStarted = event { started += 1 }
+                if case .descendantExited(let exit) = event { exits.append(exit.status) }
+                if exits.count == 3 { break }
+            }
+            #expect(started == 3)
+            #expect(Set(exits) == [.exited(code: 4), .exited(code: 0), .signaled(signal: SIGTERM, coreDumped: false)])
+            let accounting = try job.accounting()
+            #expect(accounting.descendantsStarted == 3 && accounting.descendantsExited == 3)
+        }
+    }
+}

@@ -18,6 +18,7 @@
 // The payload half (mounts, janitor, libcap, libseccomp): part of this
 // module because this header is its umbrella.
 #include "CJobShimPayload.h"
+#include "CJobShimProcEvents.h"
 
 #ifdef __cplusplus
 extern "C" {

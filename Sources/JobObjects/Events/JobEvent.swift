@@ -10,6 +10,11 @@ public enum JobEvent: Sendable, Equatable {
     case processStarted(pid: pid_t)
     /// A process started through this handle exited.
     case processExited(ProcessExit)
+    /// A descendant (forked inside the job, not spawned by this handle)
+    /// started or exited. Reported where the host allows the kernel's process
+    /// events connector (root); see `JobEventCounters.descendantsTracked`.
+    case descendantStarted(pid: pid_t, parent: pid_t)
+    case descendantExited(ProcessExit)
     /// It exited abnormally: killed by a signal, or a non-zero exit code.
     case abnormalExit(ProcessExit)
     /// No process is left in the job (`cgroup.events` populated 0; Windows ACTIVE_PROCESS_ZERO).
@@ -44,6 +49,10 @@ public struct JobEventCounters: Sendable, Equatable {
     public var memoryHighCrossed = 0
     public var processLimitReached = 0
     public var cpuTimeBudgetReached = false
+    /// Whether descendants are tracked (the process events connector is open).
+    public var descendantsTracked = false
+    public var descendantsStarted = 0
+    public var descendantsExited = 0
     public init() {}
 }
 

@@ -28,6 +28,12 @@ final class JobEventMonitor: Sendable {
         /// yet: those come first, as on Windows, then active-process-zero.
         var zeroPending = false
         var startsInFlight = 0
+        /// Live processes of the job, for following forks; `spawned` are the
+        /// handle's own, whose exits the handle reports.
+        var members: Set<pid_t> = []
+        var spawned: Set<pid_t> = []
+        var connectorSubscription: UInt64?
+        var recentForks: [(child: pid_t, parent: pid_t)] = []
     }
 
     init(directory: CgroupDirectory) {
@@ -35,6 +41,77 @@ final class JobEventMonitor: Sendable {
     }
 
     deinit { stop() }
+
+    // MARK: descendants (process events connector)
+
+    /// Starts following forks and exits inside the job: `members` are the
+    /// processes in it now; every process they fork joins them (no process
+    /// can leave a job, so descent is membership).
+    func trackDescendants(of members: [pid_t]) {
+        guard let connector = ProcessEventsConnector.shared else { return }
+        state.withLock { state in
+            state.members.formUnion(members)
+            state.counters.descendantsTracked = true
+        }
+        let id = connector.subscribe { [weak self] events in self?.handle(events) }
+        state.withLock { $0.connectorSubscription = id }
+    }
+
+    /// A process this handle spawned: its start and exit are reported by the
+    /// handle, but what it forks are descendants.
+    func adopt(_ pid: pid_t) {
+        emitWithState { state in
+            guard state.counters.descendantsTracked else { return [] }
+            state.members.insert(pid)
+            state.spawned.insert(pid)
+            // It may have forked before this call; those forks wait in recentForks.
+            var out: [JobEvent] = []
+            var found = true
+            while found {
+                found = false
+                for (child, parent) in state.recentForks where state.members.contains(parent) && !state.members.contains(child) {
+                    state.members.insert(child)
+                    state.counters.descendantsStarted += 1
+                    out.append(.descendantStarted(pid: child, parent: parent))
+                    found = true
+                }
+            }
+            return out
+        }
+    }
+
+    /// Forks whose parent was not (yet) known, newest last, for `adopt`.
+    private static let recentForkLimit = 1024
+
+    private func handle(_ events: [jobshim_proc_event]) {
+        emitWithState { state in
+            var out: [JobEvent] = []
+            for event in events {
+                switch Int(event.what) {
+                case Int(JOBSHIM_PROC_FORK):
+                    // A new process (not a thread) whose parent is in the job.
+                    guard event.pid == event.tgid else { continue }
+                    guard state.members.contains(event.parent_tgid) else {
+                        state.recentForks.append((event.tgid, event.parent_tgid))
+                        if state.recentForks.count > Self.recentForkLimit { state.recentForks.removeFirst(state.recentForks.count / 2) }
+                        continue
+                    }
+                    state.members.insert(event.tgid)
+                    state.counters.descendantsStarted += 1
+                    out.append(.descendantStarted(pid: event.tgid, parent: event.parent_tgid))
+                case Int(JOBSHIM_PROC_EXIT):
+                    // The whole process ended (its leader's exit), not one thread.
+                    guard event.pid == event.tgid, state.members.remove(event.tgid) != nil else { continue }
+                    if state.spawned.remove(event.tgid) != nil { continue }
+                    state.counters.descendantsExited += 1
+                    out.append(.descendantExited(ProcessExit(pid: event.tgid, status: ExitStatus(waitStatus: event.exit_code))))
+                default:
+                    continue
+                }
+            }
+            return out
+        }
+    }
 
     /// A new stream; its first element is `.subscribed` with the counters now.
     func subscribe() -> AsyncStream<JobEvent> {
@@ -253,13 +330,17 @@ final class JobEventMonitor: Sendable {
         startSampling()
     }
 
+    /// The counters now (for accounting).
+    var counters: JobEventCounters { state.withLock { $0.counters } }
+
     /// Ends every stream and stops watching (the job is closed).
     func stop() {
-        let (watched, sampler, consumers) = state.withLock { state in
-            defer { state.watched = []; state.sampler = nil; state.consumers = [:]; state.stopped = true }
-            return (state.watched, state.sampler, state.consumers)
+        let (watched, sampler, consumers, subscription) = state.withLock { state in
+            defer { state.watched = []; state.sampler = nil; state.consumers = [:]; state.stopped = true; state.connectorSubscription = nil }
+            return (state.watched, state.sampler, state.consumers, state.connectorSubscription)
         }
         sampler?.cancel()
+        if let subscription { ProcessEventsConnector.shared?.unsubscribe(subscription) }
         for (fd, token) in watched where fd >= 0 {
             EventLoop.shared.remove(fd: fd, token: token)
             Syscall.close(fd)

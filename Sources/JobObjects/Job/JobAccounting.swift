@@ -16,6 +16,11 @@ public struct JobAccounting: Sendable, Equatable {
     public var processesStarted: Int
     /// Those of them that have exited, with how.
     public var exits: [ProcessExit]
+    /// Processes forked inside the job by its members, and how many of them
+    /// have exited; nil where the host does not allow the kernel's process
+    /// events connector (it needs root).
+    public var descendantsStarted: Int?
+    public var descendantsExited: Int?
 
     /// Memory in use now and the most ever (`memory.current`, `memory.peak`).
     public var memoryCurrent: UInt64?

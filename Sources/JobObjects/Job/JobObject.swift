@@ -125,6 +125,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         directory = try CgroupDirectory(opening: path)
         cgroupEvents = try CgroupEventsMonitor(directory: directory)
         eventMonitor = JobEventMonitor(directory: directory)
+        eventMonitor.trackDescendants(of: (try? directory.memberPIDs()) ?? [])
         procsFD = try Syscall.openat(directory.fd, "cgroup.procs", O_WRONLY)
             .orThrow("open job", path: path + "/cgroup.procs", what: "open for writing")
     }
@@ -222,6 +223,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             state.started += 1
             if keepHandle { state.running[process.pid] = process }
         }
+        eventMonitor.adopt(process.pid)
         eventMonitor.finishStart(process.pid)
         let pid = process.pid
         process.onExit { [weak self] status in
@@ -466,6 +468,11 @@ public final class JobObject: Sendable, CustomStringConvertible {
         state.withLock { state in
             accounting.processesStarted = state.started
             accounting.exits = state.exits
+        }
+        let counters = eventMonitor.counters
+        if counters.descendantsTracked {
+            accounting.descendantsStarted = counters.descendantsStarted
+            accounting.descendantsExited = counters.descendantsExited
         }
         return accounting
     }

@@ -1,0 +1,84 @@
+// The process events connector: netlink plumbing and the kernel's packed
+// message layout, which Swift cannot import safely.
+#ifndef _GNU_SOURCE
+#error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
+#endif
+
+#include "CJobShimProcEvents.h"
+
+#include <errno.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int jobshim_proc_events_open(void) {
+    int fd = socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
+    if (fd < 0) return -1;
+    struct sockaddr_nl address;
+    memset(&address, 0, sizeof(address));
+    address.nl_family = AF_NETLINK;
+    address.nl_groups = CN_IDX_PROC;
+    address.nl_pid = 0;  // let the kernel choose
+    if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0) goto fail;
+
+    struct {
+        struct nlmsghdr header;
+        struct cn_msg message;
+        enum proc_cn_mcast_op op;
+    } __attribute__((packed)) request;
+    memset(&request, 0, sizeof(request));
+    request.header.nlmsg_len = sizeof(request);
+    request.header.nlmsg_type = NLMSG_DONE;
+    request.message.id.idx = CN_IDX_PROC;
+    request.message.id.val = CN_VAL_PROC;
+    request.message.len = sizeof(enum proc_cn_mcast_op);
+    request.op = PROC_CN_MCAST_LISTEN;
+    if (send(fd, &request, sizeof(request), 0) != (ssize_t)sizeof(request)) goto fail;
+    return fd;
+fail:;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max) {
+    int count = 0;
+    char buffer[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+    while (count < max) {
+        ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return count;
+            return count > 0 ? count : -1;
+        }
+        for (struct nlmsghdr *header = (struct nlmsghdr *)buffer; NLMSG_OK(header, (size_t)n);
+             header = NLMSG_NEXT(header, n)) {
+            if (header->nlmsg_type == NLMSG_ERROR || header->nlmsg_type == NLMSG_NOOP) continue;
+            struct cn_msg *message = NLMSG_DATA(header);
+            if (message->id.idx != CN_IDX_PROC || message->id.val != CN_VAL_PROC) continue;
+            struct proc_event *event = (struct proc_event *)message->data;
+            jobshim_proc_event *out = &events[count];
+            if (event->what == PROC_EVENT_FORK) {
+                out->what = JOBSHIM_PROC_FORK;
+                out->pid = event->event_data.fork.child_pid;
+                out->tgid = event->event_data.fork.child_tgid;
+                out->parent_tgid = event->event_data.fork.parent_tgid;
+                out->exit_code = 0;
+            } else if (event->what == PROC_EVENT_EXIT) {
+                out->what = JOBSHIM_PROC_EXIT;
+                out->pid = event->event_data.exit.process_pid;
+                out->tgid = event->event_data.exit.process_tgid;
+                out->parent_tgid = 0;
+                out->exit_code = (int)event->event_data.exit.exit_code;
+            } else {
+                continue;
+            }
+            if (++count == max) return count;
+        }
+    }
+    return count;
+}
