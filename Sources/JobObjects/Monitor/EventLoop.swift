@@ -47,9 +47,8 @@ final class EventLoop: Sendable {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
         let rc = pthread_create(&thread, nil, { context in
-            let loop = Unmanaged<EventLoop>.fromOpaque(context!).takeRetainedValue()
-            loop.run()
-            return nil
+            // run() never returns: the thread lives as long as the process.
+            Unmanaged<EventLoop>.fromOpaque(context!).takeRetainedValue().run()
         }, context)
         precondition(rc == 0, "cannot start the JobObjects monitor thread: \(rc)")
         pthread_detach(thread)
