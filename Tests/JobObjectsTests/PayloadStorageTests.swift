@@ -234,3 +234,51 @@ extension PayloadStorageTests {
         expectPayloadStorageGone(name: name, jobPath: "/nonexistent", uid: nil)
     }
 }
+
+@Suite("payload resources become the job's limits",
+       .enabled(if: PayloadTier.isRoot && Tier.has("memory", "pids", "cpu"), "needs root and the memory, pids and cpu controllers (VM tier)"))
+struct PayloadResourcesTests {
+    @Test func resourcesAreWrittenAndHitByThePayload() async throws {
+        let fixture = try PayloadFixture()
+        defer { fixture.remove() }
+        // The payload tries to start more processes than pids.max allows.
+        let spec = try payloadSpec("""
+            name: \(uniqueJobName())
+            payload: payload
+            command: [sh, -c]
+            args:
+              - |
+                cat /proc/self/cgroup
+                exec /usr/bin/python3 -c '
+                import os, signal
+                kids = []
+                try:
+                    for i in range(8):
+                        pid = os.fork()
+                        if pid == 0:
+                            signal.pause()
+                        kids.append(pid)
+                except OSError as e:
+                    print("fork errno", e.errno)
+                print("started", len(kids))
+                for kid in kids:
+                    os.kill(kid, signal.SIGKILL)
+                    os.waitpid(kid, 0)
+                '
+            resources:
+              limits: {memory: 64Mi, cpu: 500m, pids: 4}
+              requests: {cpu: 250m}
+            """, in: fixture)
+        let (outcome, output, payload) = try await runPayload(spec) { payload in
+            let limits = payload.job.limits
+            #expect(limits.memoryMax == 64 << 20)
+            #expect(limits.maxProcesses == 4)
+            #expect(limits.cpu == .cpus(0.5))
+            #expect(limits.cpuWeight == CPUWeight(10))
+        }
+        #expect(output.contains(String(payload.job.path.dropFirst(payload.job.parent.hierarchy.mountPoint.count))), "\(output)")
+        // Python itself is one of the four: at most three children, then EAGAIN.
+        #expect(output.contains("fork errno \(EAGAIN)\nstarted 3\n"), "\(output)")
+        expectPayloadLeftNothing(outcome, payload)
+    }
+}
