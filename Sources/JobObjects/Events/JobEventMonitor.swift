@@ -34,6 +34,7 @@ final class JobEventMonitor: Sendable {
         var spawned: Set<pid_t> = []
         var connectorSubscription: UInt64?
         var recentForks: [(child: pid_t, parent: pid_t)] = []
+        var recentExits: [(pid: pid_t, code: Int32)] = []
     }
 
     init(directory: CgroupDirectory) {
@@ -76,11 +77,19 @@ final class JobEventMonitor: Sendable {
                     found = true
                 }
             }
+            // ... and those may have exited already, too.
+            for (child, code) in state.recentExits where state.members.contains(child) && !state.spawned.contains(child) {
+                state.members.remove(child)
+                state.counters.descendantsExited += 1
+                out.append(.descendantExited(ProcessExit(pid: child, status: ExitStatus(waitStatus: code))))
+            }
             return out
         }
     }
 
-    /// Forks whose parent was not (yet) known, newest last, for `adopt`.
+    /// Forks whose parent was not (yet) known and exits of processes not
+    /// (yet) known, newest last, for `adopt`: the connector can report a
+    /// spawned process's children before the spawn call has returned.
     private static let recentForkLimit = 1024
 
     private func handle(_ events: [jobshim_proc_event]) {
@@ -101,7 +110,14 @@ final class JobEventMonitor: Sendable {
                     out.append(.descendantStarted(pid: event.tgid, parent: event.parent_tgid))
                 case Int(JOBSHIM_PROC_EXIT):
                     // The whole process ended (its leader's exit), not one thread.
-                    guard event.pid == event.tgid, state.members.remove(event.tgid) != nil else { continue }
+                    guard event.pid == event.tgid else { continue }
+                    guard state.members.remove(event.tgid) != nil else {
+                        if state.counters.descendantsTracked {
+                            state.recentExits.append((event.tgid, event.exit_code))
+                            if state.recentExits.count > Self.recentForkLimit { state.recentExits.removeFirst(state.recentExits.count / 2) }
+                        }
+                        continue
+                    }
                     if state.spawned.remove(event.tgid) != nil { continue }
                     state.counters.descendantsExited += 1
                     out.append(.descendantExited(ProcessExit(pid: event.tgid, status: ExitStatus(waitStatus: event.exit_code))))
@@ -149,9 +165,15 @@ final class JobEventMonitor: Sendable {
             if let pid {
                 state.counters.processesStarted += 1
                 events.append(.processStarted(pid: pid))
+                // The job held a process just now, even if a reading of
+                // cgroup.events (coalesced by the kernel) never shows it.
+                state.counters.populated = true
             }
             return events + Self.pendingZero(&state)
         }
+        // ... and if it is empty again already, the kernel's notification
+        // may be gone: read the state now.
+        if pid != nil && state.withLock({ !$0.watched.isEmpty }) { refresh() }
     }
 
     /// Active-process-zero once the job is empty and every tracked start
@@ -224,15 +246,16 @@ final class JobEventMonitor: Sendable {
     /// Re-reads every watched file (which also re-arms EPOLLPRI) and emits
     /// the differences.
     private func refresh() {
-        let fds = state.withLock { $0.watched.map(\.fd) }
-        var values: [Substring: Substring] = [:]
-        for fd in fds where fd >= 0 {
-            if case .success(let text) = FileContents.read(fd: fd) {
-                values.merge(text.keyedValues) { first, _ in first }
-            }
-        }
-        func number(_ key: Substring) -> Int { Int(values[key] ?? "0") ?? 0 }
+        // The files are read under the lock, so that readings and the
+        // freeze/thaw notes of the handle apply in the order they happened.
         emitWithState { state in
+            var values: [Substring: Substring] = [:]
+            for (fd, _) in state.watched where fd >= 0 {
+                if case .success(let text) = FileContents.read(fd: fd) {
+                    values.merge(text.keyedValues) { first, _ in first }
+                }
+            }
+            func number(_ key: Substring) -> Int { Int(values[key] ?? "0") ?? 0 }
             var events: [JobEvent] = []
             let populated = values["populated"] == "1", frozen = values["frozen"] == "1"
             if state.counters.populated && !populated {
@@ -256,6 +279,17 @@ final class JobEventMonitor: Sendable {
             return events
         }
         refreshMax()
+    }
+
+    /// The handle froze or thawed the job and the kernel confirmed it. A
+    /// freeze and thaw quicker than the monitor's next reading would leave
+    /// no trace in the file's state, so the handle reports them itself.
+    func noteFrozen(_ frozen: Bool) {
+        emitWithState { state in
+            guard state.counters.frozen != frozen else { return [] }
+            state.counters.frozen = frozen
+            return [frozen ? .frozen : .thawed]
+        }
     }
 
     /// "max" means different things in memory.events and pids.events.

@@ -274,12 +274,14 @@ public final class JobObject: Sendable, CustomStringConvertible {
     public func freeze() async throws(JobObjectError) {
         try directory.write("cgroup.freeze", "1")
         try await cgroupEvents.wait { $0.frozen || !$0.populated }
+        eventMonitor.noteFrozen(true)
     }
 
     /// Thaws the job and returns once the kernel reports `frozen 0`.
     public func thaw() async throws(JobObjectError) {
         try directory.write("cgroup.freeze", "0")
         try await cgroupEvents.wait { !$0.frozen }
+        eventMonitor.noteFrozen(false)
     }
 
     // MARK: Ending
