@@ -152,15 +152,14 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    let events = SharedEventStream()
     Benchmark("Events: process exit to job.events",
               configuration: configuration(metrics: [exitToEvent], maxIterations: 500,
-                                           thresholds: [exitToEvent: eventTolerance])) { benchmark, stream in
+                                           thresholds: [exitToEvent: eventTolerance])) { benchmark in
+        let stream = try await events.get()
         for _ in benchmark.scaledIterations {
             benchmark.measurement(exitToEvent, Int(try await stream.next()))
         }
-        try await stream.job.close()
-    } setup: {
-        await ExitEventStream(job: try JobObject.create(name: Workloads.uniqueJobName("bench-suite-events")))
     }
 
     let oomReason = OutOfMemoryEvent.unavailableReason()
@@ -183,6 +182,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark.teardown = {
         try await echo.close()
+        try await events.close()
         try await shared.close()
     }
 }
@@ -199,5 +199,20 @@ final class SharedEcho: @unchecked Sendable {
     func close() async throws {
         try await trip?.close()
         trip = nil
+    }
+}
+
+/// A job and its event stream, shared by the runs of the event benchmark.
+final class SharedEventStream: @unchecked Sendable {
+    private var stream: ExitEventStream?
+    func get() async throws -> ExitEventStream {
+        if let stream { return stream }
+        let made = await ExitEventStream(job: try JobObject.create(name: Workloads.uniqueJobName("bench-suite-events")))
+        stream = made
+        return made
+    }
+    func close() async throws {
+        try await stream?.job.close()
+        stream = nil
     }
 }
