@@ -45,7 +45,7 @@ struct EventsCommand: AsyncParsableCommand {
                 }
             }
             group.addTask {
-                try? await job.waitUntilEmpty()
+                await job.waitUntilEmptyOrGone()
                 written.state.withLock { done in
                     if !done { lines.write(.activeProcessZero) }
                     done = true
