@@ -301,7 +301,7 @@ struct JobsupCLITests {
         while :; do sleep 0.05; done
         """
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let process = try Jobsup.start(["run", "--grace", "1s"] + (wholeJob ? ["--signal-job"] : []) + ["--", "sh", "-c", script], in: job)
+            let process = try Jobsup.start(["run", "--grace", "3s"] + (wholeJob ? ["--signal-job"] : []) + ["--", "sh", "-c", script], in: job)
             _ = await PipeReader.readUntil("child-ready", from: process.standardOutput!)
             try process.signal(SIGUSR1)
             let result = await Jobsup.finish(process)
