@@ -31,6 +31,14 @@ struct CgroupDiscoveryTests {
         #expect(h.ownCgroup == "/mnt/my cgroup")
     }
 
+    @Test func aSupervisorLeafDelegatesFromTheCgroupAboveIt() throws {
+        let h = try CgroupHierarchy.parse(mountinfo: Self.hybrid, procSelfCgroup: "0::/svc/supervisor\n")
+        #expect(h.ownCgroup == "/sys/fs/cgroup/unified/svc/supervisor")
+        #expect(h.delegationRoot == "/sys/fs/cgroup/unified/svc")
+        let plain = try CgroupHierarchy.parse(mountinfo: Self.hybrid, procSelfCgroup: "0::/svc\n")
+        #expect(plain.delegationRoot == plain.ownCgroup)
+    }
+
     @Test func noCgroup2IsAClearError() {
         let error = #expect(throws: JobObjectError.self) {
             try CgroupHierarchy.parse(mountinfo: "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n", procSelfCgroup: "0::/\n")

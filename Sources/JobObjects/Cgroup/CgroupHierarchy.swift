@@ -15,6 +15,15 @@ public struct CgroupHierarchy: Sendable, Equatable {
     /// Whether the mount is read-only.
     public let isReadOnly: Bool
 
+    /// The cgroup delegated to the caller: its own cgroup, or the one above
+    /// it when it sits in the `supervisor` leaf that
+    /// `JobParent.moveCallerIntoLeaf()` makes (systemd's convention). Default
+    /// and relative job parents, and enabling controllers, start from here.
+    public var delegationRoot: String {
+        CgroupPath.lastComponent(of: ownCgroup) == JobParent.supervisorLeafName && ownCgroup != mountPoint
+            ? CgroupPath.parent(of: ownCgroup) : ownCgroup
+    }
+
     /// Discovers the hierarchy of the calling process.
     public static func discover() throws(JobObjectError) -> CgroupHierarchy {
         let mountinfo = try FileContents.read("/proc/self/mountinfo")

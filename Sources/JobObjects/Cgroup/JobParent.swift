@@ -17,13 +17,15 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
 
     public static let environmentVariable = "JOBOBJECTS_CGROUP_PARENT"
     public static let defaultName = "jobobjects"
+    /// The leaf a supervisor moves into so its own cgroup can give controllers to jobs.
+    public static let supervisorLeafName = "supervisor"
 
     /// Resolves the parent without creating anything.
     public static func resolve(_ explicit: String? = nil) throws(JobObjectError) -> JobParent {
         let hierarchy = try CgroupHierarchy.discover()
         let fromEnvironment = getenv(environmentVariable).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         guard let given = explicit ?? fromEnvironment else {
-            return JobParent(path: CgroupPath.join(hierarchy.ownCgroup, defaultName), hierarchy: hierarchy, isDefault: true)
+            return JobParent(path: CgroupPath.join(hierarchy.delegationRoot, defaultName), hierarchy: hierarchy, isDefault: true)
         }
         let mount = hierarchy.mountPoint
         let path: String
@@ -32,7 +34,7 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
         } else if given.hasPrefix("/") {
             path = CgroupPath.join(mount, given)
         } else {
-            path = CgroupPath.join(hierarchy.ownCgroup, given)
+            path = CgroupPath.join(hierarchy.delegationRoot, given)
         }
         if path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
             throw JobObjectError(.invalidArgument, "job parent \(given) must not contain \".\" or \"..\" components", operation: "resolve job parent", path: given)

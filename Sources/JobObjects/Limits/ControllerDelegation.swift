@@ -12,7 +12,7 @@ enum ControllerDelegation {
     }
 
     private static func enable(_ controller: String, under parent: JobParent) throws(JobObjectError) {
-        let own = parent.hierarchy.ownCgroup
+        let own = parent.hierarchy.delegationRoot
         let bound = parent.path.hasPrefix(own + "/") ? own : parent.path
         var chain = [parent.path]
         while !listed(controller, in: chain[0] + "/cgroup.controllers") {
@@ -76,8 +76,8 @@ extension JobParent {
     /// controllers can be enabled for jobs below its own cgroup. Call it
     /// before creating jobs (and so before the watchdog starts). Does
     /// nothing when the own cgroup is the hierarchy root, which is exempt.
-    public func moveCallerIntoLeaf(named leaf: String = "supervisor") throws(JobObjectError) {
-        let own = hierarchy.ownCgroup
+    public func moveCallerIntoLeaf(named leaf: String = JobParent.supervisorLeafName) throws(JobObjectError) {
+        let own = hierarchy.delegationRoot
         guard own != hierarchy.mountPoint, path.hasPrefix(own + "/") else { return }
         let target = CgroupPath.join(own, leaf)
         switch Syscall.mkdir(target, 0o755) {

@@ -17,7 +17,15 @@ final class CgroupEventsMonitor: Sendable {
         var token: UInt64?
         var nextID = 0
         var waiters: [Int: Waiter] = [:]
+        var backstop: Task<Void, Never>?
     }
+
+    /// The kernel sends at most one notification per 10 ms per file and
+    /// drops a deferred one when the cgroup is removed (cgroup_file_notify),
+    /// so a job emptied and removed by another process within that window
+    /// would never wake its waiters. While any waiter is waiting, the state
+    /// is also re-read this often.
+    static let backstopInterval: Duration = .milliseconds(100)
 
     private struct Waiter {
         var predicate: @Sendable (CgroupEvents) -> Bool
@@ -30,6 +38,7 @@ final class CgroupEventsMonitor: Sendable {
     }
 
     deinit {
+        state.withLock { $0.backstop }?.cancel()
         if let token = state.withLock({ $0.token }) { EventLoop.shared.remove(fd: fd, token: token) }
         Syscall.close(fd)
     }
@@ -55,13 +64,32 @@ final class CgroupEventsMonitor: Sendable {
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                state.withLock { $0.waiters[id] = Waiter(predicate: predicate, continuation: continuation) }
+                state.withLock { state in
+                    state.waiters[id] = Waiter(predicate: predicate, continuation: continuation)
+                    if state.backstop == nil { state.backstop = self.startBackstop() }
+                }
                 // The state may have changed before the waiter was in place.
                 self.changed()
                 if Task.isCancelled { self.resume(id) }
             }
         } onCancel: {
             self.resume(id)
+        }
+    }
+
+    private func startBackstop() -> Task<Void, Never> {
+        Task.detached { [weak self] in
+            while true {
+                try? await Task.sleep(for: CgroupEventsMonitor.backstopInterval)
+                guard let self else { return }
+                self.changed()
+                let done = self.state.withLock { state -> Bool in
+                    guard state.waiters.isEmpty else { return false }
+                    state.backstop = nil
+                    return true
+                }
+                if done { return }
+            }
         }
     }
 
