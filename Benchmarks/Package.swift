@@ -17,7 +17,7 @@ let package = Package(
     name: "JobObjectsBenchmarks",
     dependencies: [
         .package(name: "JobObjects", path: ".."),
-        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
@@ -27,10 +27,10 @@ let package = Package(
             name: "JobObjectsBenchmarks",
             dependencies: [
                 "BenchSupport",
-                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/JobObjectsBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         // The interleaved side-by-side comparison behind BENCHMARKS.md.
         .executableTarget(name: "jobobjects-compare", dependencies: ["BenchSupport"], path: "Sources/Compare"),

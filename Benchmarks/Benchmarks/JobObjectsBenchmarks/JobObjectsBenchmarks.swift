@@ -5,6 +5,9 @@
 //
 //   swift package --scratch-path .build-bench benchmark thresholds check
 //
+// Names have no spaces or slashes: package-benchmark 1.38 writes threshold
+// files with those replaced by "_" but looks them up by the plain name.
+//
 // Set JOBOBJECTS_BENCH_SMOKE=1 to run every benchmark once, briefly
 // (scripts/bench-smoke does). The side-by-side comparison with the C floors,
 // Foundation's Process and swift-subprocess is jobobjects-compare
@@ -66,29 +69,29 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: 1. spawn + wait
 
-    Benchmark("Spawn: JobObjects spawn+wait true",
+    Benchmark("Spawn-JobObjects",
               configuration: configuration(metrics: [.wallClock, .mallocCountTotal],
                                            thresholds: [.mallocCountTotal: BenchmarkThresholds(absolute: [.p90: 8])])) { benchmark in
         let job = try shared.get()
         for _ in benchmark.scaledIterations { _ = try await SpawnWait.jobObjects(job, trueOptions) }
     }
 
-    Benchmark("Spawn: posix_spawn+waitpid true (reference, no job)", configuration: configuration()) { benchmark in
+    Benchmark("Spawn-posix_spawn-reference", configuration: configuration()) { benchmark in
         for _ in benchmark.scaledIterations { _ = try SpawnWait.posixSpawn(Workloads.trueProgram) }
     }
 
-    Benchmark("Spawn: swift-subprocess run true (reference)", configuration: configuration()) { benchmark in
+    Benchmark("Spawn-swift-subprocess-reference", configuration: configuration()) { benchmark in
         for _ in benchmark.scaledIterations { _ = try await SpawnWait.subprocess(Workloads.trueProgram) }
     }
 
-    Benchmark("Spawn: Foundation Process true (reference)", configuration: configuration(maxIterations: 100)) { benchmark in
+    Benchmark("Spawn-Foundation-Process-reference", configuration: configuration(maxIterations: 100)) { benchmark in
         for _ in benchmark.scaledIterations { _ = try SpawnWait.foundation(Workloads.trueProgram) }
     }
 
     // MARK: 2. spawn latency from a big parent
 
     let bigParent = smoke ? 256 << 20 : 2 << 30
-    Benchmark("Spawn: JobObjects spawn+wait true, \(bigParent >> 20) MiB parent",
+    Benchmark("Spawn-JobObjects-\(bigParent >> 20)MiB-parent",
               configuration: configuration()) { benchmark, ballast in
         let job = try shared.get()
         for _ in benchmark.scaledIterations { _ = try await SpawnWait.jobObjects(job, trueOptions) }
@@ -100,15 +103,15 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: 3. signal round trip
 
     let echo = SharedEcho()
-    Benchmark("Signal: ProcessHandle.signal round trip", configuration: configuration(maxIterations: 5000)) { benchmark in
+    Benchmark("Signal-ProcessHandle.signal", configuration: configuration(maxIterations: 5000)) { benchmark in
         let trip = try await echo.get()
         for _ in benchmark.scaledIterations { _ = try trip.viaProcessHandle() }
     }
-    Benchmark("Signal: job.signal round trip", configuration: configuration(maxIterations: 5000)) { benchmark in
+    Benchmark("Signal-job.signal", configuration: configuration(maxIterations: 5000)) { benchmark in
         let trip = try await echo.get()
         for _ in benchmark.scaledIterations { _ = try trip.viaJob() }
     }
-    Benchmark("Signal: kill round trip (reference)", configuration: configuration(maxIterations: 5000)) { benchmark in
+    Benchmark("Signal-kill-reference", configuration: configuration(maxIterations: 5000)) { benchmark in
         let trip = try await echo.get()
         for _ in benchmark.scaledIterations { _ = try trip.viaKill() }
     }
@@ -116,7 +119,7 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: 4. teardown
 
     for size in smoke ? [1, 10] : [1, 10, 100, 1000] {
-        Benchmark("Teardown: close job of \(size) sleeping processes",
+        Benchmark("Teardown-close-\(size)-sleepers",
                   configuration: configuration(maxIterations: size >= 1000 ? 10 : size >= 100 ? 30 : 200,
                                                maxDuration: .seconds(size >= 100 ? 10 : 2))) { benchmark in
             for _ in benchmark.scaledIterations {
@@ -131,19 +134,19 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: 5. job create + close
 
-    Benchmark("Lifecycle: create+close empty job", configuration: configuration()) { benchmark in
+    Benchmark("Lifecycle-create-close-empty", configuration: configuration()) { benchmark in
         for _ in benchmark.scaledIterations { _ = try await JobLifecycle.jobObjects() }
     }
 
     let limitsReason = JobLifecycle.limitsUnavailableReason()
-    if let limitsReason { print("skipping \"Lifecycle: create+close job with limits\": \(limitsReason)") }
-    Benchmark("Lifecycle: create+close job with limits", configuration: configuration(skip: limitsReason != nil)) { benchmark in
+    if let limitsReason { print("skipping Lifecycle-create-close-with-limits: \(limitsReason)") }
+    Benchmark("Lifecycle-create-close-with-limits", configuration: configuration(skip: limitsReason != nil)) { benchmark in
         for _ in benchmark.scaledIterations { _ = try await JobLifecycle.jobObjectsWithLimits() }
     }
 
     // MARK: 6. event latency
 
-    Benchmark("Events: process exit to wait()",
+    Benchmark("Events-exit-to-wait",
               configuration: configuration(metrics: [exitToWait], maxIterations: 500,
                                            thresholds: [exitToWait: eventTolerance])) { benchmark in
         let job = try shared.get()
@@ -153,7 +156,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let events = SharedEventStream()
-    Benchmark("Events: process exit to job.events",
+    Benchmark("Events-exit-to-job.events",
               configuration: configuration(metrics: [exitToEvent], maxIterations: 500,
                                            thresholds: [exitToEvent: eventTolerance])) { benchmark in
         let stream = try await events.get()
@@ -163,8 +166,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let oomReason = OutOfMemoryEvent.unavailableReason()
-    if let oomReason { print("skipping \"Events: OOM kill to job.events\": \(oomReason)") }
-    Benchmark("Events: OOM kill to job.events",
+    if let oomReason { print("skipping Events-OOM-kill-to-job.events: \(oomReason)") }
+    Benchmark("Events-OOM-kill-to-job.events",
               configuration: configuration(metrics: [oomToEvent], maxIterations: 20, skip: oomReason != nil)) { benchmark in
         for _ in benchmark.scaledIterations {
             benchmark.measurement(oomToEvent, Int(try await OutOfMemoryEvent.latency()))
@@ -174,7 +177,7 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: 8. throughput
 
     let total = smoke ? 8 : 100
-    Benchmark("Throughput: \(total) spawn+wait true from 4 tasks",
+    Benchmark("Throughput-\(total)-spawns-4-tasks",
               configuration: configuration(metrics: [.wallClock, .throughput], maxIterations: 50)) { benchmark in
         let job = try shared.get()
         for _ in benchmark.scaledIterations { _ = try await Throughput.jobObjects(job, total: total, concurrency: 4) }
