@@ -178,7 +178,7 @@ let benchmarks: @Sendable () -> Void = {
 
     let total = smoke ? 8 : 100
     Benchmark("Throughput-\(total)-spawns-4-tasks",
-              configuration: configuration(metrics: [.wallClock, .throughput], maxIterations: 50)) { benchmark in
+              configuration: configuration(maxIterations: 50)) { benchmark in
         let job = try shared.get()
         for _ in benchmark.scaledIterations { _ = try await Throughput.jobObjects(job, total: total, concurrency: 4) }
     }
