@@ -11,6 +11,8 @@ enum Diagnostics {
     /// Reports `error` and exits with `status` (default: as `jobsup run` maps it).
     static func fail(_ error: JobObjectError, status: Int32? = nil) -> Never {
         warn("error: \(error)")
+        // Nothing of jobsup may outlive it, not even its idle watchdog.
+        JobObject.stopWatchdogIfIdle()
         Glibc.exit(status ?? SupervisorExit.status(for: error))
     }
 
