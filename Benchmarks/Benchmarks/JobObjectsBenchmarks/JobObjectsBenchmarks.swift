@@ -58,6 +58,11 @@ final class SharedJob: @unchecked Sendable {
     }
 }
 
+/// Small teardowns wait for the kernel's rate-limited cgroup.events
+/// notification (at most one per file every 10 ms), so they land either
+/// near 2 ms or near 10–15 ms: judged with an absolute 12 ms margin instead.
+var rateLimitedTolerance: BenchmarkThresholds { BenchmarkThresholds(absolute: [.p90: 12_000_000]) }
+
 let exitToWait = BenchmarkMetric.custom("exit → wait() (ns)", polarity: .prefersSmaller, useScalingFactor: false)
 let exitToEvent = BenchmarkMetric.custom("exit → job.events (ns)", polarity: .prefersSmaller, useScalingFactor: false)
 let oomToEvent = BenchmarkMetric.custom("OOM kill → job.events (ns)", polarity: .prefersSmaller, useScalingFactor: false)
@@ -121,7 +126,8 @@ let benchmarks: @Sendable () -> Void = {
     for size in smoke ? [1, 10] : [1, 10, 100, 1000] {
         Benchmark("Teardown-close-\(size)-sleepers",
                   configuration: configuration(maxIterations: size >= 1000 ? 10 : size >= 100 ? 30 : 200,
-                                               maxDuration: .seconds(size >= 100 ? 10 : 2))) { benchmark in
+                                               maxDuration: .seconds(size >= 100 ? 10 : 2),
+                                               thresholds: size >= 1000 ? nil : [.wallClock: rateLimitedTolerance])) { benchmark in
             for _ in benchmark.scaledIterations {
                 let filled = try await Teardown.fill(processes: size)
                 benchmark.startMeasurement()
