@@ -28,7 +28,7 @@
 #define WATCHDOG_MAX_JOBS 4096
 #define WATCHDOG_PATH_MAX 4096
 // How long the watchdog keeps trying to remove a killed job's cgroup.
-#define WATCHDOG_REMOVE_ROUNDS 100
+#define WATCHDOG_REMOVE_ROUNDS 1200  // 60 s: a loaded machine can be slow to reap
 #define WATCHDOG_ROUND_MS 50
 
 typedef struct {

@@ -153,13 +153,19 @@ struct JobsupManageTests {
     @Test(.enabled(if: Tier.has("memory", "pids")))
     func limitsChangeLive() async throws {
         try await withNamedJob(["--memory-max", "512M"]) { name, job, _ in
-            let set = try await Jobsup.run(["limits", name, "--memory-max", "256M", "--pids-max", "50", "--format", "json"], in: job)
+            // The first jobsup moved into a supervisor leaf and gave our job's
+            // children controllers, so our job can hold no more processes:
+            // the management commands run from a sibling job.
+            let parent = job.path + "/" + JobParent.defaultName
+            try await withJobObject(name: uniqueJobName()) { manager async throws in
+            let set = try await Jobsup.run(["limits", name, "--cgroup-parent", parent, "--memory-max", "256M", "--pids-max", "50", "--format", "json"], in: manager)
             #expect(set.status == .exited(code: 0), "\(set.err)")
             let object = try Jobsup.jsonObject(Substring(set.out.trimmingCharacters(in: .whitespacesAndNewlines)))
             #expect(object["memory_max"] as? Int == 256 << 20)
             #expect(object["pids_max"] as? Int == 50)
-            let human = try await Jobsup.run(["limits", name], in: job)
+            let human = try await Jobsup.run(["limits", name, "--cgroup-parent", parent], in: manager)
             #expect(human.out.contains("memory.max: \(256 << 20)"), "\(human.out)")
+            }
         }
     }
 

@@ -24,7 +24,7 @@ struct OwnerDeathTests {
             #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
             // The watchdog kills the job at once and removes its cgroup.
             try await job.waitUntilEmpty()
-            #expect(await eventually { access(job.path, F_OK) != 0 })
+            #expect(await eventually(within: .seconds(90)) { access(job.path, F_OK) != 0 })
             try owner.standardOutput!.close()
             expectNothingLeft(path: job.path, processes: members)
         }

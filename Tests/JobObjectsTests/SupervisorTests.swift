@@ -80,7 +80,7 @@ struct SupervisorTests {
             sh -c 'trap "" TERM; echo stubborn; echo ok > \(fifo); while :; do sleep 0.05; done' &
             exec 3<> \(fifo); head -n 2 <&3 > /dev/null; exit 0
             """
-            let (status, out, _) = try await jobsup(["run", "--grace", "2s", "--", "sh", "-c", script], in: job)
+            let (status, out, _) = try await jobsup(["run", "--grace", "5s", "--", "sh", "-c", script], in: job)
             #expect(status == .exited(code: 0))
             #expect(out.contains("polite-exit"), "\(out)")
             #expect(out.contains("stubborn"))

@@ -50,7 +50,7 @@ func expectNothingLeft(path: String, processes: [ProcessHandle] = [], sourceLoca
 /// directory removed by another process), checking every 10 ms until
 /// `limit`. Returns whether it held. Not a timing assertion: `limit` is a
 /// generous bound for a hung test, not a goal.
-func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+func eventually(within limit: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + limit
     while clock.now < deadline {
