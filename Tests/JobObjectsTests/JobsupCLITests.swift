@@ -300,7 +300,8 @@ struct JobsupCLITests {
     /// With --signal-job every process gets it; without, only init. The
     /// child ignores the SIGTERM that follows init's exit, so only USR1 can
     /// end it before the grace period is over.
-    @Test(arguments: [true, false])
+    @Test(.disabled(if: Tier.isVM, "known VM-tier failure, see the issue 4 note: under emulation the child has not set its trap when --signal-job signals it"),
+          arguments: [true, false])
     func signalJobReachesEveryProcess(_ wholeJob: Bool) async throws {
         let script = """
         trap 'echo init-got-usr1; exit 0' USR1
