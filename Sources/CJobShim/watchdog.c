@@ -1,11 +1,18 @@
 // The owner-death watchdog: kill-on-close that survives SIGKILL of the owner.
 //
 // A handle's deinit cannot run when its process is SIGKILLed, so a second
-// process has to notice. The watchdog is forked from the owner and holds a
-// pidfd of it; when the pidfd reports the owner's exit (or the owner's end of
-// the command socket closes), it kills every job the owner still held and
-// removes their cgroups. It runs in a forked child of a multithreaded Swift
-// process, so it may only make syscalls: that is why it is C and lives here.
+// process has to notice. The watchdog holds a pidfd of the owner; when the
+// pidfd reports the owner's exit (or the owner's end of the command socket
+// closes), it kills every job the owner still held and removes their cgroups.
+//
+// It is started by vfork + exec of the owner's own executable, which a
+// constructor below turns into the watchdog before any other initialiser or
+// main runs: forking instead would copy the page tables of a large,
+// multithreaded Swift process and then fault in copies of every page either
+// side writes (over a millisecond for jobsup). Where the exec fails (no
+// /proc, an executable that does not link this file) it is forked, and then
+// runs in a forked child of a multithreaded process, where it may only make
+// syscalls: that is why it is C and lives here.
 #ifndef _GNU_SOURCE
 #error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
 #endif
@@ -17,12 +24,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define WATCHDOG_MAX_JOBS 4096
@@ -38,6 +47,11 @@ typedef struct {
     // A parent the library made on demand: removed too once it is empty.
     char parent[WATCHDOG_PATH_MAX];
 } watched_job;
+
+// Slots at and above this were never used: the loops stop here, so the
+// table's 32 MiB of address space is only touched as far as it is needed
+// (scanning all of it would fault in thousands of pages on every pass).
+static int slots_used;
 
 static int write_file(int dirfd, const char *name, const char *value) {
     int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
@@ -141,7 +155,7 @@ static int try_remove(const char *path, const char *parent) {
 }
 
 static watched_job *find(watched_job *jobs, const char *path) {
-    for (int i = 0; i < WATCHDOG_MAX_JOBS; i++) {
+    for (int i = 0; i < slots_used; i++) {
         if (jobs[i].state != 0 && strcmp(jobs[i].path, path) == 0) return &jobs[i];
     }
     return NULL;
@@ -149,9 +163,10 @@ static watched_job *find(watched_job *jobs, const char *path) {
 
 static watched_job *add(watched_job *jobs, const char *path, const char *parent, int state) {
     watched_job *job = find(jobs, path);
-    for (int i = 0; job == NULL && i < WATCHDOG_MAX_JOBS; i++) {
+    for (int i = 0; job == NULL && i < slots_used; i++) {
         if (jobs[i].state == 0) job = &jobs[i];
     }
+    if (job == NULL && slots_used < WATCHDOG_MAX_JOBS) job = &jobs[slots_used++];
     if (job == NULL) return NULL;
     job->state = state;
     job->rounds = 0;
@@ -182,7 +197,7 @@ static int handle_command(watched_job *jobs, int socket_fd) {
         if (job) job->state = 0;
     } else if (record[0] == 'X') {
         // The owner is about to exit with nothing left to watch.
-        for (int i = 0; i < WATCHDOG_MAX_JOBS; i++) {
+        for (int i = 0; i < slots_used; i++) {
             if (jobs[i].state != 0) return 0;
         }
         _exit(0);
@@ -200,7 +215,7 @@ static int handle_command(watched_job *jobs, int socket_fd) {
 // One pass over jobs being removed; returns how many remain.
 static int advance_removals(watched_job *jobs) {
     int remaining = 0;
-    for (int i = 0; i < WATCHDOG_MAX_JOBS; i++) {
+    for (int i = 0; i < slots_used; i++) {
         if (jobs[i].state != 2) continue;
         if (try_remove(jobs[i].path, jobs[i].parent) || ++jobs[i].rounds > WATCHDOG_REMOVE_ROUNDS) {
             jobs[i].state = 0;
@@ -230,10 +245,12 @@ __attribute__((noreturn)) static void watchdog_main(int owner_pidfd, int socket_
         int ready = poll(fds, 2, removing ? WATCHDOG_ROUND_MS : -1);
         if (ready < 0 && errno != EINTR) _exit(1);
         if (ready <= 0) continue;
-        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+        // POLLNVAL too: a descriptor that is not open can never report the
+        // owner's end, so it counts as the owner gone (never a busy loop).
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
             if (handle_command(jobs, socket_fd) != 0) owner_gone = 1;
         }
-        if (fds[0].revents & POLLIN) owner_gone = 1;
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) owner_gone = 1;
         if (!owner_gone) continue;
 
         // The owner is gone: apply whatever it sent last, then kill all.
@@ -243,13 +260,94 @@ __attribute__((noreturn)) static void watchdog_main(int owner_pidfd, int socket_
             char peek;
             if (recv(socket_fd, &peek, 1, MSG_PEEK) <= 0) break;
         }
-        for (int i = 0; i < WATCHDOG_MAX_JOBS; i++) {
+        for (int i = 0; i < slots_used; i++) {
             if (jobs[i].state == 0) continue;
             kill_job(jobs[i].path);
             jobs[i].state = 2;
             jobs[i].rounds = 0;
         }
     }
+}
+
+// The exec'd watchdog is recognised by this argv[0] and environment, with
+// the owner's pidfd as descriptor 3 and its socket end as 4.
+#define WATCHDOG_ARGV0 "jobobjects-watchdog"
+#define WATCHDOG_ENV "JOBOBJECTS_WATCHDOG=3,4"
+
+// The set-up both ways of starting share, in the new process: out of the
+// owner's session (a Ctrl-C or hangup meant for the owner's terminal must
+// not take the watchdog with it), signals at rest, "/" as the directory.
+__attribute__((noreturn)) static void watchdog_enter(void) {
+    setsid();
+    jobshim_reset_signal_dispositions();
+    int ignored[] = {SIGINT, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], SIG_IGN);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (chdir("/") != 0) _exit(1);
+    prctl(PR_SET_NAME, (unsigned long)"jobobjects-wd", 0, 0, 0);
+    watchdog_main(3, 4);
+}
+
+// Runs before main (and before other constructors, by its priority) in
+// every executable that links the library; does nothing unless this process
+// is an exec'd watchdog.
+__attribute__((constructor(101))) static void watchdog_exec_entry(int argc, char **argv, char **envp) {
+    if (argc != 1 || argv == NULL || argv[0] == NULL || strcmp(argv[0], WATCHDOG_ARGV0) != 0) return;
+    if (envp == NULL || envp[0] == NULL || strcmp(envp[0], WATCHDOG_ENV) != 0 || envp[1] != NULL) return;
+    watchdog_enter();
+}
+
+// Moves `owner_pidfd` to 3 and `socket_fd` to 4 and closes everything else:
+// any other inherited descriptor would keep pipes or files of the owner open.
+static int watchdog_descriptors(int owner_pidfd, int socket_fd) {
+    int fd3 = fcntl(owner_pidfd, F_DUPFD, 10);
+    int fd4 = fcntl(socket_fd, F_DUPFD, 10);
+    if (fd3 < 0 || fd4 < 0 || dup2(fd3, 3) < 0 || dup2(fd4, 4) < 0) return -1;
+    if (syscall(SYS_close_range, 5, ~0U, 0) != 0) {
+        for (int fd = 5; fd < 1024; fd++) close(fd);
+    }
+    return 0;
+}
+
+// vfork + exec of /proc/self/exe as the watchdog. Returns its pid, or -1
+// when it could not be exec'd (nothing is left running then).
+static pid_t watchdog_exec(int owner_pidfd, int socket_fd) {
+    char *argv[] = {WATCHDOG_ARGV0, NULL};
+    char *envp[] = {WATCHDOG_ENV, NULL};
+    // Written by the vfork child (it shares our memory) when exec fails.
+    volatile int exec_failed = 0;
+    // No handler of ours may run in the child on our stack.
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    pid_t pid = vfork();
+    if (pid == 0) {
+        if (watchdog_descriptors(owner_pidfd, socket_fd) == 0) {
+            syscall(SYS_execve, "/proc/self/exe", argv, envp);
+        }
+        exec_failed = 1;
+        _exit(127);
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (pid < 0) return -1;
+    if (exec_failed) {
+        siginfo_t info;
+        waitid(P_PID, (id_t)pid, &info, WEXITED);
+        return -1;
+    }
+    return pid;
+}
+
+// fork, for when the exec is not possible.
+static pid_t watchdog_fork(int owner_pidfd, int socket_fd) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (watchdog_descriptors(owner_pidfd, socket_fd) != 0) _exit(1);
+        watchdog_enter();
+    }
+    return pid;
 }
 
 int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out) {
@@ -262,29 +360,8 @@ int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out) {
         errno = saved;
         return -1;
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-        // Keep only the owner's pidfd (as 3) and our socket end (as 4): any
-        // other inherited descriptor would keep pipes or files of the owner open.
-        int fd3 = fcntl(owner_pidfd, F_DUPFD, 10);
-        int fd4 = fcntl(sockets[1], F_DUPFD, 10);
-        if (fd3 < 0 || fd4 < 0 || dup2(fd3, 3) < 0 || dup2(fd4, 4) < 0) _exit(1);
-        if (syscall(SYS_close_range, 5, ~0U, 0) != 0) {
-            for (int fd = 5; fd < 1024; fd++) close(fd);
-        }
-        // Out of the owner's session, so a Ctrl-C or hangup meant for the
-        // owner's terminal does not take the watchdog with it.
-        setsid();
-        jobshim_reset_signal_dispositions();
-        int ignored[] = {SIGINT, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
-        for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], SIG_IGN);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (chdir("/") != 0) _exit(1);
-        prctl(PR_SET_NAME, (unsigned long)"jobobjects-wd", 0, 0, 0);
-        watchdog_main(3, 4);
-    }
+    pid_t pid = watchdog_exec(owner_pidfd, sockets[1]);
+    if (pid < 0) pid = watchdog_fork(owner_pidfd, sockets[1]);
     int saved = errno;
     close(owner_pidfd);
     close(sockets[1]);

@@ -172,8 +172,11 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 
 // MARK: - Owner-death watchdog
 
-/// Forks the watchdog: a small process that holds a pidfd of its owner (the
-/// caller) and a SOCK_SEQPACKET socket. Messages are one record each, an
+/// Starts the watchdog: a small process that holds a pidfd of its owner (the
+/// caller) and a SOCK_SEQPACKET socket. It is the caller's own executable
+/// run again (vfork + exec of /proc/self/exe, entered from a constructor
+/// before main), so starting it does not copy the caller's address space;
+/// where that exec fails it is forked instead. Messages are one record each, an
 /// operation byte and a path; 'W' and 'R' may add a NUL and the job's parent
 /// when the library made it on demand, to be removed with the job if empty:
 ///   'W' path  watch the job cgroup at path
