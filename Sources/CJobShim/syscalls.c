@@ -57,10 +57,13 @@ int jobshim_probe_clone3(void) {
 
 // A CLONE_INTO_CGROUP request naming a descriptor that cannot be open fails
 // with EBADF on kernels that know the flag (checked before any task is made
-// runnable) and with EINVAL or E2BIG on kernels that do not.
+// runnable) and with EINVAL or E2BIG on kernels that do not. CLONE_VM keeps
+// the failed attempt cheap: without it the kernel copies the whole address
+// space (every page table of a large process) before it looks at the
+// descriptor. CLONE_VFORK keeps the caller suspended should a child ever run.
 int jobshim_probe_clone_into_cgroup(void) {
     struct jobshim_clone_args args = {0};
-    args.flags = CLONE_INTO_CGROUP;
+    args.flags = CLONE_INTO_CGROUP | CLONE_VM | CLONE_VFORK;
     args.exit_signal = SIGCHLD;
     args.cgroup = INT_MAX;
     long rc = syscall(SYS_clone3, &args, sizeof(args));
