@@ -58,8 +58,14 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// `limits` are checked before anything is made; the controllers they
     /// need are enabled for the parent (only those); a controller the host
     /// cannot give is an error that names it and why.
+    ///
+    /// `trackDescendants`: report processes forked inside the job in the
+    /// event stream (`descendantStarted`/`descendantExited`, root only). The
+    /// kernel's process events connector delivers every fork and exit on the
+    /// machine to the process that listens, so a caller that never reads
+    /// descendant events (such as `jobsup run` without `--events`) passes false.
     public static func create(name: String? = nil, parent: String? = nil, limits: JobLimits = JobLimits(),
-                              killOnClose: Bool = true) throws(JobObjectError) -> JobObject {
+                              killOnClose: Bool = true, trackDescendants: Bool = true) throws(JobObjectError) -> JobObject {
         let jobName = try name.map { name throws(JobObjectError) in try JobName(name) } ?? JobName.generate()
         let parent = try JobParent.resolve(parent)
         let path = CgroupPath.join(parent.path, jobName.value)
@@ -92,7 +98,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
             throw JobObjectError(.systemCallFailed, "the job parent keeps disappearing", operation: "create job", path: path)
         }
         do {
-            let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
+            let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose,
+                                    trackDescendants: trackDescendants)
             try job.setLimits(limits)
             if killOnClose { try JobWatchdog.shared.watch(path, parent: parent.isDefault ? parent.path : nil) }
             return job
@@ -118,14 +125,15 @@ public final class JobObject: Sendable, CustomStringConvertible {
         return job
     }
 
-    private init(name: JobName, parent: JobParent, path: String, killsOnClose: Bool) throws(JobObjectError) {
+    private init(name: JobName, parent: JobParent, path: String, killsOnClose: Bool,
+                 trackDescendants: Bool = true) throws(JobObjectError) {
         self.name = name
         self.parent = parent
         self.killsOnClose = killsOnClose
         directory = try CgroupDirectory(opening: path)
         cgroupEvents = try CgroupEventsMonitor(directory: directory)
         eventMonitor = JobEventMonitor(directory: directory)
-        eventMonitor.trackDescendants(of: (try? directory.memberPIDs()) ?? [])
+        if trackDescendants { eventMonitor.trackDescendants(of: (try? directory.memberPIDs()) ?? []) }
         procsFD = try Syscall.openat(directory.fd, "cgroup.procs", O_WRONLY)
             .orThrow("open job", path: path + "/cgroup.procs", what: "open for writing")
     }
