@@ -39,7 +39,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JobObjectsTests",
-            dependencies: ["JobObjects", "CJobShim"]
+            dependencies: ["JobObjects", "CJobShim", "Supervisor"]
         ),
     ],
     swiftLanguageModes: [.v6]

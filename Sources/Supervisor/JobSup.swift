@@ -34,13 +34,26 @@ struct JobSup: AsyncParsableCommand {
 
 /// The entry point: ArgumentParser's, except that a usage error exits 2
 /// (ArgumentParser's own code for it is EX_USAGE, 64).
+///
+/// `main` is synchronous on purpose: an `async` main ends the main thread
+/// with `pthread_exit` (in `dispatch_main`), and in a statically linked
+/// binary that forced unwind first sorts every unwind-table entry of the
+/// whole executable — tens of milliseconds on `jobsup run`'s critical path.
+/// The main thread instead waits for the command's task and then exits.
 @main
 enum JobSupMain {
-    static func main() async {
+    static func main() {
+        let arguments = CommandLine.arguments
+        if arguments.count > 1, arguments[1] == "run", let request = RunFastParser.parse(arguments.dropFirst(2)),
+           (try? request.validate()) != nil {
+            try? BlockingTask.run { await request.execute() }
+        }
         do {
             var command = try JobSup.parseAsRoot()
-            if var command = command as? AsyncParsableCommand {
-                try await command.run()
+            if let asyncCommand = command as? AsyncParsableCommand {
+                // Only the task touches it while the main thread waits.
+                nonisolated(unsafe) var command = asyncCommand
+                try BlockingTask.run { try await command.run() }
             } else {
                 try command.run()
             }

@@ -35,11 +35,11 @@ struct LimitsCommand: AsyncParsableCommand {
     func run() async throws {
         let limits = try limitOptions.limits()
         var target = self.target
-        if !limitOptions.isEmpty && RunCommand.needsControllers(limits) {
+        if !limitOptions.isEmpty && RunRequest.needsControllers(limits) {
             // Enabling a controller for the jobs needs the cgroups above
             // them free of processes, this one included.
             await management { () async throws(JobObjectError) in
-                target.cgroupParent = try RunCommand.enterLeaf(parent: target.cgroupParent)
+                target.cgroupParent = try RunRequest.enterLeaf(parent: target.cgroupParent)
             }
         }
         let job = target.open()

@@ -14,6 +14,8 @@ struct Supervisor {
         var signalJob = false
         /// Where job events go as lines, if anywhere.
         var events: EventLines?
+        /// Read the job's accounting before it is removed (for --stats).
+        var accounting = false
     }
 
     struct Outcome {
@@ -49,7 +51,7 @@ struct Supervisor {
         let status = await initProcess.wait()
         terminal?.restore()
         await endProcesses(of: job, grace: settings.grace)
-        let accounting = try? job.accounting()
+        let accounting = settings.accounting ? try? job.accounting() : nil
         forwarding.cancel()
         do {
             try await job.close()

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Glibc
+import JobObjects
+
+/// What `jobsup run` was asked to do, as given on the command line: filled
+/// by `RunFastParser` on the common path, or by ArgumentParser (`RunCommand`)
+/// for help, errors and anything the fast parser leaves to it.
+struct RunRequest: Equatable {
+    var name: String?
+    var cgroupParent: String?
+    var file: String?
+    var grace: DurationArgument?
+    var signalJob = false
+    var events: EventLines.Format?
+    var eventsFile: String?
+    var stats = false
+    var statsFormat: OutputFormat = .human
+    var limits = LimitFlags()
+    /// The command and its arguments (after `--`).
+    var argv: [String] = []
+
+    /// The checks ArgumentParser's `validate()` makes, without the command
+    /// line's own (unknown options, a command not after `--`).
+    func validate() throws(ValidationError) {
+        if argv.isEmpty && file == nil {
+            throw ValidationError("no command given; usage: jobsup run [options] -- COMMAND [ARGS...] (or -f FILE)")
+        }
+        if file != nil && !limits.rlimit.isEmpty {
+            throw ValidationError("--rlimit cannot be combined with -f: a payload's init is started by the spec's runner, which takes no per-process limits")
+        }
+        if let name { do { _ = try JobName(name) } catch { throw ValidationError(error.message) } }
+        _ = try limits.limits()
+    }
+
+    /// Runs the job and exits with init's status (or jobsup's own on failure).
+    func execute() async -> Never {
+        let limits: JobLimits
+        let eventLines: EventLines?
+        do throws(ValidationError) {
+            limits = try self.limits.limits()
+            eventLines = try openEvents()
+        } catch {
+            Diagnostics.write(2, "Error: \(error.message)\n")
+            Glibc.exit(SupervisorExit.usage)
+        }
+        let settings = Supervisor.Settings(grace: grace?.duration ?? .seconds(5), signalJob: signalJob,
+                                           events: eventLines, accounting: stats)
+        let status: Int32
+        if let file {
+            status = await runSpec(file, limits: limits, settings: settings)
+        } else {
+            status = await runCommand(limits: limits, settings: settings)
+        }
+        JobObject.stopWatchdogIfIdle()
+        Glibc.exit(status)
+    }
+
+    private func runCommand(limits: JobLimits, settings: Supervisor.Settings) async -> Int32 {
+        let argv = self.argv
+        do {
+            let parent = Self.needsControllers(limits) ? try Self.enterLeaf(parent: cgroupParent) : cgroupParent
+            let job = try JobObject.create(name: name, parent: parent, limits: limits,
+                                           trackDescendants: settings.events != nil)
+            var settings = settings
+            settings.events = settings.events.map { EventLines(job: job.name.value, format: $0.format, fd: $0.fd) }
+            let outcome = try await Supervisor.run(SpawnOptions(argv[0], arguments: Array(argv.dropFirst())), in: job, settings: settings)
+            if stats {
+                let report = StatsReport(job: job.name.value, initStatus: outcome.initStatus,
+                                         accounting: outcome.accounting, orphansReaped: outcome.orphansReaped)
+                Diagnostics.write(2, report.text(statsFormat) + "\n")
+            }
+            return outcome.initStatus.shellStatus
+        } catch {
+            Diagnostics.fail(error)
+        }
+    }
+
+    /// `-f FILE`: the payload spec, with the flags laid over it.
+    private func runSpec(_ file: String, limits: JobLimits, settings: Supervisor.Settings) async -> Int32 {
+        var spec: PayloadSpec
+        do {
+            spec = try PayloadSpec.load(path: file)
+        } catch {
+            Diagnostics.fail(error, status: SupervisorExit.usage)
+        }
+        var extra = limits
+        if let name { spec.name = name }
+        if !argv.isEmpty {
+            spec.command = argv
+            spec.args = []
+        }
+        // What the spec's resources can say goes into the spec; the rest is
+        // set on the job just after it started.
+        if let v = extra.memoryMax { spec.resources.limits.memory = v == ByteCount.unlimited ? "max" : String(v); extra.memoryMax = nil }
+        if let v = extra.memoryMin { spec.resources.requests.memory = String(v); extra.memoryMin = nil }
+        if let v = extra.maxProcesses, v != Int.max { spec.resources.limits.pids = v; extra.maxProcesses = nil }
+        if let q = extra.cpu, q.periodMicroseconds == 100_000, let n = q.cpuCount {
+            spec.resources.limits.cpu = "\(Int((n * 1000).rounded()))m"
+            extra.cpu = nil
+        }
+        var options = Payload.RunOptions(cgroupParent: cgroupParent)
+        options.grace = grace?.duration
+        let terminal = TerminalForeground.ifInteractive()
+        if terminal != nil { options.processGroup = .newProcessGroup }
+        do {
+            if Self.needsControllers(limits) || spec.resources != PayloadSpec.Resources() {
+                options.cgroupParent = try Self.enterLeaf(parent: cgroupParent)
+            }
+            let reaper = try ChildSubreaper.enable()
+            let notifier = try SignalNotifier(Supervisor.forwardedSignals)
+            let payload = try await Payload.start(spec, options: options)
+            terminal?.handOver(to: payload.initProcess.pid)
+            let events = settings.events.map { EventFollower(payload.job.events, into: EventLines(job: spec.name, format: $0.format, fd: $0.fd)) }
+            if extra != JobLimits() {
+                do { try payload.job.setLimits(extra) } catch {
+                    Diagnostics.warn("error: \(error)")
+                    _ = await payload.terminate()
+                    await events?.finished()
+                    return SupervisorExit.status(for: error)
+                }
+            }
+            let forwarding = Supervisor.forward(notifier, to: payload.initProcess, job: payload.job, wholeJob: signalJob)
+            let outcome = await payload.wait()
+            terminal?.restore()
+            forwarding.cancel()
+            await events?.finished()
+            for step in outcome.cleanup where step.error != nil { Diagnostics.warn("cleanup: \(step)") }
+            if stats {
+                let report = StatsReport(job: spec.name, initStatus: outcome.initStatus, accounting: outcome.accounting,
+                                         orphansReaped: reaper.reapedCount)
+                Diagnostics.write(2, report.text(statsFormat) + "\n")
+            }
+            return outcome.initStatus.shellStatus
+        } catch {
+            Diagnostics.fail(error)
+        }
+    }
+
+    /// Moves jobsup into the `supervisor` leaf beside the job parent and
+    /// returns the parent as a full path, resolved before the move (a
+    /// default or relative parent is relative to jobsup's own cgroup, which
+    /// the move changes).
+    static func enterLeaf(parent: String?) throws(JobObjectError) -> String {
+        let resolved = try JobParent.resolve(parent)
+        try resolved.moveCallerIntoLeaf()
+        return resolved.path
+    }
+
+    /// Whether the limits need a controller (all but the per-process limits
+    /// and the CPU time budget, which the handle keeps). Then jobsup moves
+    /// itself into the `supervisor` leaf first: cgroup v2 lets a cgroup hold
+    /// processes or enable controllers for its children, not both.
+    static func needsControllers(_ limits: JobLimits) -> Bool {
+        var kernelLimits = limits
+        kernelLimits.perProcess = []
+        kernelLimits.cpuTimeBudget = nil
+        return kernelLimits != JobLimits()
+    }
+
+    /// The event sink: stderr, or a file made for it.
+    private func openEvents() throws(ValidationError) -> EventLines? {
+        guard events != nil || eventsFile != nil else { return nil }
+        let format = events ?? .json
+        guard let path = eventsFile else { return EventLines(job: "", format: format, fd: 2) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw ValidationError("cannot open --events-file \(path): \(String(cString: strerror(errno)))")
+        }
+        return EventLines(job: "", format: format, fd: fd)
+    }
+}
