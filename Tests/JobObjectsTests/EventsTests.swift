@@ -23,7 +23,13 @@ struct EventsTests {
             _ = await ok.wait()
             _ = await bad.wait()
             for stream in [first, second] {
-                let seen = await collect(stream) { $0 == .activeProcessZero }
+                // `true` may exit before `sh` starts, emptying the job once
+                // already: read on to the active-process-zero after both exits.
+                var exits = 0
+                let seen = await collect(stream) { event in
+                    if case .processExited = event { exits += 1 }
+                    return event == .activeProcessZero && exits == 2
+                }
                 #expect(seen.first.map { if case .subscribed = $0 { true } else { false } } == true)
                 #expect(seen.contains(.processStarted(pid: ok.pid)) && seen.contains(.processStarted(pid: bad.pid)))
                 #expect(seen.contains(.processExited(ProcessExit(pid: ok.pid, status: .exited(code: 0)))))
