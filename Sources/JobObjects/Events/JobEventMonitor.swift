@@ -367,6 +367,20 @@ final class JobEventMonitor: Sendable {
     /// The counters now (for accounting).
     var counters: JobEventCounters { state.withLock { $0.counters } }
 
+    /// Waits (at most `timeout`) until the connector has reported the exit
+    /// of every descendant it saw start. The kernel empties the cgroup
+    /// (cgroup_exit) before it sends a process's exit event, so a job can be
+    /// empty, and closed, before the last exits arrive; a closing job waits
+    /// for them so that its stream stays lossless. Bounded, because the
+    /// connector drops messages when its socket buffer overflows.
+    func awaitDescendantExits(timeout: Duration = .milliseconds(500)) async {
+        let deadline = ContinuousClock.now + timeout
+        // Processes spawned through the handle report their exits themselves.
+        while state.withLock({ $0.counters.descendantsTracked && !$0.members.isSubset(of: $0.spawned) }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     /// Ends every stream and stops watching (the job is closed).
     func stop() {
         let (watched, sampler, consumers, subscription) = state.withLock { state in

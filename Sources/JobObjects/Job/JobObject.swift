@@ -361,6 +361,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         }
         JobWatchdog.shared.unwatch(path)
         state.withLock { $0.lifecycle = .closed }
+        await eventMonitor.awaitDescendantExits()
         eventMonitor.stop()
         parent.removeIfUnused()
     }
