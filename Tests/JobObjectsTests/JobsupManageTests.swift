@@ -150,8 +150,7 @@ struct JobsupManageTests {
 
     /// Live limits need the controllers (VM tier): the job started with a
     /// memory limit, which is then lowered and read back; a pids limit is added.
-    @Test(.enabled(if: Tier.has("memory", "pids")),
-          .disabled(if: Tier.isVM, "known VM-tier failure, see the issue 4 note: `jobsup limits` from a sibling job exits 1"))
+    @Test(.enabled(if: Tier.has("memory", "pids")))
     func limitsChangeLive() async throws {
         try await withNamedJob(["--memory-max", "512M"]) { name, job, _ in
             // The first jobsup moved into a supervisor leaf and gave our job's

@@ -3,7 +3,7 @@ import Glibc
 /// Makes controllers available to the jobs under a parent by enabling them
 /// in `cgroup.subtree_control` from the nearest ancestor that has them down
 /// to the parent. Only what a job asks for is enabled, and never above the
-/// caller's own cgroup (or above the parent, for a parent outside it).
+/// delegated cgroup the parent lies in (see `bound(for:)`).
 enum ControllerDelegation {
     static func enable(_ controllers: Set<String>, under parent: JobParent) throws(JobObjectError) {
         for controller in controllers.sorted() {
@@ -11,9 +11,32 @@ enum ControllerDelegation {
         }
     }
 
-    private static func enable(_ controller: String, under parent: JobParent) throws(JobObjectError) {
+    /// The highest cgroup whose `cgroup.subtree_control` may be written for
+    /// the jobs under `parent`: the caller's own (delegated) cgroup when the
+    /// parent lies below it. A parent outside it is usually that of a job
+    /// run by a supervisor in another cgroup and managed from here with
+    /// `--cgroup-parent` (`jobsup limits`); that supervisor sits in the
+    /// `supervisor` leaf of its delegated cgroup (`moveCallerIntoLeaf`), so
+    /// the nearest ancestor holding such a leaf is where that supervisor
+    /// itself would enable controllers from, and so may we. Without one,
+    /// nothing above the parent is touched.
+    static func bound(for parent: JobParent) -> String {
         let own = parent.hierarchy.delegationRoot
-        let bound = parent.path.hasPrefix(own + "/") ? own : parent.path
+        if parent.path.hasPrefix(own + "/") { return own }
+        let mount = parent.hierarchy.mountPoint
+        var directory = parent.path
+        while directory.hasPrefix(mount + "/") {
+            directory = CgroupPath.parent(of: directory)
+            var info = stat()
+            if stat(CgroupPath.join(directory, JobParent.supervisorLeafName), &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                return directory
+            }
+        }
+        return parent.path
+    }
+
+    private static func enable(_ controller: String, under parent: JobParent) throws(JobObjectError) {
+        let bound = bound(for: parent)
         var chain = [parent.path]
         while !listed(controller, in: chain[0] + "/cgroup.controllers") {
             if chain[0] == bound || chain[0] == parent.hierarchy.mountPoint {
