@@ -1,3 +1,4 @@
+import Foundation
 @testable import JobObjects
 import Testing
 
@@ -37,6 +38,28 @@ struct CgroupDiscoveryTests {
         #expect(h.delegationRoot == "/sys/fs/cgroup/unified/svc")
         let plain = try CgroupHierarchy.parse(mountinfo: Self.hybrid, procSelfCgroup: "0::/svc\n")
         #expect(plain.delegationRoot == plain.ownCgroup)
+    }
+
+    /// How far up controllers may be enabled for a job parent (a plain
+    /// directory tree stands in for the cgroup2 mount).
+    @Test func controllersAreEnabledFromTheDelegatedCgroupOfTheParent() throws {
+        let mount = FileManager.default.temporaryDirectory.appendingPathComponent("cgroup-\(uniqueJobName())").path
+        defer { try? FileManager.default.removeItem(atPath: mount) }
+        for directory in ["shell", "svc/supervisor", "svc/jobobjects", "other/jobobjects"] {
+            try FileManager.default.createDirectory(atPath: mount + "/" + directory, withIntermediateDirectories: true)
+        }
+        func bound(_ parent: String, own: String) -> String {
+            let hierarchy = CgroupHierarchy(mountPoint: mount, ownCgroup: mount + own, isReadOnly: false)
+            return ControllerDelegation.bound(for: JobParent(path: mount + parent, hierarchy: hierarchy, isDefault: false))
+        }
+        // Below the caller's own cgroup: from there (from the cgroup above
+        // its supervisor leaf).
+        #expect(bound("/svc/jobobjects", own: "/svc/supervisor") == mount + "/svc")
+        #expect(bound("/shell/jobobjects", own: "/shell") == mount + "/shell")
+        // Another jobsup's parent, from a shell elsewhere: from that jobsup's cgroup.
+        #expect(bound("/svc/jobobjects", own: "/shell") == mount + "/svc")
+        // A parent outside, with no supervisor above it: the parent alone.
+        #expect(bound("/other/jobobjects", own: "/shell") == mount + "/other/jobobjects")
     }
 
     @Test func noCgroup2IsAClearError() {

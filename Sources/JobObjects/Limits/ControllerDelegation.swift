@@ -27,10 +27,7 @@ enum ControllerDelegation {
         var directory = parent.path
         while directory.hasPrefix(mount + "/") {
             directory = CgroupPath.parent(of: directory)
-            var info = stat()
-            if stat(CgroupPath.join(directory, JobParent.supervisorLeafName), &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-                return directory
-            }
+            if access(CgroupPath.join(directory, JobParent.supervisorLeafName), F_OK) == 0 { return directory }
         }
         return parent.path
     }
