@@ -27,7 +27,8 @@ enum RunFastParser {
                 return request
             }
             let name: String, attached: String?
-            if let equals = argument.firstIndex(of: "=") {
+            // `--opt=value` only: what a short option with `=` means is left to ArgumentParser.
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
                 name = String(argument[..<equals])
                 attached = String(argument[argument.index(after: equals)...])
             } else {

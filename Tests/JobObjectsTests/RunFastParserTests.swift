@@ -48,7 +48,7 @@ struct RunFastParserTests {
     @Test(arguments: [
         ["--help"], ["-h"], ["--no-such-option", "--", "true"], ["--grace", "soon", "--", "true"],
         ["--events", "xml", "--", "true"], ["--name"], ["--name", "--", "true"], ["--stats=yes", "--", "true"],
-        ["--name", "a", "--name", "b", "--", "true"], ["--stats", "--stats", "--", "true"],
+        ["--name", "a", "--name", "b", "--", "true"], ["--stats", "--stats", "--", "true"], ["-f=job.yaml"],
     ])
     func leavesTheRestToArgumentParser(_ arguments: [String]) {
         #expect(RunFastParser.parse(arguments[...]) == nil)
