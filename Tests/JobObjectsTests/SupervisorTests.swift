@@ -75,9 +75,12 @@ struct SupervisorTests {
             let fifo = "/tmp/jobobjects-grace-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             #expect(mkfifo(fifo, 0o600) == 0)
             defer { unlink(fifo) }
+            // Each idles in `wait`, which a trapped signal interrupts at once
+            // (dash runs a trap only after the command in progress, and a
+            // sleep forked after jobsup listed the job is not signalled).
             let script = """
-            sh -c 'trap "echo polite-exit; exit 0" TERM; echo ok > \(fifo); while :; do sleep 0.05; done' &
-            sh -c 'trap "" TERM; echo stubborn; echo ok > \(fifo); while :; do sleep 0.05; done' &
+            sh -c 'trap "echo polite-exit; exit 0" TERM; echo ok > \(fifo); while :; do sleep 1000 & wait $!; done' &
+            sh -c 'trap "" TERM; echo stubborn; echo ok > \(fifo); while :; do sleep 1000 & wait $!; done' &
             exec 3<> \(fifo); head -n 2 <&3 > /dev/null; exit 0
             """
             let (status, out, _) = try await jobsup(["run", "--grace", "5s", "--", "sh", "-c", script], in: job)
