@@ -4,8 +4,8 @@ import Synchronization
 import SystemPackage
 
 /// The Swift side of the owner-death watchdog (see `watchdog.c`): one small
-/// forked process per owner process, started with the first job that kills
-/// on close. It kills and removes every job this process still holds when
+/// process per owner process (the owner's executable exec'd again, or forked
+/// where that fails), started with the first job that kills on close. It kills and removes every job this process still holds when
 /// this process dies, even by SIGKILL, so kill-on-close always holds.
 final class JobWatchdog: Sendable {
     static let shared = JobWatchdog()
