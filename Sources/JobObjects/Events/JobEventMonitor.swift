@@ -35,6 +35,13 @@ final class JobEventMonitor: Sendable {
         var connectorSubscription: UInt64?
         var recentForks: [(child: pid_t, parent: pid_t)] = []
         var recentExits: [(pid: pid_t, code: Int32)] = []
+        /// `awaitDescendantExits` callers, resumed once every descendant's
+        /// exit is reported (or their time is up).
+        var exitWaiters: [CheckedContinuation<Void, Never>] = []
+
+        /// Descendants seen to start whose exit is not reported yet
+        /// (processes spawned through the handle report their own).
+        var descendantExitsPending: Bool { counters.descendantsTracked && !members.isSubset(of: spawned) }
     }
 
     init(directory: CgroupDirectory) {
@@ -127,6 +134,7 @@ final class JobEventMonitor: Sendable {
             }
             return out
         }
+        resumeExitWaiters(onlyIfDrained: true)
     }
 
     /// A new stream; its first element is `.subscribed` with the counters now.
@@ -374,11 +382,31 @@ final class JobEventMonitor: Sendable {
     /// for them so that its stream stays lossless. Bounded, because the
     /// connector drops messages when its socket buffer overflows.
     func awaitDescendantExits(timeout: Duration = .milliseconds(500)) async {
-        let deadline = ContinuousClock.now + timeout
-        // Processes spawned through the handle report their exits themselves.
-        while state.withLock({ $0.counters.descendantsTracked && !$0.members.isSubset(of: $0.spawned) }), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(1))
+        var timer: Task<Void, Never>?
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let waiting = state.withLock { state in
+                guard state.descendantExitsPending else { return false }
+                state.exitWaiters.append(continuation)
+                return true
+            }
+            guard waiting else { return continuation.resume() }
+            timer = Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                self?.resumeExitWaiters(onlyIfDrained: false)
+            }
         }
+        timer?.cancel()
+    }
+
+    /// Resumes the `awaitDescendantExits` callers: when no descendant exit
+    /// is pending any more, or unconditionally (their time is up).
+    private func resumeExitWaiters(onlyIfDrained: Bool) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            if onlyIfDrained && state.descendantExitsPending { return [] }
+            defer { state.exitWaiters = [] }
+            return state.exitWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Ends every stream and stops watching (the job is closed).
