@@ -118,8 +118,10 @@ struct JobsupManageTests {
             let first = try #require(await Jobsup.readLine(follower.standardOutput!))
             let subscribed = try Jobsup.jsonObject(Substring(first))
             #expect(subscribed["event"] as? String == "subscribed" && subscribed["populated"] as? Bool == true, "\(first)")
-            #expect(try await Jobsup.run(["freeze", name], in: job).status == .exited(code: 0))
-            #expect(try await Jobsup.run(["kill", name], in: job).status == .exited(code: 0))
+            let frozen = try await Jobsup.run(["freeze", name], in: job)
+            #expect(frozen.status == .exited(code: 0), "\(frozen.err)")
+            let killed = try await Jobsup.run(["kill", name], in: job)
+            #expect(killed.status == .exited(code: 0), "\(killed.err)")
             let rest = await Jobsup.finish(follower)
             #expect(rest.status == .exited(code: 0), "\(rest.err)")
             let events = try Jobsup.jsonLines(first + "\n" + rest.out).compactMap { $0["event"] as? String }
