@@ -12,6 +12,7 @@
 
 #include "CJobShim.h"
 #include "CJobShimPayload.h"
+#include "guardian.h"
 #include "linux_compat.h"
 
 #include <errno.h>
@@ -158,67 +159,19 @@ __attribute__((noreturn)) static void janitor_main(const jobshim_janitor_config 
     }
 }
 
+// Like the watchdog's, and SIGTERM too: the janitor must outlive a
+// `kill -TERM` of the owner's whole process group.
+static const int janitor_ignored[] = {SIGINT, SIGHUP, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
+
 int jobshim_janitor_start(const jobshim_janitor_config *config, pid_t *pid_out, int *pidfd_out, int *socket_out) {
-    int owner_pidfd = jobshim_pidfd_open(getpid(), 0);
-    if (owner_pidfd < 0) return -1;
-    int sockets[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
-        int saved = errno;
-        close(owner_pidfd);
-        errno = saved;
-        return -1;
-    }
+    int owner_pidfd, sockets[2];
+    if (guardian_open(&owner_pidfd, sockets) != 0) return -1;
     pid_t pid = fork();
     if (pid == 0) {
-        // Keep exactly the owner's pidfd, our socket end, the job's cgroup
-        // and the kept descriptor, at fixed numbers: anything else inherited
-        // would hold the owner's pipes and files open.
-        int sources[4] = {owner_pidfd, sockets[1], config->cgroup_fd, config->keep_fd};
-        int high[4];
-        for (int i = 0; i < 4; i++) {
-            high[i] = sources[i] < 0 ? -1 : fcntl(sources[i], F_DUPFD, 16);
-            if (sources[i] >= 0 && high[i] < 0) _exit(1);
-        }
-        for (int i = 0; i < 4; i++) {
-            if (high[i] < 0) close(JANITOR_OWNER_FD + i);
-            else if (dup2(high[i], JANITOR_OWNER_FD + i) < 0) _exit(1);
-        }
-        if (syscall(SYS_close_range, JANITOR_KEEP_FD + 1, ~0U, 0) != 0) {
-            for (int fd = JANITOR_KEEP_FD + 1; fd < 1024; fd++) close(fd);
-        }
-        // Out of the owner's session: a terminal's Ctrl-C or hangup meant
-        // for the owner must not take the janitor with it.
-        setsid();
-        jobshim_reset_signal_dispositions();
-        int ignored[] = {SIGINT, SIGHUP, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
-        for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], SIG_IGN);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (chdir("/") != 0) _exit(1);
-        prctl(PR_SET_NAME, (unsigned long)"jobobjects-jan", 0, 0, 0);
+        int keep[] = {owner_pidfd, sockets[1], config->cgroup_fd, config->keep_fd};
+        if (guardian_keep_descriptors(keep, 4, JANITOR_OWNER_FD) != 0) _exit(1);
+        if (guardian_settle(janitor_ignored, sizeof(janitor_ignored) / sizeof(janitor_ignored[0]), "jobobjects-jan") != 0) _exit(1);
         janitor_main(config);
     }
-    int saved = errno;
-    close(owner_pidfd);
-    close(sockets[1]);
-    if (pid < 0) {
-        close(sockets[0]);
-        errno = saved;
-        return -1;
-    }
-    int pidfd = jobshim_pidfd_open(pid, 0);
-    if (pidfd < 0) {
-        saved = errno;
-        close(sockets[0]);
-        kill(pid, SIGKILL);
-        siginfo_t info;
-        waitid(P_PID, (id_t)pid, &info, WEXITED);
-        errno = saved;
-        return -1;
-    }
-    *pid_out = pid;
-    *pidfd_out = pidfd;
-    *socket_out = sockets[0];
-    return 0;
+    return guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
 }

@@ -18,6 +18,7 @@
 #endif
 
 #include "CJobShim.h"
+#include "guardian.h"
 #include "linux_compat.h"
 
 #include <errno.h>
@@ -274,19 +275,14 @@ __attribute__((noreturn)) static void watchdog_main(int owner_pidfd, int socket_
 #define WATCHDOG_ARGV0 "jobobjects-watchdog"
 #define WATCHDOG_ENV "JOBOBJECTS_WATCHDOG=3,4"
 
-// The set-up both ways of starting share, in the new process: out of the
-// owner's session (a Ctrl-C or hangup meant for the owner's terminal must
-// not take the watchdog with it), signals at rest, "/" as the directory.
+// Signals a terminal or the owner's process group may send that must not
+// end the watchdog before it has done its work.
+static const int watchdog_ignored[] = {SIGINT, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
+
+// In the new process, exec'd or forked, with the owner's pidfd as 3 and the
+// socket as 4.
 __attribute__((noreturn)) static void watchdog_enter(void) {
-    setsid();
-    jobshim_reset_signal_dispositions();
-    int ignored[] = {SIGINT, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], SIG_IGN);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    if (chdir("/") != 0) _exit(1);
-    prctl(PR_SET_NAME, (unsigned long)"jobobjects-wd", 0, 0, 0);
+    if (guardian_settle(watchdog_ignored, sizeof(watchdog_ignored) / sizeof(watchdog_ignored[0]), "jobobjects-wd") != 0) _exit(1);
     watchdog_main(3, 4);
 }
 
@@ -297,18 +293,6 @@ __attribute__((constructor(101))) static void watchdog_exec_entry(int argc, char
     if (argc != 1 || argv == NULL || argv[0] == NULL || strcmp(argv[0], WATCHDOG_ARGV0) != 0) return;
     if (envp == NULL || envp[0] == NULL || strcmp(envp[0], WATCHDOG_ENV) != 0 || envp[1] != NULL) return;
     watchdog_enter();
-}
-
-// Moves `owner_pidfd` to 3 and `socket_fd` to 4 and closes everything else:
-// any other inherited descriptor would keep pipes or files of the owner open.
-static int watchdog_descriptors(int owner_pidfd, int socket_fd) {
-    int fd3 = fcntl(owner_pidfd, F_DUPFD, 10);
-    int fd4 = fcntl(socket_fd, F_DUPFD, 10);
-    if (fd3 < 0 || fd4 < 0 || dup2(fd3, 3) < 0 || dup2(fd4, 4) < 0) return -1;
-    if (syscall(SYS_close_range, 5, ~0U, 0) != 0) {
-        for (int fd = 5; fd < 1024; fd++) close(fd);
-    }
-    return 0;
 }
 
 // vfork + exec of /proc/self/exe as the watchdog. Returns its pid, or -1
@@ -324,7 +308,8 @@ static pid_t watchdog_exec(int owner_pidfd, int socket_fd) {
     pthread_sigmask(SIG_SETMASK, &all, &saved);
     pid_t pid = vfork();
     if (pid == 0) {
-        if (watchdog_descriptors(owner_pidfd, socket_fd) == 0) {
+        int keep[] = {owner_pidfd, socket_fd};
+        if (guardian_keep_descriptors(keep, 2, 3) == 0) {
             syscall(SYS_execve, "/proc/self/exe", argv, envp);
         }
         exec_failed = 1;
@@ -344,44 +329,17 @@ static pid_t watchdog_exec(int owner_pidfd, int socket_fd) {
 static pid_t watchdog_fork(int owner_pidfd, int socket_fd) {
     pid_t pid = fork();
     if (pid == 0) {
-        if (watchdog_descriptors(owner_pidfd, socket_fd) != 0) _exit(1);
+        int keep[] = {owner_pidfd, socket_fd};
+        if (guardian_keep_descriptors(keep, 2, 3) != 0) _exit(1);
         watchdog_enter();
     }
     return pid;
 }
 
 int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out) {
-    int owner_pidfd = jobshim_pidfd_open(getpid(), 0);
-    if (owner_pidfd < 0) return -1;
-    int sockets[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
-        int saved = errno;
-        close(owner_pidfd);
-        errno = saved;
-        return -1;
-    }
+    int owner_pidfd, sockets[2];
+    if (guardian_open(&owner_pidfd, sockets) != 0) return -1;
     pid_t pid = watchdog_exec(owner_pidfd, sockets[1]);
     if (pid < 0) pid = watchdog_fork(owner_pidfd, sockets[1]);
-    int saved = errno;
-    close(owner_pidfd);
-    close(sockets[1]);
-    if (pid < 0) {
-        close(sockets[0]);
-        errno = saved;
-        return -1;
-    }
-    int pidfd = jobshim_pidfd_open(pid, 0);
-    if (pidfd < 0) {
-        saved = errno;
-        close(sockets[0]);
-        kill(pid, SIGKILL);
-        siginfo_t info;
-        waitid(P_PID, (id_t)pid, &info, WEXITED);
-        errno = saved;
-        return -1;
-    }
-    *pid_out = pid;
-    *pidfd_out = pidfd;
-    *socket_out = sockets[0];
-    return 0;
+    return guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
 }
