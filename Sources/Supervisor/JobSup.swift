@@ -43,6 +43,8 @@ struct JobSup: AsyncParsableCommand {
 @main
 enum JobSupMain {
     static func main() {
+        // `jobsup run` with a well-formed command line skips ArgumentParser
+        // (see RunFastParser); execute() exits, so this never falls through.
         let arguments = CommandLine.arguments
         if arguments.count > 1, arguments[1] == "run", let request = RunFastParser.parse(arguments.dropFirst(2)),
            (try? request.validate()) != nil {
