@@ -282,3 +282,29 @@ struct PayloadResourcesTests {
         expectPayloadLeftNothing(outcome, payload)
     }
 }
+
+extension PayloadStorageTests {
+    /// With `followEvents` the stream is subscribed before init starts, so
+    /// even a payload that exits at once (and whose job is then closed)
+    /// yields init's start and exit and the job's end.
+    @Test func followEventsSeesAShortLivedPayloadWhole() async throws {
+        let fixture = try PayloadFixture()
+        defer { fixture.remove() }
+        let spec = try payloadSpec("""
+            name: \(uniqueJobName())
+            payload: payload
+            command: [sh, -c, 'exit 6']
+            """, in: fixture)
+        var options = Payload.RunOptions()
+        options.followEvents = true
+        let payload = try await Payload.start(spec, options: options)
+        let outcome = await payload.wait()
+        var seen: [JobEvent] = []
+        for await event in try #require(payload.events) { seen.append(event) }
+        #expect(outcome.initStatus == .exited(code: 6))
+        #expect(seen.contains(.processStarted(pid: payload.initProcess.pid)), "\(seen)")
+        #expect(seen.contains(.abnormalExit(ProcessExit(pid: payload.initProcess.pid, status: .exited(code: 6)))), "\(seen)")
+        #expect(seen.last == .activeProcessZero, "\(seen)")
+        expectPayloadLeftNothing(outcome, payload)
+    }
+}

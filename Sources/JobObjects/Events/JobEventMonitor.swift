@@ -411,6 +411,11 @@ final class JobEventMonitor: Sendable {
 
     /// Ends every stream and stops watching (the job is closed).
     func stop() {
+        // A last reading first: the job is empty now (a removed cgroup's
+        // cgroup.events reads unpopulated), and the kernel's notification of
+        // it may not have been handled yet — a short-lived job would end its
+        // streams without active-process-zero.
+        if state.withLock({ !$0.watched.isEmpty && !$0.stopped }) { refresh() }
         let (watched, sampler, consumers, subscription) = state.withLock { state in
             defer { state.watched = []; state.sampler = nil; state.consumers = [:]; state.stopped = true; state.connectorSubscription = nil }
             return (state.watched, state.sampler, state.consumers, state.connectorSubscription)

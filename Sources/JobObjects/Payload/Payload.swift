@@ -43,6 +43,11 @@ public final class Payload: Sendable {
         /// Sweep /run/jobobjects for storage whose owner and janitor both
         /// died before starting (see `reclaimStale()`).
         public var reclaimStale = true
+        /// Subscribe to the job's events before init starts, so that
+        /// `Payload.events` holds all of them; a stream taken from
+        /// `payload.job.events` after `start` returns can begin too late
+        /// (a short-lived payload's job may be closed already).
+        public var followEvents = false
 
         public init(cgroupParent: String? = nil) {
             self.cgroupParent = cgroupParent
@@ -67,6 +72,8 @@ public final class Payload: Sendable {
     public let noNewPrivileges: Bool
     /// The mount namespace of init ("mnt:[4026532…]") in private mode.
     public let mountNamespace: String?
+    /// The job's events from before init started (`RunOptions.followEvents`).
+    public let events: AsyncStream<JobEvent>?
 
     /// An nsfs descriptor of init's mount namespace (private mode), held
     /// so that its identity cannot be recycled before the end checks it.
@@ -80,7 +87,8 @@ public final class Payload: Sendable {
 
     private init(spec: PayloadSpec, plan: PayloadPlan, job: JobObject, initProcess: ProcessHandle,
                  credentials: SpawnOptions.Credentials?, lease: EphemeralUserLease?, storage: PayloadStorage,
-                 janitor: PayloadJanitor, grace: Duration, mountNamespace: String?, namespaceFD: CInt?) {
+                 janitor: PayloadJanitor, grace: Duration, mountNamespace: String?, namespaceFD: CInt?,
+                 events: AsyncStream<JobEvent>?) {
         self.spec = spec
         self.job = job
         self.initProcess = initProcess
@@ -91,6 +99,7 @@ public final class Payload: Sendable {
         capabilities = plan.capabilities
         noNewPrivileges = plan.noNewPrivileges
         self.mountNamespace = mountNamespace
+        self.events = events
         self.lease = lease
         self.storage = storage
         self.janitor = janitor
@@ -158,6 +167,7 @@ public final class Payload: Sendable {
             if plan.mode == .privateNamespace {
                 spawn.mountNamespace = SpawnOptions.MountNamespace(propagation: .slave, mounts: plan.mounts)
             }
+            let events = options.followEvents ? created.events : nil
             let process = try created.spawn(spawn)
             // Init is our unreaped child, so its /proc entry is its own even
             // if it has exited (then there is no namespace left to name).
@@ -169,7 +179,7 @@ public final class Payload: Sendable {
             }
             return Payload(spec: spec, plan: plan, job: created, initProcess: process, credentials: credentials,
                            lease: lease, storage: made, janitor: keeper, grace: options.grace ?? plan.grace,
-                           mountNamespace: namespace, namespaceFD: namespaceFD)
+                           mountNamespace: namespace, namespaceFD: namespaceFD, events: events)
         } catch {
             // Undo in reverse; the first error is the one to report.
             _ = storage?.unmount()
