@@ -100,6 +100,7 @@ struct RunRequest: Equatable {
         }
         var options = Payload.RunOptions(cgroupParent: cgroupParent)
         options.grace = grace?.duration
+        options.followEvents = settings.events != nil
         let terminal = TerminalForeground.ifInteractive()
         if terminal != nil { options.processGroup = .newProcessGroup }
         do {
@@ -110,7 +111,9 @@ struct RunRequest: Equatable {
             let notifier = try SignalNotifier(Supervisor.forwardedSignals)
             let payload = try await Payload.start(spec, options: options)
             terminal?.handOver(to: payload.initProcess.pid)
-            let events = settings.events.map { EventFollower(payload.job.events, into: EventLines(job: spec.name, format: $0.format, fd: $0.fd)) }
+            let events = settings.events.flatMap { lines in
+                payload.events.map { EventFollower($0, into: EventLines(job: spec.name, format: lines.format, fd: lines.fd)) }
+            }
             if extra != JobLimits() {
                 do { try payload.job.setLimits(extra) } catch {
                     Diagnostics.warn("error: \(error)")

@@ -93,29 +93,14 @@ struct Supervisor {
 }
 
 /// Writes every event of a job's stream as lines until the stream ends
-/// (when the job is closed, so empty).
-///
-/// The library reports active-process-zero when it sees the job's
-/// `cgroup.events` go from populated to empty; a payload that exits before
-/// the monitor first saw it populated gives no such event. The job is empty
-/// once its stream ends, so the follower writes the event then if it has
-/// not gone by — every run that started a process ends with it.
+/// (when the job is closed, so empty; the library's stream then ends with
+/// active-process-zero for a job that ran anything).
 final class EventFollower: Sendable {
     private let task: Task<Void, Never>
 
     init(_ stream: AsyncStream<JobEvent>, into lines: EventLines) {
         task = Task {
-            var started = false, zero = false
-            for await event in stream {
-                lines.write(event)
-                switch event {
-                case .processStarted: started = true; zero = false
-                case .subscribed(let counters): started = counters.populated
-                case .activeProcessZero: zero = true
-                default: break
-                }
-            }
-            if started && !zero { lines.write(.activeProcessZero) }
+            for await event in stream { lines.write(event) }
         }
     }
 
