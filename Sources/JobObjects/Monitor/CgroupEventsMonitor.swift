@@ -14,6 +14,8 @@ final class CgroupEventsMonitor: Sendable {
     private let state = Mutex(State())
 
     private struct State {
+        /// Set once a waiter has claimed adding the descriptor to epoll.
+        var watching = false
         var token: UInt64?
         var nextID = 0
         var waiters: [Int: Waiter] = [:]
@@ -98,17 +100,27 @@ final class CgroupEventsMonitor: Sendable {
     }
 
     private func startWatching() throws(JobObjectError) {
-        let needed = state.withLock { $0.token == nil }
-        guard needed else { return }
-        let token = try EventLoop.shared.add(fd: fd, events: UInt32(EPOLLPRI.rawValue)) { [weak self] _ in
-            self?.changed()
+        // Claimed under the lock: two waiters starting at once (terminate()
+        // and waitUntilEmpty() of one handle) must not both add the same
+        // descriptor — the second add fails with EEXIST. A waiter that finds
+        // it claimed goes on at once: it re-checks the state after its
+        // continuation is in place, and the backstop covers the moment
+        // before the descriptor is added.
+        let claimed = state.withLock { state -> Bool in
+            guard !state.watching else { return false }
+            state.watching = true
+            return true
         }
-        let duplicate = state.withLock { state -> Bool in
-            if state.token != nil { return true }
-            state.token = token
-            return false
+        guard claimed else { return }
+        do {
+            let token = try EventLoop.shared.add(fd: fd, events: UInt32(EPOLLPRI.rawValue)) { [weak self] _ in
+                self?.changed()
+            }
+            state.withLock { $0.token = token }
+        } catch {
+            state.withLock { $0.watching = false }
+            throw error
         }
-        if duplicate { EventLoop.shared.remove(fd: fd, token: token) }
     }
 
     /// Re-reads the file (which also re-arms EPOLLPRI) and resumes every
