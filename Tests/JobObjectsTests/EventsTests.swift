@@ -66,6 +66,49 @@ struct EventsTests {
         }
     }
 
+    /// Consumers that stop (their task cancelled) while the monitor thread
+    /// is handing them events must not stop the monitor: a stream's
+    /// termination used to take the monitor's lock under the cancelled
+    /// task's status lock while the monitor, holding its lock, waited for
+    /// that status lock to wake the consumer — a deadlock seen in
+    /// `jobsup events`. The monitor still delivers afterwards.
+    @Test func consumersCancelledWhileEventsFlowDoNotStopTheMonitor() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            _ = try job.spawn("sleep", "1000")
+            // Events flow all along: each freeze and thaw is noted by the
+            // handle and read back by the monitor thread.
+            let pump = Task {
+                while !Task.isCancelled {
+                    try await job.freeze()
+                    try await job.thaw()
+                }
+            }
+            for _ in 0..<200 {
+                // Each consumer is parked in the stream, having had its
+                // first event, when it is cancelled.
+                let (ready, started) = AsyncStream.makeStream(of: Void.self)
+                let consumers = (0..<8).map { _ in
+                    Task { [events = job.events] in
+                        for await _ in events { started.yield() }
+                    }
+                }
+                var parked = 0
+                for await _ in ready {
+                    parked += 1
+                    if parked == consumers.count { break }
+                }
+                for consumer in consumers { consumer.cancel() }
+                for consumer in consumers { await consumer.value }
+            }
+            pump.cancel()
+            try? await pump.value
+            let events = job.events
+            try await job.freeze()
+            let seen = await collect(events) { $0 == .frozen }
+            #expect(seen.last == .frozen)
+        }
+    }
+
     @Test func cpuTimeNotificationLimitFiresOnce() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let events = job.events

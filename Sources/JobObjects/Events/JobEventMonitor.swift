@@ -141,20 +141,19 @@ final class JobEventMonitor: Sendable {
     func subscribe() -> AsyncStream<JobEvent> {
         startWatching()
         let (stream, continuation) = AsyncStream.makeStream(of: JobEvent.self)
-        let id: Int? = state.withLock { state in
-            guard !state.stopped else { return nil }
+        let subscribed = state.withLock { state -> Bool in
+            guard !state.stopped else { return false }
             state.nextConsumer += 1
             state.consumers[state.nextConsumer] = continuation
             continuation.yield(.subscribed(state.counters))
-            return state.nextConsumer
+            return true
         }
-        guard let id else {
-            continuation.finish()
-            return stream
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.consumers.removeValue(forKey: id) }
-        }
+        // A consumer that stops iterating is dropped at the next event
+        // (its yield reports `.terminated`), not by an `onTermination`
+        // handler: that runs on the cancelling thread under the task's
+        // status lock, while events are yielded under `state`'s lock and
+        // a yield takes that status lock — the two would deadlock.
+        if !subscribed { continuation.finish() }
         return stream
     }
 
@@ -220,7 +219,9 @@ final class JobEventMonitor: Sendable {
     private func emitWithState(_ change: (inout State) -> [JobEvent]) {
         state.withLock { state in
             for event in change(&state) {
-                for consumer in state.consumers.values { consumer.yield(event) }
+                for (id, consumer) in state.consumers {
+                    if case .terminated = consumer.yield(event) { state.consumers.removeValue(forKey: id) }
+                }
             }
         }
     }
