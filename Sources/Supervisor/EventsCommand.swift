@@ -28,9 +28,9 @@ struct EventsCommand: AsyncParsableCommand {
         let lines = EventLines(job: job.name.value, format: format, fd: 1)
         let written = Latch()  // set once the last line is written
         let stream = job.events
-        // The stream is the record; cgroup.events is the backstop that ends
-        // the follow when the job is gone even if its last change was never
-        // seen (an opened job's cgroup can be removed under the handle).
+        // The stream is the record; waiting on cgroup.events ends the follow
+        // when the job is empty or gone (its owner removes an emptied job's
+        // cgroup, which reads as empty) even if the stream saw no last change.
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await event in stream {
@@ -45,7 +45,7 @@ struct EventsCommand: AsyncParsableCommand {
                 }
             }
             group.addTask {
-                await job.waitUntilEmptyOrGone()
+                try? await job.waitUntilEmpty()
                 written.state.withLock { done in
                     if !done { lines.write(.activeProcessZero) }
                     done = true

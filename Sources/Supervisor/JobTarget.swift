@@ -29,24 +29,3 @@ func management(_ body: () async throws(JobObjectError) -> Void) async {
         Diagnostics.fail(error, status: SupervisorExit.commandFailed)
     }
 }
-
-extension JobObject {
-    /// Returns once the job is empty or gone. `waitUntilEmpty()` is woken by
-    /// `cgroup.events`; for a job opened by name, whose cgroup its owner
-    /// removes as soon as it empties, that wake-up has been seen to be lost
-    /// (the waiter stays asleep after the directory is gone), so the state
-    /// is also re-read every 20 ms as a backstop until the library's wait is
-    /// fixed. Reading a removed cgroup's `cgroup.events` says "empty".
-    func waitUntilEmptyOrGone() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await self.waitUntilEmpty() }
-            group.addTask {
-                while !Task.isCancelled, (try? self.isEmpty) == false {
-                    try? await Task.sleep(for: .milliseconds(20))
-                }
-            }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-}

@@ -45,21 +45,6 @@ struct KillCommand: AsyncParsableCommand {
 
     func run() async throws {
         let job = target.open()
-        // terminate() kills and then waits; its wait can miss the end of a
-        // job whose owner removes it at once (see waitUntilEmptyOrGone).
-        let failure = await withTaskGroup(of: JobObjectError?.self) { group in
-            group.addTask {
-                do { try await job.terminate(exitCode: 137) } catch let error as JobObjectError { return error } catch { return nil }
-                return nil
-            }
-            group.addTask {
-                await job.waitUntilEmptyOrGone()
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        if let failure { Diagnostics.fail(failure, status: SupervisorExit.commandFailed) }
+        await management { () async throws(JobObjectError) in try await job.terminate(exitCode: 137) }
     }
 }

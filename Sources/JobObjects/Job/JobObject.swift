@@ -330,7 +330,10 @@ public final class JobObject: Sendable, CustomStringConvertible {
     }
 
     /// Returns once no process is left in the job (cgroup.events
-    /// `populated 0`), woken by the kernel, never by polling.
+    /// `populated 0`), or its cgroup is gone (removed by its owner), woken
+    /// by the kernel's notification. The kernel drops a notification when
+    /// the cgroup is removed within its 10 ms rate limit, so the state is
+    /// also re-read every 100 ms while anyone waits.
     public func waitUntilEmpty() async throws(JobObjectError) {
         try await cgroupEvents.wait { !$0.populated }
     }
