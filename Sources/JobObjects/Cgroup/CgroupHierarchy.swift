@@ -36,7 +36,12 @@ public struct CgroupHierarchy: Sendable, Equatable {
     /// Parses the two files; separate from `discover` so it can be tested on
     /// the mount tables of other hosts.
     static func parse(mountinfo: String, procSelfCgroup: String) throws(JobObjectError) -> CgroupHierarchy {
-        let mounts = mountinfo.nonEmptyLines.compactMap(Cgroup2Mount.init(line:))
+        // Lines are split on bytes and only cgroup2 lines into fields:
+        // splitting every line of a long mountinfo cost more than the rest
+        // of jobsup's start-up.
+        let mounts = mountinfo.utf8.split(separator: UInt8(ascii: "\n"))
+            .filter(Cgroup2Mount.isCgroup2)
+            .compactMap { Cgroup2Mount(line: Substring($0)) }
         let preferred = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
         guard let mount = mounts.first(where: { preferred.contains($0.mountPoint) }) ?? mounts.first else {
             throw JobObjectError(.cgroup2NotMounted,
@@ -75,6 +80,21 @@ struct Cgroup2Mount {
         root = Cgroup2Mount.unescape(fields[3])
         mountPoint = Cgroup2Mount.unescape(fields[4])
         isReadOnly = fields[5].split(separator: ",").contains("ro")
+    }
+
+    /// Whether a mountinfo line's file system type is cgroup2: the line
+    /// holds " - cgroup2 " (mountinfo escapes spaces inside fields, so this
+    /// is the separator and the type field).
+    static func isCgroup2(_ line: Substring.UTF8View) -> Bool {
+        let marker = " - cgroup2 ".utf8
+        guard line.count >= marker.count else { return false }
+        var start = line.startIndex
+        let last = line.index(line.endIndex, offsetBy: -marker.count)
+        while start <= last {
+            if line[start...].starts(with: marker) { return true }
+            start = line.index(after: start)
+        }
+        return false
     }
 
     /// mountinfo writes space, tab, newline and backslash as \ooo octal.
