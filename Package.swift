@@ -11,7 +11,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Only what cannot be Swift: the code between clone and execve, the
@@ -21,13 +20,16 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("cap"), .linkedLibrary("seccomp")]
         ),
+        // libyaml, through which payload specs and seccomp profiles are read
+        // (Debian: libyaml-dev); no Foundation is linked into JobObjects.
+        .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(
             name: "JobObjects",
             dependencies: [
                 "CJobShim",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
+                "CLibYAML",
             ]
         ),
         .executableTarget(

@@ -1,5 +1,3 @@
-import Yams
-
 /// Reads a YAML or JSON document node by node, remembering the line of
 /// every field and collecting every problem instead of stopping at the
 /// first: unknown keys (with a suggestion), duplicate keys, wrong types.
@@ -14,20 +12,17 @@ struct DocumentReader {
     /// Parses `text`. JSON is read as YAML (a flow document); raw tabs,
     /// which JSON allows between tokens and YAML does not everywhere, become
     /// spaces (inside a JSON string a tab must be escaped, so none is there).
-    mutating func parse(_ text: String) -> Node? {
+    mutating func parse(_ text: String) -> YAMLNode? {
         let trimmed = text.drop { $0.isWhitespace }
         let source = (trimmed.first == "{" || trimmed.first == "[") ? String(text.map { $0 == "\t" ? " " : $0 }) : text
         do {
-            guard let node = try Yams.compose(yaml: source) else {
+            guard let node = try YAMLNode.compose(source) else {
                 report("", line: nil, "the document is empty")
                 return nil
             }
             return node
-        } catch let error as YamlError {
-            report("", line: Self.line(of: error), Self.message(of: error))
-            return nil
         } catch {
-            report("", line: nil, "cannot be parsed: \(error)")
+            report("", line: error.line, "not valid YAML or JSON: \(error.message)")
             return nil
         }
     }
@@ -37,8 +32,8 @@ struct DocumentReader {
     }
 
     /// Reports at the line `field` was read from, else at `node`'s.
-    mutating func report(_ field: String, _ node: Node?, _ message: String) {
-        report(field, line: lines[field] ?? node?.mark?.line, message)
+    mutating func report(_ field: String, _ node: YAMLNode?, _ message: String) {
+        report(field, line: lines[field] ?? node?.line, message)
     }
 
     static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : path + "." + key }
@@ -46,13 +41,13 @@ struct DocumentReader {
 
     /// The entries of a mapping whose keys are all in `keys`; an unknown or
     /// repeated key is reported with its line. Null values count as absent.
-    mutating func mapping(_ node: Node, _ path: String, keys: [String]) -> [String: Node]? {
-        lines[path] = lines[path] ?? node.mark?.line
-        guard case .mapping(let mapping) = node else {
+    mutating func mapping(_ node: YAMLNode, _ path: String, keys: [String]) -> [String: YAMLNode]? {
+        lines[path] = lines[path] ?? node.line
+        guard case .mapping(let mapping, _) = node else {
             report(path, node, "expected a mapping (key: value lines or {…}), found \(Self.kind(of: node))")
             return nil
         }
-        var entries: [String: Node] = [:]
+        var entries: [String: YAMLNode] = [:]
         var seen = Set<String>()
         for (key, value) in mapping {
             guard case .scalar(let scalar) = key else {
@@ -65,35 +60,34 @@ struct DocumentReader {
                 var message = "unknown key \"\(name)\""
                 if let guess = Self.closest(to: name, in: keys) { message += " (did you mean \"\(guess)\"?)" }
                 message += "; \(path.isEmpty ? "the document" : path) accepts: \(keys.joined(separator: ", "))"
-                report(field, line: key.mark?.line, message)
+                report(field, line: key.line, message)
                 continue
             }
             guard seen.insert(name).inserted else {
-                report(field, line: key.mark?.line, "\"\(name)\" is given twice")
+                report(field, line: key.line, "\"\(name)\" is given twice")
                 continue
             }
-            lines[field] = value.mark?.line ?? key.mark?.line
-            if case .scalar(let scalar) = value, scalar.tagName == .null { continue }
+            lines[field] = value.line
+            if case .scalar(let scalar) = value, scalar.kind == .null { continue }
             entries[name] = value
         }
         return entries
     }
 
-    mutating func sequence(_ node: Node, _ path: String) -> [Node]? {
-        lines[path] = lines[path] ?? node.mark?.line
-        guard case .sequence(let sequence) = node else {
+    mutating func sequence(_ node: YAMLNode, _ path: String) -> [YAMLNode]? {
+        lines[path] = lines[path] ?? node.line
+        guard case .sequence(let items, _) = node else {
             report(path, node, "expected a list (- item lines or […]), found \(Self.kind(of: node))")
             return nil
         }
-        let items = Array(sequence)
-        for (i, item) in items.enumerated() { lines[Self.index(path, i)] = item.mark?.line }
+        for (i, item) in items.enumerated() { lines[Self.index(path, i)] = item.line }
         return items
     }
 
     /// A scalar's text exactly as written (numbers and booleans too, so
     /// `args: [--port, 80]` means "80").
-    mutating func string(_ node: Node, _ path: String) -> String? {
-        lines[path] = lines[path] ?? node.mark?.line
+    mutating func string(_ node: YAMLNode, _ path: String) -> String? {
+        lines[path] = lines[path] ?? node.line
         guard case .scalar(let scalar) = node else {
             report(path, node, "expected a string, found \(Self.kind(of: node))")
             return nil
@@ -101,7 +95,7 @@ struct DocumentReader {
         return scalar.string
     }
 
-    mutating func strings(_ node: Node, _ path: String) -> [String]? {
+    mutating func strings(_ node: YAMLNode, _ path: String) -> [String]? {
         guard let items = sequence(node, path) else { return nil }
         var values: [String] = []
         var ok = true
@@ -111,9 +105,9 @@ struct DocumentReader {
         return ok ? values : nil
     }
 
-    mutating func int(_ node: Node, _ path: String) -> Int? {
-        lines[path] = lines[path] ?? node.mark?.line
-        guard case .scalar(let scalar) = node, scalar.tagName == .int, let value = Int(scalar.string) ?? node.int else {
+    mutating func int(_ node: YAMLNode, _ path: String) -> Int? {
+        lines[path] = lines[path] ?? node.line
+        guard case .scalar(let scalar) = node, scalar.kind == .int, let value = scalar.int else {
             report(path, node, "expected a whole number, found \(Self.kind(of: node))")
             return nil
         }
@@ -121,37 +115,35 @@ struct DocumentReader {
     }
 
     /// A whole number that may exceed Int64 (seccomp argument values).
-    mutating func uint64(_ node: Node, _ path: String) -> UInt64? {
-        lines[path] = lines[path] ?? node.mark?.line
-        if case .scalar(let scalar) = node, scalar.tagName == .int {
+    mutating func uint64(_ node: YAMLNode, _ path: String) -> UInt64? {
+        lines[path] = lines[path] ?? node.line
+        if case .scalar(let scalar) = node, scalar.kind == .int {
             if let value = UInt64(scalar.string) { return value }
-            if let value = node.int, value >= 0 { return UInt64(value) }
+            if let value = scalar.int, value >= 0 { return UInt64(value) }
         }
         report(path, node, "expected a whole number from 0 to 18446744073709551615, found \(Self.kind(of: node))")
         return nil
     }
 
-    mutating func bool(_ node: Node, _ path: String) -> Bool? {
-        lines[path] = lines[path] ?? node.mark?.line
-        guard case .scalar(let scalar) = node, scalar.tagName == .bool, let value = node.bool else {
+    mutating func bool(_ node: YAMLNode, _ path: String) -> Bool? {
+        lines[path] = lines[path] ?? node.line
+        guard case .scalar(let scalar) = node, let value = scalar.bool else {
             report(path, node, "expected true or false, found \(Self.kind(of: node))")
             return nil
         }
         return value
     }
 
-    static func kind(of node: Node) -> String {
+    static func kind(of node: YAMLNode) -> String {
         switch node {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
-        case .alias: return "an alias"
         case .scalar(let scalar):
-            switch scalar.tagName {
-            case .int: return "the number \(scalar.string)"
-            case .float: return "the number \(scalar.string)"
+            switch scalar.kind {
+            case .int, .float: return "the number \(scalar.string)"
             case .bool: return "the boolean \(scalar.string)"
             case .null: return "nothing"
-            default: return "the string \(String(reflecting: scalar.string))"
+            case .string: return "the string \(String(reflecting: scalar.string))"
             }
         }
     }
@@ -175,29 +167,4 @@ struct DocumentReader {
         }
         return previous[b.count]
     }
-
-    private static func line(of error: YamlError) -> Int? {
-        switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
-        default: return nil
-        }
-    }
-
-    private static func message(of error: YamlError) -> String {
-        switch error {
-        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
-            let text = context.map { "\($0.text) \(problem)" } ?? problem
-            return "not valid YAML or JSON: \(text)"
-        case .reader(let problem, _, _, _):
-            return "not valid YAML or JSON: \(problem)"
-        default:
-            return "not valid YAML or JSON: \(error)"
-        }
-    }
-}
-
-extension Node.Scalar {
-    /// The resolved tag (int, bool, str, null …) of a composed scalar.
-    /// Plain scalars are resolved by YAML 1.1's rules, quoted ones are strings.
-    var tagName: Tag.Name { Resolver.default.resolveTag(of: Node.scalar(self)) }
 }

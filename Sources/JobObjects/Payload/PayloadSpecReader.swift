@@ -1,4 +1,3 @@
-import Yams
 
 /// Builds a `PayloadSpec` from a YAML or JSON document, key by key, with
 /// every unknown key and wrong type reported (see `DocumentReader`).
@@ -17,9 +16,9 @@ struct SpecReader {
     mutating func readSpec(_ text: String, baseDirectory: String?) -> PayloadSpec? {
         guard let root = document.parse(text), let top = document.mapping(root, "", keys: Self.topKeys) else { return nil }
         var complete = true
-        func required<T>(_ key: String, _ read: (inout DocumentReader, Node, String) -> T?) -> T? {
+        func required<T>(_ key: String, _ read: (inout DocumentReader, YAMLNode, String) -> T?) -> T? {
             guard let node = top[key] else {
-                document.report(key, line: root.mark?.line, "is required")
+                document.report(key, line: root.line, "is required")
                 complete = false
                 return nil
             }
@@ -27,7 +26,7 @@ struct SpecReader {
             if value == nil { complete = false }
             return value
         }
-        func optional<T>(_ key: String, _ read: (inout DocumentReader, Node, String) -> T?) -> T? {
+        func optional<T>(_ key: String, _ read: (inout DocumentReader, YAMLNode, String) -> T?) -> T? {
             guard let node = top[key] else { return nil }
             let value = read(&document, node, key)
             if value == nil { complete = false }
@@ -60,7 +59,7 @@ struct SpecReader {
         return spec
     }
 
-    private static func readEnv(_ d: inout DocumentReader, _ node: Node, _ path: String) -> [PayloadSpec.EnvVar]? {
+    private static func readEnv(_ d: inout DocumentReader, _ node: YAMLNode, _ path: String) -> [PayloadSpec.EnvVar]? {
         guard let items = d.sequence(node, path) else { return nil }
         var vars: [PayloadSpec.EnvVar] = []
         var ok = true
@@ -79,7 +78,7 @@ struct SpecReader {
         return ok ? vars : nil
     }
 
-    private static func readResources(_ d: inout DocumentReader, _ node: Node, _ path: String) -> PayloadSpec.Resources? {
+    private static func readResources(_ d: inout DocumentReader, _ node: YAMLNode, _ path: String) -> PayloadSpec.Resources? {
         guard let entries = d.mapping(node, path, keys: ["limits", "requests"]) else { return nil }
         var resources = PayloadSpec.Resources()
         var ok = true
@@ -99,7 +98,7 @@ struct SpecReader {
     static let securityKeys = ["runAsUser", "runAsGroup", "supplementalGroups", "ephemeralUser", "capabilities",
                                "noNewPrivileges", "allowPrivilegeEscalation", "seccompProfile"]
 
-    private static func readSecurity(_ d: inout DocumentReader, _ node: Node, _ path: String) -> PayloadSpec.SecurityContext? {
+    private static func readSecurity(_ d: inout DocumentReader, _ node: YAMLNode, _ path: String) -> PayloadSpec.SecurityContext? {
         guard let entries = d.mapping(node, path, keys: Self.securityKeys) else { return nil }
         var context = PayloadSpec.SecurityContext()
         var ok = true
@@ -173,7 +172,7 @@ struct SpecReader {
         return ok ? context : nil
     }
 
-    private static func readVolumes(_ d: inout DocumentReader, _ node: Node, _ path: String) -> [PayloadSpec.VolumeMount]? {
+    private static func readVolumes(_ d: inout DocumentReader, _ node: YAMLNode, _ path: String) -> [PayloadSpec.VolumeMount]? {
         guard let items = d.sequence(node, path) else { return nil }
         var volumes: [PayloadSpec.VolumeMount] = []
         var ok = true
@@ -199,7 +198,7 @@ struct SpecReader {
         return ok ? volumes : nil
     }
 
-    private static func readSandbox(_ d: inout DocumentReader, _ node: Node, _ path: String) -> PayloadSpec.Sandbox? {
+    private static func readSandbox(_ d: inout DocumentReader, _ node: YAMLNode, _ path: String) -> PayloadSpec.Sandbox? {
         guard let e = d.mapping(node, path, keys: ["mountPoint", "mode", "readOnly"]) else { return nil }
         var sandbox = PayloadSpec.Sandbox()
         var ok = true
@@ -220,7 +219,7 @@ struct SpecReader {
     }
 
     /// 1000 or "1000" is a number; anything else a name.
-    private static func readNameOrID(_ d: inout DocumentReader, _ node: Node, _ path: String) -> PayloadSpec.NameOrID? {
+    private static func readNameOrID(_ d: inout DocumentReader, _ node: YAMLNode, _ path: String) -> PayloadSpec.NameOrID? {
         guard let text = d.string(node, path) else { return nil }
         if !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) {
             guard let id = UInt32(text), id != UInt32.max else {
@@ -237,7 +236,7 @@ struct SpecReader {
     }
 
     /// "70000-79999".
-    private static func readRange(_ d: inout DocumentReader, _ node: Node, _ path: String) -> ClosedRange<UInt32>? {
+    private static func readRange(_ d: inout DocumentReader, _ node: YAMLNode, _ path: String) -> ClosedRange<UInt32>? {
         guard let text = d.string(node, path) else { return nil }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { $0.trimmingWhitespace }
         guard parts.count == 2, let low = UInt32(parts[0]), let high = UInt32(parts[1]), low <= high, low > 0, high < UInt32.max else {

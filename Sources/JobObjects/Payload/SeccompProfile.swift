@@ -1,7 +1,6 @@
 import CJobShim
 import Glibc
 import SystemPackage
-import Yams
 
 /// A seccomp profile in the OCI/Docker JSON format: `defaultAction`,
 /// `defaultErrnoRet`, `architectures`, `archMap`, and `syscalls` entries
@@ -189,7 +188,7 @@ public struct SeccompProfile: Sendable, Hashable {
 
     static let ruleKeys = ["names", "name", "action", "errnoRet", "args", "comment", "includes", "excludes"]
 
-    private static func readRule(_ d: inout DocumentReader, _ node: Node, _ field: String) -> Rule? {
+    private static func readRule(_ d: inout DocumentReader, _ node: YAMLNode, _ field: String) -> Rule? {
         guard let entry = d.mapping(node, field, keys: ruleKeys) else { return nil }
         var names: [String] = []
         if let n = entry["names"], let list = d.strings(n, field + ".names") {
@@ -242,11 +241,11 @@ public struct SeccompProfile: Sendable, Hashable {
         guard let action else { return nil }
         var rule = Rule(names: names, action: action, args: args, includes: includes, excludes: excludes)
         rule.field = field
-        rule.line = node.mark?.line
+        rule.line = node.line
         return rule
     }
 
-    private static func readCondition(_ d: inout DocumentReader, _ node: Node, _ field: String) -> Condition? {
+    private static func readCondition(_ d: inout DocumentReader, _ node: YAMLNode, _ field: String) -> Condition? {
         guard let entry = d.mapping(node, field, keys: ["caps", "arches", "minKernel"]) else { return nil }
         var condition = Condition()
         if let n = entry["caps"], let caps = d.strings(n, field + ".caps") {
@@ -265,7 +264,7 @@ public struct SeccompProfile: Sendable, Hashable {
         return condition
     }
 
-    private static func readErrno(_ d: inout DocumentReader, _ node: Node, _ field: String) -> UInt32? {
+    private static func readErrno(_ d: inout DocumentReader, _ node: YAMLNode, _ field: String) -> UInt32? {
         guard let value = d.int(node, field) else { return nil }
         guard (0...4095).contains(value) else {
             d.report(field, node, "must be an errno, 0…4095 (e.g. 1 for EPERM, 13 for EACCES)")
@@ -274,7 +273,7 @@ public struct SeccompProfile: Sendable, Hashable {
         return UInt32(value)
     }
 
-    private static func readAction(_ d: inout DocumentReader, _ node: Node, _ field: String, errnoRet: UInt32?) -> Action? {
+    private static func readAction(_ d: inout DocumentReader, _ node: YAMLNode, _ field: String, errnoRet: UInt32?) -> Action? {
         guard let name = d.string(node, field) else { return nil }
         switch name {
         case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": return .killThread
