@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,6 +33,14 @@ int jobshim_waitid_pidfd(int pidfd, siginfo_t *info, int options) {
 
 int jobshim_waitid_pid(pid_t pid, siginfo_t *info, int options) {
     return waitid(P_PID, (id_t)pid, info, options);
+}
+
+// Whether a child has exited and waits to be reaped; reaps nothing.
+int jobshim_has_exited_child(void) {
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return 0;  // ECHILD: no child at all
+    return info.si_pid != 0;
 }
 
 int jobshim_set_child_subreaper(int on) {

@@ -32,6 +32,7 @@ int jobshim_pidfd_open(pid_t pid, unsigned int flags);
 int jobshim_pidfd_send_signal(int pidfd, int sig);
 /// waitid(P_PIDFD, pidfd, info, options).
 int jobshim_waitid_pidfd(int pidfd, siginfo_t *info, int options);
+int jobshim_has_exited_child(void);
 /// waitid(P_PID, pid, info, options).
 int jobshim_waitid_pid(pid_t pid, siginfo_t *info, int options);
 /// prctl(PR_SET_CHILD_SUBREAPER, on).

@@ -28,8 +28,10 @@ final class JobWatchdog: Sendable {
     /// remove `parent` too if the library made it and it is empty.
     func watch(_ path: String, parent: String?) throws(JobObjectError) {
         try state.withLock { state throws(JobObjectError) in
-            state.watched[path] = parent ?? ""
+            // Sent before it is recorded: a watchdog started by this send
+            // is given every recorded job, and would get this one twice.
             try send("W", path, parent ?? "", &state)
+            state.watched[path] = parent ?? ""
         }
     }
 

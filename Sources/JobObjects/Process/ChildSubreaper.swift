@@ -60,6 +60,9 @@ public final class ChildSubreaper: Sendable {
     @discardableResult
     public func reapOrphans() -> [ProcessExit] {
         ProcessRegistry.shared.scanning {
+            // Listing the children of every thread costs a file read per
+            // thread; most wake-ups (and start-up) find no child exited.
+            guard jobshim_has_exited_child() != 0 else { return [] }
             var exits: [ProcessExit] = []
             for pid in Self.children() where !ProcessRegistry.shared.contains(pid) {
                 if case .success(let info?) = Syscall.waitPid(pid, options: WNOHANG) {
