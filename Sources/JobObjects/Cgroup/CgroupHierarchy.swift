@@ -118,9 +118,15 @@ struct Cgroup2Mount {
 /// Joining cgroup paths without doubled or trailing slashes.
 enum CgroupPath {
     static func join(_ base: String, _ tail: String) -> String {
-        let trimmedTail = tail.split(separator: "/").joined(separator: "/")
-        if trimmedTail.isEmpty { return base }
-        return base.hasSuffix("/") ? base + trimmedTail : base + "/" + trimmedTail
+        // Appended component by component: `joined(separator:)` on the
+        // split is not specialized, and its first use costs a runtime
+        // type lookup that scans every conformance record of the binary.
+        var path = base
+        for component in tail.split(separator: "/") {
+            if !path.hasSuffix("/") { path += "/" }
+            path += component
+        }
+        return path
     }
 
     static func parent(of path: String) -> String {
