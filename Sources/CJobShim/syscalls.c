@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 int jobshim_pipe2(int fds[2], int flags) {
@@ -64,13 +66,25 @@ int jobshim_probe_clone3(void) {
     return (rc == -1 && errno == ENOSYS) ? 0 : 1;
 }
 
-// A CLONE_INTO_CGROUP request naming a descriptor that cannot be open fails
-// with EBADF on kernels that know the flag (checked before any task is made
-// runnable) and with EINVAL or E2BIG on kernels that do not. CLONE_VM keeps
-// the failed attempt cheap: without it the kernel copies the whole address
-// space (every page table of a large process) before it looks at the
-// descriptor. CLONE_VFORK keeps the caller suspended should a child ever run.
+// Whether the running kernel is release major.minor or newer.
+static int kernel_at_least(int major, int minor) {
+    struct utsname name;
+    int have_major = 0, have_minor = 0;
+    if (uname(&name) != 0 || sscanf(name.release, "%d.%d", &have_major, &have_minor) != 2) return 0;
+    return have_major > major || (have_major == major && have_minor >= minor);
+}
+
+// Linux 5.7 added CLONE_INTO_CGROUP, so a newer kernel is not probed (the
+// probe still enters copy_process, ~40 us on a process's start-up path).
+// Older kernels may carry it as a backport and are probed: a request naming
+// a descriptor that cannot be open fails with EBADF on kernels that know the
+// flag (checked before any task is made runnable) and with EINVAL or E2BIG
+// on kernels that do not. CLONE_VM keeps the failed attempt cheap: without
+// it the kernel copies the whole address space (every page table of a large
+// process) before it looks at the descriptor. CLONE_VFORK keeps the caller
+// suspended should a child ever run.
 int jobshim_probe_clone_into_cgroup(void) {
+    if (kernel_at_least(5, 7)) return 1;
     struct jobshim_clone_args args = {0};
     args.flags = CLONE_INTO_CGROUP | CLONE_VM | CLONE_VFORK;
     args.exit_signal = SIGCHLD;
