@@ -28,6 +28,8 @@ struct YAMLNodeTests {
         #expect(try scalar("abc").kind == .string && scalar("12abc").kind == .string && scalar("_1").kind == .string)
         #expect(try scalar("'80'").kind == .string && scalar("\"yes\"").bool == nil)
         #expect(try scalar("99999999999999999999").kind == .int && scalar("99999999999999999999").int == nil)
+        #expect(try scalar("0xffffffffffffffff").uint64 == .max && scalar("18446744073709551615").uint64 == .max)
+        #expect(try scalar("-1").uint64 == nil && scalar("'7'").uint64 == nil)
     }
 
     @Test func nodesKnowTheirLines() throws {

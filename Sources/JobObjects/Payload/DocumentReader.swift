@@ -117,10 +117,7 @@ struct DocumentReader {
     /// A whole number that may exceed Int64 (seccomp argument values).
     mutating func uint64(_ node: YAMLNode, _ path: String) -> UInt64? {
         lines[path] = lines[path] ?? node.line
-        if case .scalar(let scalar) = node, scalar.kind == .int {
-            if let value = UInt64(scalar.string) { return value }
-            if let value = scalar.int, value >= 0 { return UInt64(value) }
-        }
+        if case .scalar(let scalar) = node, let value = scalar.uint64 { return value }
         report(path, node, "expected a whole number from 0 to 18446744073709551615, found \(Self.kind(of: node))")
         return nil
     }

@@ -35,6 +35,13 @@ struct YAMLScalar {
         return negative ? -magnitude : magnitude
     }
 
+    /// The value of a non-negative integer up to UInt64's maximum (seccomp
+    /// argument masks such as 0xffffffffffffffff).
+    var uint64: UInt64? {
+        guard isPlain, let (negative, radix, digits) = integerParts, !negative else { return nil }
+        return UInt64(digits, radix: radix)
+    }
+
     private static let nulls: Set<String> = ["", "~", "null", "Null", "NULL"]
     private static let trues: Set<String> = ["true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"]
     private static let falses: Set<String> = ["false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"]
