@@ -40,8 +40,10 @@ extension YAMLNode {
             guard yaml_parser_load(&parser, &document) != 0 else { throw error(of: parser) }
             defer { yaml_document_delete(&document) }
             guard let root = yaml_document_get_root_node(&document) else { return nil }
-            var composer = Composer(document: &document)
-            let node = try composer.node(root, depth: 0)
+            let node = try withUnsafeMutablePointer(to: &document) { pointer throws(YAMLError) in
+                var composer = Composer(document: pointer)
+                return try composer.node(root, depth: 0)
+            }
             var next = yaml_document_t()
             guard yaml_parser_load(&parser, &next) != 0 else { throw error(of: parser) }
             defer { yaml_document_delete(&next) }
