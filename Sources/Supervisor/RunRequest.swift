@@ -101,6 +101,7 @@ struct RunRequest: Equatable {
         var options = Payload.RunOptions(cgroupParent: cgroupParent)
         options.grace = grace?.duration
         options.followEvents = settings.events != nil
+        options.trackDescendants = settings.events != nil
         let terminal = TerminalForeground.ifInteractive()
         if terminal != nil { options.processGroup = .newProcessGroup }
         do {

@@ -48,6 +48,10 @@ public final class Payload: Sendable {
         /// `payload.job.events` after `start` returns can begin too late
         /// (a short-lived payload's job may be closed already).
         public var followEvents = false
+        /// Report processes forked inside the job (see
+        /// `JobObject.create(trackDescendants:)`); a caller that never reads
+        /// the events can leave the process events connector closed.
+        public var trackDescendants = true
 
         public init(cgroupParent: String? = nil) {
             self.cgroupParent = cgroupParent
@@ -137,7 +141,8 @@ public final class Payload: Sendable {
             }
             let made = try PayloadStorage.create(plan)
             storage = made
-            let created = try JobObject.create(name: plan.name, parent: options.cgroupParent, limits: plan.limits, killOnClose: true)
+            let created = try JobObject.create(name: plan.name, parent: options.cgroupParent, limits: plan.limits, killOnClose: true,
+                                               trackDescendants: options.trackDescendants)
             job = created
             let work = made.janitorWork
             let keeper = try PayloadJanitor.start(cgroupPath: created.path, unmount: work.unmount,
