@@ -45,7 +45,7 @@ struct ExecCommand: AsyncParsableCommand {
             if terminal != nil { options.processGroup = .newProcessGroup }
             let process = try job.spawn(options)
             terminal?.handOver(to: process.pid)
-            let forwarding = Task {
+            let forwarding = Task(executorPreference: CallingThreadExecutor.current) {
                 for await signal in notifier.signals { try? process.signal(signal) }
             }
             status = await process.wait().shellStatus

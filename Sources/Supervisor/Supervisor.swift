@@ -67,7 +67,7 @@ struct Supervisor {
     /// Passes each forwarded signal to init while it runs, to the whole job
     /// with `wholeJob` or once init has exited.
     static func forward(_ notifier: SignalNotifier, to initProcess: ProcessHandle, job: JobObject, wholeJob: Bool) -> Task<Void, Never> {
-        Task {
+        Task(executorPreference: CallingThreadExecutor.current) {
             for await signal in notifier.signals {
                 if wholeJob || initProcess.exitStatus != nil {
                     _ = try? job.signal(signal)
@@ -99,7 +99,7 @@ final class EventFollower: Sendable {
     private let task: Task<Void, Never>
 
     init(_ stream: AsyncStream<JobEvent>, into lines: EventLines) {
-        task = Task {
+        task = Task(executorPreference: CallingThreadExecutor.current) {
             for await event in stream { lines.write(event) }
         }
     }
