@@ -2,13 +2,8 @@
 /// a task that prefers a `CallingThreadExecutor` and runs that executor until
 /// the task finishes (see `JobSupMain` for why jobsup's main thread is not an
 /// async main, and `CallingThreadExecutor` for why no thread pool).
-///
-/// The calling thread must not be running a task itself: a task created from
-/// one is first scheduled on the global executor, whose thread this call
-/// would be blocking.
 enum BlockingTask {
     static func run(_ body: @escaping @Sendable () async throws -> Void) throws {
-        precondition(withUnsafeCurrentTask { $0 == nil }, "BlockingTask.run called from inside a task")
         let executor = CallingThreadExecutor()
         let outcome = Outcome()
         CallingThreadExecutor.$current.withValue(executor) {

@@ -16,7 +16,8 @@ struct BlockingTaskTests {
         func note(_ step: String) { onCaller.withLock { $0[step] = pthread_equal(pthread_self(), caller) != 0 } }
     }
 
-    /// Runs `body` on a new thread that runs no task, as jobsup's main thread.
+    /// Runs `body` on a new thread that runs no task, as jobsup's main
+    /// thread is (and so as not to block one of the test runner's).
     func onAThreadOfItsOwn<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread { continuation.resume(returning: body()) }
