@@ -4,7 +4,7 @@ import Glibc
 /// jobsup's main thread. A command's tasks prefer it (`Task(executorPreference:)`),
 /// so running one starts no Swift concurrency thread pool, whose start-up
 /// (worker threads, their malloc arenas, the hand-off back to the waiting
-/// main thread) cost about a fifth of a `jobsup run -- /bin/true`.
+/// main thread) cost ~0.55 ms of a 3.9 ms `jobsup run -- /bin/true`.
 /// Continuations resumed by the library's monitor thread land here too.
 final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
     /// The executor running the current task, for the tasks it starts
