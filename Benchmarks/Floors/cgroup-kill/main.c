@@ -25,25 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-
-struct floor_clone_args {
-    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
-};
-_Static_assert(sizeof(struct floor_clone_args) == 88, "clone_args v2 is 88 bytes");
+#include "../include/floor.h"
 
 extern char **environ;
-
-static unsigned long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
-}
 
 static void die(const char *what, const char *path) {
     fprintf(stderr, "floor-cgroup-kill: %s %s: %s\n", what, path ? path : "", strerror(errno));
@@ -73,12 +57,7 @@ static unsigned long long teardown(const char *cgroup, long procs, char **child_
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) != 0) die("pipe", NULL);
     for (long i = 0; i < procs; i++) {
-        struct floor_clone_args args;
-        memset(&args, 0, sizeof(args));
-        args.flags = CLONE_INTO_CGROUP;
-        args.exit_signal = SIGCHLD;
-        args.cgroup = (uint64_t)cgroup_fd;
-        long pid = syscall(SYS_clone3, &args, sizeof(args));
+        long pid = floor_clone3_into(cgroup_fd, NULL);
         if (pid == 0) {
             execve(child_argv[0], child_argv, environ);
             _exit(127);
@@ -90,7 +69,7 @@ static unsigned long long teardown(const char *cgroup, long procs, char **child_
     while (read(ready[0], &byte, 1) < 0 && errno == EINTR) {}
     close(ready[0]);
 
-    unsigned long long t0 = now_ns();
+    unsigned long long t0 = floor_now_ns();
     if (write(kill_fd, "1", 1) != 1) die("write cgroup.kill in", cgroup);
     while (!is_empty(events_fd)) {
         struct pollfd p = {events_fd, POLLPRI, 0};
@@ -103,7 +82,7 @@ static unsigned long long teardown(const char *cgroup, long procs, char **child_
         if (errno != EBUSY) die("remove", cgroup);
         sched_yield();
     }
-    unsigned long long elapsed = now_ns() - t0;
+    unsigned long long elapsed = floor_now_ns() - t0;
 
     close(kill_fd);
     close(events_fd);

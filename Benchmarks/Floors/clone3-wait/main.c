@@ -26,46 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-
-// struct clone_args as of Linux 5.7 (CLONE_ARGS_SIZE_VER2).
-struct floor_clone_args {
-    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
-};
-_Static_assert(sizeof(struct floor_clone_args) == 88, "clone_args v2 is 88 bytes");
+#include "../include/floor.h"
 
 extern char **environ;
-
-static unsigned long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
-}
 
 static void die(const char *what, const char *path) {
     fprintf(stderr, "floor-clone3: %s %s: %s\n", what, path ? path : "", strerror(errno));
     exit(1);
-}
-
-static int remove_cgroup(const char *path) {
-    for (int attempt = 0; attempt < 2000; attempt++) {
-        if (rmdir(path) == 0 || errno == ENOENT) return 0;
-        if (errno != EBUSY) return -1;
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL);
-    }
-    return -1;
 }
 
 int main(int argc, char **argv) {
@@ -92,14 +59,8 @@ int main(int argc, char **argv) {
     int failed = 0;
     for (long i = 0; i < iterations && !failed; i++) {
         int pidfd = -1;
-        struct floor_clone_args args;
-        memset(&args, 0, sizeof(args));
-        args.flags = CLONE_PIDFD | CLONE_INTO_CGROUP;
-        args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-        args.exit_signal = SIGCHLD;
-        args.cgroup = (uint64_t)cgroup_fd;
-        unsigned long long t0 = now_ns();
-        long pid = syscall(SYS_clone3, &args, sizeof(args));
+        unsigned long long t0 = floor_now_ns();
+        long pid = floor_clone3_into(cgroup_fd, &pidfd);
         if (pid == 0) {
             execve(program, child_argv, environ);
             _exit(127);
@@ -109,7 +70,7 @@ int main(int argc, char **argv) {
         while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED) != 0) {
             if (errno != EINTR) { perror("floor-clone3: waitid"); failed = 1; break; }
         }
-        samples[i] = now_ns() - t0;
+        samples[i] = floor_now_ns() - t0;
         close(pidfd);
         if (info.si_code != CLD_EXITED || info.si_status != 0) {
             fprintf(stderr, "floor-clone3: %s did not exit 0\n", program);
@@ -117,7 +78,7 @@ int main(int argc, char **argv) {
         }
     }
     close(cgroup_fd);
-    if (remove_cgroup(cgroup) != 0) die("remove", cgroup);
+    if (floor_remove_cgroup(cgroup) != 0) die("remove", cgroup);
     if (made_parent) rmdir(parent);
     if (failed) return 1;
     for (long i = 0; i < iterations; i++) printf("%llu\n", samples[i]);

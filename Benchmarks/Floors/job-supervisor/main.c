@@ -22,23 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-
-// struct clone_args as of Linux 5.7 (CLONE_ARGS_SIZE_VER2).
-struct floor_clone_args {
-    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
-};
+#include "../include/floor.h"
 
 extern char **environ;
 
@@ -66,13 +50,7 @@ int main(int argc, char **argv) {
     if (job_fd < 0) return fail("open", job);
 
     int pidfd = -1;
-    struct floor_clone_args args;
-    memset(&args, 0, sizeof(args));
-    args.flags = CLONE_PIDFD | CLONE_INTO_CGROUP;
-    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-    args.exit_signal = SIGCHLD;
-    args.cgroup = (uint64_t)job_fd;
-    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    long pid = floor_clone3_into(job_fd, &pidfd);
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         execvp(argv[2], argv + 2);
@@ -89,11 +67,6 @@ int main(int argc, char **argv) {
         close(kill_fd);
     }
     close(job_fd);
-    // rmdir fails with EBUSY until the killed members are gone.
-    for (int attempt = 0; rmdir(job) != 0; attempt++) {
-        if (errno != EBUSY || attempt == 10000) return fail("remove", job);
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL);
-    }
+    if (floor_remove_cgroup(job) != 0) return fail("remove", job);
     return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
 }

@@ -24,13 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "../include/floor.h"
 
-static unsigned long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
-}
+extern char **environ;
 
 static void die(const char *what, const char *path) {
     fprintf(stderr, "floor-posix-spawn: %s %s: %s\n", what, path ? path : "", strerror(errno));
@@ -38,16 +34,6 @@ static void die(const char *what, const char *path) {
 }
 
 // rmdir can fail with EBUSY for a moment after the last process left.
-static int remove_cgroup(const char *path) {
-    for (int attempt = 0; attempt < 2000; attempt++) {
-        if (rmdir(path) == 0 || errno == ENOENT) return 0;
-        if (errno != EBUSY) return -1;
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL);
-    }
-    return -1;
-}
-
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: floor-posix-spawn PARENT ITERATIONS [PROGRAM]\n");
@@ -79,13 +65,13 @@ int main(int argc, char **argv) {
         for (long i = 0; i < iterations; i++) {
             pid_t pid;
             int status;
-            unsigned long long t0 = now_ns();
+            unsigned long long t0 = floor_now_ns();
             int rc = posix_spawn(&pid, program, NULL, NULL, child_argv, environ);
             if (rc != 0) { errno = rc; die("posix_spawn", program); }
             while (waitpid(pid, &status, 0) < 0) {
                 if (errno != EINTR) die("waitpid", NULL);
             }
-            samples[i] = now_ns() - t0;
+            samples[i] = floor_now_ns() - t0;
         }
         for (long i = 0; i < iterations; i++) printf("%llu\n", samples[i]);
         fflush(stdout);
@@ -93,7 +79,7 @@ int main(int argc, char **argv) {
     }
     int status = 0;
     while (waitpid(measurer, &status, 0) < 0 && errno == EINTR) {}
-    if (remove_cgroup(cgroup) != 0) die("remove", cgroup);
+    if (floor_remove_cgroup(cgroup) != 0) die("remove", cgroup);
     if (made_parent) rmdir(parent);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
