@@ -33,8 +33,10 @@ extension YAMLNode {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) != 0 else { throw YAMLError(line: nil, message: "cannot start the YAML parser (out of memory)") }
         defer { yaml_parser_delete(&parser) }
-        var bytes = Array(text.utf8)
-        return try bytes.withUnsafeMutableBufferPointer { buffer throws(YAMLError) -> YAMLNode? in
+        // libyaml asserts on a null input: an empty document has no node.
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { return nil }
+        return try bytes.withUnsafeBufferPointer { buffer throws(YAMLError) -> YAMLNode? in
             yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
             var document = yaml_document_t()
             guard yaml_parser_load(&parser, &document) != 0 else { throw error(of: parser) }
