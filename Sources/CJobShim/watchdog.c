@@ -5,14 +5,17 @@
 // pidfd reports the owner's exit (or the owner's end of the command socket
 // closes), it kills every job the owner still held and removes their cgroups.
 //
-// It is started by vfork + exec of the owner's own executable, which a
-// constructor below turns into the watchdog before any other initialiser or
-// main runs: forking instead would copy the page tables of a large,
-// multithreaded Swift process and then fault in copies of every page either
-// side writes (over a millisecond for jobsup). Where the exec fails (no
-// /proc, an executable that does not link this file) it is forked, and then
-// runs in a forked child of a multithreaded process, where it may only make
-// syscalls: that is why it is C and lives here.
+// It is the owner's own executable exec'd again, which a constructor below
+// turns into the watchdog before any other initialiser or main runs: forking
+// instead would copy the page tables of a large, multithreaded Swift process
+// and then fault in copies of every page either side writes (over a
+// millisecond for jobsup). The owner does not wait for that exec: the child
+// shares its memory until the exec (like vfork's) but runs beside it, and
+// reports a failed exec through a close-on-exec pipe that the owner reads
+// only when it first needs the watchdog (see jobshim_watchdog_confirm).
+// Where the exec fails (no /proc, a seccomp filter) the watchdog is forked,
+// and then runs in a forked child of a multithreaded process, where it may
+// only make syscalls: that is why it is C and lives here.
 #ifndef _GNU_SOURCE
 #error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
 #endif
@@ -27,6 +30,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -295,14 +299,124 @@ __attribute__((constructor(101))) static void watchdog_exec_entry(int argc, char
     watchdog_enter();
 }
 
-// vfork + exec of /proc/self/exe as the watchdog. Returns its pid, or -1
-// when it could not be exec'd (nothing is left running then).
-static pid_t watchdog_exec(int owner_pidfd, int socket_fd) {
+// The child of clone(CLONE_VM) without CLONE_VFORK shares the owner's memory
+// and the calling thread's TLS until its exec, and runs while the owner goes
+// on. It may therefore only make raw syscalls: glibc's wrappers store errno
+// in that thread's TLS on failure, under the feet of the thread itself.
+#if defined(__x86_64__)
+static inline long child_syscall(long number, long a, long b, long c) {
+    long result;
+    __asm__ volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return result;
+}
+#define WATCHDOG_ASYNC_EXEC 1
+#elif defined(__aarch64__)
+static inline long child_syscall(long number, long a, long b, long c) {
+    register long x8 __asm__("x8") = number;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+    return x0;
+}
+#define WATCHDOG_ASYNC_EXEC 1
+#endif
+
+// What the clone child of one start reads, and its stack: the owner's stack
+// frame is gone by the time the child runs. Freed once the child has exec'd
+// or is reaped (jobshim_watchdog_confirm).
+struct jobshim_watchdog_exec {
+    int report;      // the owner's end of the exec report pipe
+    int sources[3];  // owner pidfd, socket, the pipe's other end: become 3, 4, 5
+    char *argv[2];
+    char *envp[2];
+    char image[WATCHDOG_PATH_MAX];
+    char stack[16384] __attribute__((aligned(16)));
+};
+
+#ifdef WATCHDOG_ASYNC_EXEC
+// Moves the descriptors into place, marks the report pipe close-on-exec and
+// closes the rest, then execs; on failure writes errno to the pipe and exits.
+static int exec_child_main(void *argument) {
+    const jobshim_watchdog_exec *start = argument;
+    long report_fd = start->sources[2];
+    long high[3];
+    long failure = 0;
+    for (int i = 0; i < 3 && failure == 0; i++) {
+        high[i] = child_syscall(SYS_fcntl, start->sources[i], F_DUPFD, 3 + 16);
+        if (high[i] < 0) failure = high[i];
+    }
+    // Up high, the pipe survives the moves below whatever numbers it had.
+    if (failure == 0) report_fd = high[2];
+    for (int i = 0; i < 3 && failure == 0; i++) {
+        long rc = child_syscall(SYS_dup3, high[i], 3 + i, 0);
+        if (rc < 0) failure = rc;
+    }
+    if (failure == 0) {
+        report_fd = 5;
+        child_syscall(SYS_fcntl, 5, F_SETFD, FD_CLOEXEC);
+        if (child_syscall(SYS_close_range, 6, ~0U, 0) != 0) {
+            for (long fd = 6; fd < 1024; fd++) child_syscall(SYS_close, fd, 0, 0);
+        }
+        failure = child_syscall(SYS_execve, (long)start->image, (long)start->argv, (long)start->envp);
+    }
+    int error = (int)-failure;
+    child_syscall(SYS_write, report_fd, (long)&error, sizeof(error));
+    child_syscall(SYS_exit_group, 127, 0, 0);
+    return 127;
+}
+
+// Starts the exec of the watchdog and returns its pid without waiting for
+// it, with *pending what jobshim_watchdog_confirm needs; -1 when the child
+// could not be made (nothing is left running then).
+static pid_t watchdog_exec_async(const char *image, int owner_pidfd, int socket_fd, jobshim_watchdog_exec **pending) {
+    if (strlen(image) >= WATCHDOG_PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    jobshim_watchdog_exec *start = malloc(sizeof(*start));
+    if (start == NULL) return -1;
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        free(start);
+        return -1;
+    }
+    start->report = pipe_fds[0];
+    start->sources[0] = owner_pidfd;
+    start->sources[1] = socket_fd;
+    start->sources[2] = pipe_fds[1];
+    start->argv[0] = WATCHDOG_ARGV0;
+    start->argv[1] = NULL;
+    start->envp[0] = WATCHDOG_ENV;
+    start->envp[1] = NULL;
+    strcpy(start->image, image);
+    // No handler of ours may run in the child; it unblocks all in watchdog_enter.
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    pid_t pid = clone(exec_child_main, start->stack + sizeof(start->stack), CLONE_VM | SIGCHLD, start);
+    int saved_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    close(pipe_fds[1]);
+    if (pid < 0) {
+        close(pipe_fds[0]);
+        free(start);
+        errno = saved_errno;
+        return -1;
+    }
+    *pending = start;
+    return pid;
+}
+#endif
+
+#ifndef WATCHDOG_ASYNC_EXEC
+// vfork + exec, for where the clone child cannot be written without libc:
+// returns its pid once the exec happened, or -1 when it failed.
+static pid_t watchdog_exec_sync(const char *image, int owner_pidfd, int socket_fd) {
     char *argv[] = {WATCHDOG_ARGV0, NULL};
     char *envp[] = {WATCHDOG_ENV, NULL};
     // Written by the vfork child (it shares our memory) when exec fails.
     volatile int exec_failed = 0;
-    // No handler of ours may run in the child on our stack.
     sigset_t all, saved;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);
@@ -310,7 +424,7 @@ static pid_t watchdog_exec(int owner_pidfd, int socket_fd) {
     if (pid == 0) {
         int keep[] = {owner_pidfd, socket_fd};
         if (guardian_keep_descriptors(keep, 2, 3) == 0) {
-            syscall(SYS_execve, "/proc/self/exe", argv, envp);
+            syscall(SYS_execve, image, argv, envp);
         }
         exec_failed = 1;
         _exit(127);
@@ -325,6 +439,8 @@ static pid_t watchdog_exec(int owner_pidfd, int socket_fd) {
     return pid;
 }
 
+#endif
+
 // fork, for when the exec is not possible.
 static pid_t watchdog_fork(int owner_pidfd, int socket_fd) {
     pid_t pid = fork();
@@ -336,10 +452,50 @@ static pid_t watchdog_fork(int owner_pidfd, int socket_fd) {
     return pid;
 }
 
-int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out) {
+int jobshim_watchdog_start(const char *image, pid_t *pid_out, int *pidfd_out, int *socket_out,
+                           jobshim_watchdog_exec **pending) {
     int owner_pidfd, sockets[2];
     if (guardian_open(&owner_pidfd, sockets) != 0) return -1;
-    pid_t pid = watchdog_exec(owner_pidfd, sockets[1]);
+    *pending = NULL;
+#ifdef WATCHDOG_ASYNC_EXEC
+    pid_t pid = watchdog_exec_async(image, owner_pidfd, sockets[1], pending);
+#else
+    pid_t pid = watchdog_exec_sync(image, owner_pidfd, sockets[1]);
+#endif
     if (pid < 0) pid = watchdog_fork(owner_pidfd, sockets[1]);
+    int rc = guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
+    if (rc != 0 && *pending != NULL) {
+        // guardian_finish reaped the child: nothing uses the block any more.
+        close((*pending)->report);
+        free(*pending);
+        *pending = NULL;
+    }
+    return rc;
+}
+
+int jobshim_watchdog_start_forked(pid_t *pid_out, int *pidfd_out, int *socket_out) {
+    int owner_pidfd, sockets[2];
+    if (guardian_open(&owner_pidfd, sockets) != 0) return -1;
+    pid_t pid = watchdog_fork(owner_pidfd, sockets[1]);
     return guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
+}
+
+int jobshim_watchdog_confirm(int pidfd, jobshim_watchdog_exec *pending) {
+    if (pending == NULL) return 0;
+    int error = 0;
+    ssize_t n;
+    do {
+        n = read(pending->report, &error, sizeof(error));
+    } while (n < 0 && errno == EINTR);
+    close(pending->report);
+    // End of file: the pipe closed at the exec. Otherwise the exec failed and
+    // the child has exited or is about to: reap it before its memory goes.
+    if (n != 0) {
+        siginfo_t info;
+        while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) != 0 && errno == EINTR) {}
+    }
+    free(pending);
+    if (n == 0) return 0;
+    errno = n == (ssize_t)sizeof(error) && error > 0 ? error : EIO;
+    return -1;
 }

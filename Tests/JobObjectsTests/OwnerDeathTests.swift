@@ -32,10 +32,32 @@ struct OwnerDeathTests {
 
     @Test func watchdogIsOutsideEveryJobAndNotAZombie() async throws {
         try await withJobObject(name: uniqueJobName()) { _ async throws in
+            try JobWatchdog.shared.confirmRunning()
             let watchdog = try #require(JobWatchdog.shared.pid)
             let cgroup = try String(contentsOfFile: "/proc/\(watchdog)/cgroup", encoding: .utf8)
             #expect(!cgroup.contains("/t-"))
             #expect(kill(watchdog, 0) == 0)
+            // The exec'd watchdog, not a copy of this process.
+            #expect(try String(contentsOfFile: "/proc/\(watchdog)/cmdline", encoding: .utf8) == "jobobjects-watchdog\0")
         }
+    }
+
+    @Test func watchdogWhoseExecFailsIsForkedAndStillKills() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        let sleeper = try job.spawn("/bin/sleep", "1000")
+        let watchdog = JobWatchdog(image: "/nonexistent/jobobjects-watchdog")
+        try watchdog.watch(job.path, parent: nil)
+        try watchdog.confirmRunning()
+        let pid = try #require(watchdog.pid)
+        // Forked from this process, not exec'd, yet a watchdog all the same.
+        #expect(try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) != "jobobjects-watchdog\0")
+        #expect(await eventually { (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "jobobjects-wd\n" })
+        watchdog.killAndRemove(job.path)
+        #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+        #expect(await eventually { access(job.path, F_OK) != 0 })
+        #expect(watchdog.stopIfIdle())
+        #expect(kill(pid, 0) != 0)
+        try? await job.close()
+        expectNothingLeft(path: job.path, processes: [sleeper])
     }
 }

@@ -175,9 +175,9 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 
 /// Starts the watchdog: a small process that holds a pidfd of its owner (the
 /// caller) and a SOCK_SEQPACKET socket. It is the caller's own executable
-/// run again (vfork + exec of /proc/self/exe, entered from a constructor
-/// before main), so starting it does not copy the caller's address space;
-/// where that exec fails it is forked instead. Messages are one record each, an
+/// run again (exec of /proc/self/exe from a child that shares the caller's
+/// memory until then, entered from a constructor before main), so starting
+/// it does not copy the caller's address space. Messages are one record each, an
 /// operation byte and a path; 'W' and 'R' may add a NUL and the job's parent
 /// when the library made it on demand, to be removed with the job if empty:
 ///   'W' path  watch the job cgroup at path
@@ -188,8 +188,24 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 /// kills every watched job (cgroup.kill; freeze+kill+thaw where absent),
 /// removes each cgroup once empty and exits.
 /// On success returns 0 with the watchdog's pid, pidfd and the owner's end
-/// of the socket (close-on-exec).
-int jobshim_watchdog_start(pid_t *pid, int *pidfd, int *socket_fd);
+/// of the socket (close-on-exec). `image` is the executable to exec
+/// ("/proc/self/exe"; tests name a missing one to fail the exec).
+/// The caller does not wait for the exec: `*pending` is then what
+/// jobshim_watchdog_confirm needs, to be called before the watchdog is relied
+/// on (before any process enters a watched job) or once it is reaped; NULL
+/// when the watchdog already runs (where the clone child cannot be made, it is
+/// forked). Records sent meanwhile wait in the socket.
+typedef struct jobshim_watchdog_exec jobshim_watchdog_exec;
+int jobshim_watchdog_start(const char *image, pid_t *pid, int *pidfd, int *socket_fd, jobshim_watchdog_exec **pending);
+
+/// Waits, if it has not happened yet, for the exec of a watchdog started by
+/// jobshim_watchdog_start, and frees `pending`. Returns 0 when the watchdog
+/// runs (or was reaped before its exec); -1 with the exec's errno when the
+/// exec failed, the child then reaped.
+int jobshim_watchdog_confirm(int pidfd, jobshim_watchdog_exec *pending);
+
+/// Starts the watchdog by fork, without the exec: where the exec failed.
+int jobshim_watchdog_start_forked(pid_t *pid, int *pidfd, int *socket_fd);
 
 /// Kills every process in the cgroup directory `dirfd` without cgroup.kill:
 /// freeze, SIGKILL each member of cgroup.procs, thaw; repeats until

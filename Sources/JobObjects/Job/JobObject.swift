@@ -121,7 +121,11 @@ public final class JobObject: Sendable, CustomStringConvertible {
             throw JobObjectError(.jobNotFound, "no job named \"\(jobName)\" under \(parent.path)", operation: "open job", path: path)
         }
         let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
-        if killOnClose { try JobWatchdog.shared.watch(path, parent: nil) }
+        if killOnClose {
+            // Processes may be in the job already: the watchdog must run now.
+            try JobWatchdog.shared.watch(path, parent: nil)
+            try JobWatchdog.shared.confirmRunning()
+        }
         return job
     }
 
@@ -168,6 +172,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// Spawns by a chosen path (tests exercise the fallbacks through this).
     func spawn(_ options: SpawnOptions, path spawnPath: SpawnPath) throws(JobObjectError) -> ProcessHandle {
         try ensureOpen("spawn")
+        try confirmWatchdog()
         var options = options
         let perProcess = state.withLock { $0.perProcess }
         // The job's per-process limits first, so the caller's own win.
@@ -194,6 +199,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// during the call gives `.processExited`.
     public func assign(_ process: ProcessHandle) throws(JobObjectError) {
         try ensureOpen("assign process")
+        try confirmWatchdog()
         eventMonitor.beginStart()
         do {
             try moveIntoJob(process)
@@ -223,6 +229,12 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// Moves the process `pid` into the job, holding it by a pidfd for the check.
     public func assign(pid: pid_t) throws(JobObjectError) {
         try assign(ProcessHandle(observing: pid))
+    }
+
+    /// Kill-on-close must hold before the first process enters the job; the
+    /// watchdog started by `create` may still be on its way (see JobWatchdog).
+    private func confirmWatchdog() throws(JobObjectError) {
+        if killsOnClose { try JobWatchdog.shared.confirmRunning() }
     }
 
     /// Counts the process and reports its start and, later, its exit.

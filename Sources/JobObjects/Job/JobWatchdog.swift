@@ -5,21 +5,45 @@ import SystemPackage
 
 /// The Swift side of the owner-death watchdog (see `watchdog.c`): one small
 /// process per owner process (the owner's executable exec'd again, or forked
-/// where that fails), started with the first job that kills on close. It kills and removes every job this process still holds when
-/// this process dies, even by SIGKILL, so kill-on-close always holds.
+/// where that fails), started with the first job that kills on close. It
+/// kills and removes every job this process still holds when this process
+/// dies, even by SIGKILL, so kill-on-close always holds.
+///
+/// Starting it does not wait for its exec: `watch` returns at once and the
+/// records wait in the socket. `confirmRunning()` waits for the exec (long
+/// done by then, as a rule) and falls back to a forked watchdog if it failed;
+/// a job calls it before any process enters it, which is when the watchdog
+/// must be there.
 final class JobWatchdog: Sendable {
     static let shared = JobWatchdog()
+
+    /// The executable exec'd as the watchdog; tests name a missing one.
+    private let image: String
+
+    init(image: String = "/proc/self/exe") {
+        self.image = image
+    }
 
     private struct Connection {
         var pid: pid_t
         var pidfd: CInt
         var socket: CInt
+        /// Set until the exec is confirmed (see jobshim_watchdog_confirm).
+        var pendingExec: OpaquePointer?
     }
 
     private struct State {
         var connection: Connection?
-        /// Job path → on-demand parent ("" if none); re-sent to a restarted watchdog.
-        var watched: [String: String] = [:]
+        /// Each watched job and its on-demand parent ("" if none); re-sent to
+        /// a restarted watchdog. A list, not a dictionary: a process holds
+        /// few jobs, and a String-keyed table's first use costs a runtime
+        /// conformance lookup (a scan of every record in the binary).
+        var watched: [(path: String, parent: String)] = []
+
+        mutating func forget(_ path: String) -> String? {
+            guard let index = watched.firstIndex(where: { $0.path == path }) else { return nil }
+            return watched.remove(at: index).parent
+        }
     }
 
     private let state = Mutex(State())
@@ -31,14 +55,31 @@ final class JobWatchdog: Sendable {
             // Sent before it is recorded: a watchdog started by this send
             // is given every recorded job, and would get this one twice.
             try send("W", path, parent ?? "", &state)
-            state.watched[path] = parent ?? ""
+            _ = state.forget(path)
+            state.watched.append((path, parent ?? ""))
+        }
+    }
+
+    /// Returns once the watchdog runs: waits for its exec if that is still
+    /// under way, and starts a forked one if the exec failed.
+    func confirmRunning() throws(JobObjectError) {
+        try state.withLock { state throws(JobObjectError) in
+            guard let connection = state.connection, let pending = connection.pendingExec else { return }
+            state.connection?.pendingExec = nil
+            guard jobshim_watchdog_confirm(connection.pidfd, pending) != 0 else { return }
+            // The exec failed and the child is reaped; the forked watchdog gets every job anew.
+            Syscall.close(connection.socket)
+            ProcessRegistry.shared.remove(connection.pid)
+            Syscall.close(connection.pidfd)
+            state.connection = nil
+            _ = try start(&state, forked: true)
         }
     }
 
     /// The job was closed or detached by its owner.
     func unwatch(_ path: String) {
         state.withLock { state in
-            state.watched.removeValue(forKey: path)
+            _ = state.forget(path)
             try? send("U", path, "", &state)
         }
     }
@@ -46,7 +87,7 @@ final class JobWatchdog: Sendable {
     /// A handle was dropped without `close()`: kill now, remove when empty.
     func killAndRemove(_ path: String) {
         state.withLock { state in
-            let parent = state.watched.removeValue(forKey: path) ?? ""
+            let parent = state.forget(path) ?? ""
             try? send("R", path, parent, &state)
         }
     }
@@ -61,8 +102,7 @@ final class JobWatchdog: Sendable {
             _ = Syscall.send(connection.socket, Array("X".utf8))
             Syscall.close(connection.socket)
             _ = Syscall.waitPidfd(connection.pidfd, options: 0)
-            ProcessRegistry.shared.remove(connection.pid)
-            Syscall.close(connection.pidfd)
+            release(connection)
             state.connection = nil
             return true
         }
@@ -92,12 +132,14 @@ final class JobWatchdog: Sendable {
         throw JobObjectError(.watchdogUnavailable, "the owner-death watchdog cannot be reached", operation: "watch job", path: path)
     }
 
-    private func start(_ state: inout State) throws(JobObjectError) -> Connection {
+    private func start(_ state: inout State, forked: Bool = false) throws(JobObjectError) -> Connection {
         var pid: pid_t = 0
         var pidfd: CInt = -1
         var socket: CInt = -1
+        var pending: OpaquePointer?
         let rc = ProcessRegistry.shared.spawning { () -> CInt in
-            let rc = jobshim_watchdog_start(&pid, &pidfd, &socket)
+            let rc = forked ? jobshim_watchdog_start_forked(&pid, &pidfd, &socket)
+                            : jobshim_watchdog_start(image, &pid, &pidfd, &socket, &pending)
             if rc == 0 { ProcessRegistry.shared.insert(pid) }
             return rc
         }
@@ -105,7 +147,7 @@ final class JobWatchdog: Sendable {
             throw JobObjectError(.watchdogUnavailable, "cannot start the owner-death watchdog", operation: "create job",
                                  errno: Errno(rawValue: Glibc.errno))
         }
-        let connection = Connection(pid: pid, pidfd: pidfd, socket: socket)
+        let connection = Connection(pid: pid, pidfd: pidfd, socket: socket, pendingExec: pending)
         state.connection = connection
         for (path, parent) in state.watched {
             _ = Syscall.send(socket, Self.record("W", path, parent))
@@ -117,7 +159,13 @@ final class JobWatchdog: Sendable {
         Syscall.close(connection.socket)
         _ = Syscall.pidfdSendSignal(connection.pidfd, SIGKILL)
         _ = Syscall.waitPidfd(connection.pidfd, options: 0)
+        release(connection)
+    }
+
+    /// After the watchdog was reaped: forgets it and frees what its start held.
+    private func release(_ connection: Connection) {
         ProcessRegistry.shared.remove(connection.pid)
+        if let pending = connection.pendingExec { _ = jobshim_watchdog_confirm(connection.pidfd, pending) }
         Syscall.close(connection.pidfd)
     }
 }
