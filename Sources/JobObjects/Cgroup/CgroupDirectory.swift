@@ -79,8 +79,7 @@ public struct CgroupEvents: Sendable, Equatable {
     }
 
     init(_ text: String) {
-        let values = text.keyedValues
-        populated = values["populated"] == "1"
-        frozen = values["frozen"] == "1"
+        populated = text.value(ofKey: "populated") == "1"
+        frozen = text.value(ofKey: "frozen") == "1"
     }
 }

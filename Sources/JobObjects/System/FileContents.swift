@@ -60,6 +60,17 @@ extension String {
         split(separator: "\n", omittingEmptySubsequences: true)
     }
 
+    /// The value of `key` in "key value" lines, without building a table
+    /// (for the files read on every wait, such as cgroup.events).
+    func value(ofKey key: String) -> Substring? {
+        for line in nonEmptyLines {
+            guard line.hasPrefix(key) else { continue }
+            let rest = line.dropFirst(key.count)
+            if rest.first == " " { return rest.dropFirst() }
+        }
+        return nil
+    }
+
     /// Parses "key value" lines (cgroup.events, cpu.stat, memory.events …).
     var keyedValues: [Substring: Substring] {
         var values: [Substring: Substring] = [:]

@@ -104,10 +104,12 @@ enum Syscall {
 
 extension Result where Failure == Errno {
     /// Unwraps, turning an errno into a `JobObjectError` with context.
-    func orThrow(_ operation: String, path: String? = nil, what: String) throws(JobObjectError) -> Success {
+    /// The message's parts are built only on failure.
+    func orThrow(_ operation: @autoclosure () -> String, path: @autoclosure () -> String? = nil,
+                 what: @autoclosure () -> String) throws(JobObjectError) -> Success {
         switch self {
         case .success(let value): return value
-        case .failure(let errno): throw JobObjectError.system(errno, operation: operation, path: path, what: what)
+        case .failure(let errno): throw JobObjectError.system(errno, operation: operation(), path: path(), what: what())
         }
     }
 }
