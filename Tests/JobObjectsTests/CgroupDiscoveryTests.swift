@@ -25,6 +25,18 @@ struct CgroupDiscoveryTests {
         #expect(h.isReadOnly)
     }
 
+    @Test func picksCgroup2LinesWhereverTheyAre() throws {
+        // First line, last line without a newline, and never a "cgroup2"
+        // that is not the type field.
+        let first = "9 1 0:9 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n35 31 0:32 / /mnt/x\\040-\\040cgroup2 rw - tmpfs cgroup2 rw"
+        #expect(Cgroup2Mount.lines(of: first).map { String($0) } == ["9 1 0:9 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw"])
+        let last = "35 31 0:32 / /a rw - tmpfs t rw\n41 31 0:38 / /b ro - cgroup2 c rw"
+        #expect(Cgroup2Mount.lines(of: last).map { String($0) } == ["41 31 0:38 / /b ro - cgroup2 c rw"])
+        let both = try CgroupHierarchy.parse(mountinfo: last + "\n" + first, procSelfCgroup: "0::/s\n")
+        #expect(both.mountPoint == "/sys/fs/cgroup/unified" && both.ownCgroup == "/sys/fs/cgroup/unified/s")
+        #expect(Cgroup2Mount.lines(of: "").isEmpty && Cgroup2Mount.lines(of: " - cgroup2").isEmpty)
+    }
+
     @Test func unescapesMountPoints() throws {
         let info = "30 23 0:26 / /mnt/my\\040cgroup rw - cgroup2 cgroup2 rw\n"
         let h = try CgroupHierarchy.parse(mountinfo: info, procSelfCgroup: "0::/\n")

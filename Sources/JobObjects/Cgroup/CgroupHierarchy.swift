@@ -36,12 +36,7 @@ public struct CgroupHierarchy: Sendable, Equatable {
     /// Parses the two files; separate from `discover` so it can be tested on
     /// the mount tables of other hosts.
     static func parse(mountinfo: String, procSelfCgroup: String) throws(JobObjectError) -> CgroupHierarchy {
-        // Lines are split on bytes and only cgroup2 lines into fields:
-        // splitting every line of a long mountinfo cost more than the rest
-        // of jobsup's start-up.
-        let mounts = mountinfo.utf8.split(separator: UInt8(ascii: "\n"))
-            .filter(Cgroup2Mount.isCgroup2)
-            .compactMap { Cgroup2Mount(line: Substring($0)) }
+        let mounts = Cgroup2Mount.lines(of: mountinfo).compactMap(Cgroup2Mount.init(line:))
         let preferred = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
         guard let mount = mounts.first(where: { preferred.contains($0.mountPoint) }) ?? mounts.first else {
             throw JobObjectError(.cgroup2NotMounted,
@@ -82,19 +77,36 @@ struct Cgroup2Mount {
         isReadOnly = fields[5].split(separator: ",").contains("ro")
     }
 
-    /// Whether a mountinfo line's file system type is cgroup2: the line
-    /// holds " - cgroup2 " (mountinfo escapes spaces inside fields, so this
-    /// is the separator and the type field).
-    static func isCgroup2(_ line: Substring.UTF8View) -> Bool {
-        let marker = " - cgroup2 ".utf8
-        guard line.count >= marker.count else { return false }
-        var start = line.startIndex
-        let last = line.index(line.endIndex, offsetBy: -marker.count)
-        while start <= last {
-            if line[start...].starts(with: marker) { return true }
-            start = line.index(after: start)
+    /// The lines of mountinfo whose file system type is cgroup2: those that
+    /// hold " - cgroup2 " (mountinfo escapes spaces inside fields, so this is
+    /// the separator and the type field). Searched for in the bytes, with
+    /// memchr and memcmp: splitting every line of a long mountinfo into
+    /// fields cost more than the rest of jobsup's start-up.
+    static func lines(of mountinfo: String) -> [Substring] {
+        var mountinfo = mountinfo
+        return mountinfo.withUTF8 { text -> [Substring] in
+            let marker: StaticString = " - cgroup2 "
+            let newline = UInt8(ascii: "\n")
+            guard let base = text.baseAddress, text.count >= marker.utf8CodeUnitCount else { return [] }
+            var found: [Substring] = []
+            var at = 0
+            // Each space that starts the marker, up to the last place it fits.
+            while at <= text.count - marker.utf8CodeUnitCount,
+                  let space = memchr(base + at, Int32(UInt8(ascii: " ")), text.count - marker.utf8CodeUnitCount + 1 - at) {
+                at = base.distance(to: space.assumingMemoryBound(to: UInt8.self))
+                guard memcmp(base + at, marker.utf8Start, marker.utf8CodeUnitCount) == 0 else {
+                    at += 1
+                    continue
+                }
+                var start = at
+                while start > 0, text[start - 1] != newline { start -= 1 }
+                var end = at + marker.utf8CodeUnitCount
+                while end < text.count, text[end] != newline { end += 1 }
+                found.append(Substring(decoding: UnsafeBufferPointer(rebasing: text[start..<end]), as: UTF8.self))
+                at = end
+            }
+            return found
         }
-        return false
     }
 
     /// mountinfo writes space, tab, newline and backslash as \ooo octal.
@@ -124,7 +136,8 @@ enum CgroupPath {
         var path = base
         for component in tail.split(separator: "/") {
             if !path.hasSuffix("/") { path += "/" }
-            path += component
+            // String(_:) first: += of a Substring is the generic append.
+            path += String(component)
         }
         return path
     }
