@@ -36,6 +36,7 @@ let package = Package(
             name: "Supervisor",
             dependencies: [
                 "JobObjects",
+                "CJobShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

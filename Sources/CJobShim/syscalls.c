@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -105,4 +106,8 @@ int jobshim_probe_waitid_pidfd(void) {
     siginfo_t info;
     int rc = waitid((idtype_t)P_PIDFD, (id_t)INT_MAX, &info, WEXITED | WNOHANG);
     return (rc == -1 && errno == EBADF) ? 1 : 0;
+}
+
+int jobshim_use_one_malloc_arena(void) {
+    return mallopt(M_ARENA_MAX, 1);
 }

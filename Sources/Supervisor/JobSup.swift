@@ -1,4 +1,5 @@
 import ArgumentParser
+import CJobShim
 import Glibc
 
 /// `jobsup`: runs payloads as Windows-style job objects on cgroup v2.
@@ -43,6 +44,10 @@ struct JobSup: AsyncParsableCommand {
 @main
 enum JobSupMain {
     static func main() {
+        // One malloc arena: the library's monitor thread would otherwise get
+        // its own at its first allocation (a 64 MiB reservation and fresh
+        // pages to fault in), for the few allocations it makes.
+        _ = jobshim_use_one_malloc_arena()
         // `jobsup run` with a well-formed command line skips ArgumentParser
         // (see RunFastParser); execute() exits, so this never falls through.
         let arguments = CommandLine.arguments

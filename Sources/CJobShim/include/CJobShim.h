@@ -54,6 +54,11 @@ int jobshim_probe_clone_into_cgroup(void);
 /// 1 when waitid accepts P_PIDFD (Linux 5.4).
 int jobshim_probe_waitid_pidfd(void);
 
+/// Makes every thread allocate from glibc's main malloc arena (mallopt
+/// M_ARENA_MAX 1; malloc.h is not in Swift's Glibc module). For a process
+/// with few, light threads, such as jobsup; returns mallopt's result.
+int jobshim_use_one_malloc_arena(void);
+
 // MARK: - epoll and signal notification
 
 // struct epoll_event is packed on x86_64, which Swift cannot import safely,
