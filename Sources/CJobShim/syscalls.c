@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -106,6 +107,14 @@ int jobshim_probe_waitid_pidfd(void) {
     siginfo_t info;
     int rc = waitid((idtype_t)P_PIDFD, (id_t)INT_MAX, &info, WEXITED | WNOHANG);
     return (rc == -1 && errno == EBADF) ? 1 : 0;
+}
+
+int jobshim_file_system(const char *path, int64_t *magic, int64_t *flags) {
+    struct statfs info;
+    if (statfs(path, &info) != 0) return -1;
+    *magic = (int64_t)info.f_type;
+    *flags = (int64_t)info.f_flags;
+    return 0;
 }
 
 int jobshim_use_one_malloc_arena(void) {

@@ -25,6 +25,35 @@ struct CgroupDiscoveryTests {
         #expect(h.isReadOnly)
     }
 
+    /// The probe (statfs, the mount's device, cgroup.procs) and mountinfo
+    /// agree on this host, pure v2 in the VM and hybrid on the host.
+    @Test func probeAgreesWithMountinfo() throws {
+        let cgroup = try #require(try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))
+        let mountinfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        let relative = try #require(CgroupHierarchy.ownRelativePath(procSelfCgroup: cgroup))
+        let probed = try #require(CgroupHierarchy.probe(relative: relative))
+        #expect(probed == (try CgroupHierarchy.parse(mountinfo: mountinfo, procSelfCgroup: cgroup)))
+        #expect(try CgroupHierarchy.discover() == probed)
+    }
+
+    /// Whatever the probe cannot confirm is left to mountinfo.
+    @Test func probeRefusesWhatItCannotConfirm() async throws {
+        let cgroup = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
+        let relative = try #require(CgroupHierarchy.ownRelativePath(procSelfCgroup: cgroup))
+        #expect(CgroupHierarchy.probe(relative: relative) != nil)
+        // Not cgroup2 at all.
+        #expect(CgroupHierarchy.probe(mountPoints: ["/tmp", "/proc"], relative: relative) == nil)
+        // On cgroup2, but a directory in the mount, not the mount.
+        try await withJobObject(name: uniqueJobName()) { job in
+            #expect(CgroupHierarchy.probe(mountPoints: [job.path], relative: "/") == nil)
+        }
+        // A cgroup that is not this process's (as a mount showing only a subtree would give).
+        #expect(CgroupHierarchy.probe(relative: relative + "/no-such-child") == nil)
+        #expect(CgroupHierarchy.probe(relative: relative, pid: 0) == nil)
+        #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "1:name=x:/a\n0::/b (deleted)\n") == "/b")
+        #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "1:name=x:/a\n") == nil)
+    }
+
     @Test func picksCgroup2LinesWhereverTheyAre() throws {
         // First line, last line without a newline, and never a "cgroup2"
         // that is not the type field.

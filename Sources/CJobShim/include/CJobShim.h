@@ -54,6 +54,10 @@ int jobshim_probe_clone_into_cgroup(void);
 /// 1 when waitid accepts P_PIDFD (Linux 5.4).
 int jobshim_probe_waitid_pidfd(void);
 
+/// statfs(2) of `path` (sys/statfs.h is not in Swift's Glibc module): the
+/// file system's magic number and the mount's flags (ST_RDONLY …); 0 or -1.
+int jobshim_file_system(const char *path, int64_t *magic, int64_t *flags);
+
 /// Makes every thread allocate from glibc's main malloc arena (mallopt
 /// M_ARENA_MAX 1; malloc.h is not in Swift's Glibc module). For a process
 /// with few, light threads, such as jobsup; returns mallopt's result.

@@ -24,37 +24,51 @@ public struct CgroupHierarchy: Sendable, Equatable {
             ? CgroupPath.parent(of: ownCgroup) : ownCgroup
     }
 
-    /// Discovers the hierarchy of the calling process.
+    /// Where cgroup2 is usually mounted (pure v2, then hybrid hosts), in the
+    /// order they are preferred when more than one is.
+    static let usualMountPoints = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+
+    /// Discovers the hierarchy of the calling process: by `probe` where
+    /// cgroup2 is at a usual place, else from all of mountinfo.
     public static func discover() throws(JobObjectError) -> CgroupHierarchy {
-        let mountinfo = try FileContents.read("/proc/self/mountinfo")
-            .orThrow("discover cgroup2", path: "/proc/self/mountinfo", what: "read")
         let cgroup = try FileContents.read("/proc/self/cgroup")
             .orThrow("discover cgroup2", path: "/proc/self/cgroup", what: "read")
+        if let relative = ownRelativePath(procSelfCgroup: cgroup), let found = probe(relative: relative) {
+            return found
+        }
+        let mountinfo = try FileContents.read("/proc/self/mountinfo")
+            .orThrow("discover cgroup2", path: "/proc/self/mountinfo", what: "read")
         return try parse(mountinfo: mountinfo, procSelfCgroup: cgroup)
+    }
+
+    /// The `0::` path of /proc/self/cgroup, relative to the root the kernel
+    /// shows this process (its cgroup namespace's).
+    static func ownRelativePath(procSelfCgroup: String) -> String? {
+        guard let line = procSelfCgroup.nonEmptyLines.first(where: { $0.hasPrefix("0::") }) else { return nil }
+        let relative = String(line.dropFirst(3))
+        return relative.hasSuffix(" (deleted)") ? String(relative.dropLast(10)) : relative
     }
 
     /// Parses the two files; separate from `discover` so it can be tested on
     /// the mount tables of other hosts.
     static func parse(mountinfo: String, procSelfCgroup: String) throws(JobObjectError) -> CgroupHierarchy {
         let mounts = Cgroup2Mount.lines(of: mountinfo).compactMap(Cgroup2Mount.init(line:))
-        let preferred = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        guard let mount = mounts.first(where: { preferred.contains($0.mountPoint) }) ?? mounts.first else {
+        let preferred = usualMountPoints.lazy.compactMap { place in mounts.first { $0.mountPoint == place } }.first
+        guard let mount = preferred ?? mounts.first else {
             throw JobObjectError(.cgroup2NotMounted,
                 "no cgroup2 file system is mounted; mount one (mount -t cgroup2 none /sys/fs/cgroup) or boot with systemd.unified_cgroup_hierarchy=1",
                 operation: "discover cgroup2", path: "/proc/self/mountinfo")
         }
-        guard let line = procSelfCgroup.nonEmptyLines.first(where: { $0.hasPrefix("0::") }) else {
+        guard var relative = ownRelativePath(procSelfCgroup: procSelfCgroup) else {
             throw JobObjectError(.cgroup2NotMounted,
                 "this process has no cgroup2 membership (no 0:: line in /proc/self/cgroup); the kernel must have cgroup2 enabled",
                 operation: "discover cgroup2", path: "/proc/self/cgroup")
         }
-        var relative = String(line.dropFirst(3))
         // Inside a cgroup namespace or a bind-mounted subtree, the mount shows
         // only part of the tree: drop the part above the mount's root.
         if mount.root != "/", relative.hasPrefix(mount.root) {
             relative = String(relative.dropFirst(mount.root.count))
         }
-        if relative.hasSuffix(" (deleted)") { relative = String(relative.dropLast(10)) }
         return CgroupHierarchy(mountPoint: mount.mountPoint,
                                ownCgroup: CgroupPath.join(mount.mountPoint, relative),
                                isReadOnly: mount.isReadOnly)

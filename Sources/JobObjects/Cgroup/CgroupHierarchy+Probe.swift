@@ -1,0 +1,34 @@
+import CJobShim
+import Glibc
+
+extension CgroupHierarchy {
+    /// cgroup2's file system magic (linux/magic.h).
+    private static let cgroup2Magic = 0x6367_7270
+
+    /// The hierarchy found without reading mountinfo, which the kernel
+    /// generates line by line on each read (a fifth of `jobsup run`'s
+    /// start-up on a small host, more with many mounts): a usual mount point
+    /// that is a cgroup2 mount, and in it the `relative` cgroup, confirmed
+    /// to be this process's own by its `cgroup.procs`. That confirmation is
+    /// what mountinfo's root field would give: a mount that shows only a
+    /// subtree (a bind mount, another namespace's mount) fails it. Returns
+    /// nil whenever a step cannot be confirmed; `discover` then reads
+    /// mountinfo.
+    static func probe(mountPoints: [String] = usualMountPoints, relative: String,
+                      pid: pid_t = getpid()) -> CgroupHierarchy? {
+        for mountPoint in mountPoints {
+            var magic: Int64 = 0, flags: Int64 = 0
+            guard jobshim_file_system(mountPoint, &magic, &flags) == 0, magic == cgroup2Magic else { continue }
+            // The mount itself, not a directory of a cgroup2 mounted above it.
+            var here = stat(), above = stat()
+            guard stat(mountPoint, &here) == 0, stat(CgroupPath.parent(of: mountPoint), &above) == 0,
+                  here.st_dev != above.st_dev else { return nil }
+            let ownCgroup = CgroupPath.join(mountPoint, relative)
+            guard case .success(let members) = FileContents.read(ownCgroup + "/cgroup.procs"),
+                  members.nonEmptyLines.contains(where: { pid_t($0) == pid }) else { return nil }
+            // ST_RDONLY (sys/statvfs.h): statfs reports the mount's flags.
+            return CgroupHierarchy(mountPoint: mountPoint, ownCgroup: ownCgroup, isReadOnly: flags & 1 != 0)
+        }
+        return nil
+    }
+}
