@@ -34,6 +34,8 @@ struct RunRequest: Equatable {
 
     /// Runs the job and exits with init's status (or jobsup's own on failure).
     func execute() async -> Never {
+        // Its exec then overlaps the job's set-up (see prestartWatchdog).
+        JobObject.prestartWatchdog()
         let limits: JobLimits
         let eventLines: EventLines?
         do throws(ValidationError) {

@@ -42,6 +42,24 @@ struct OwnerDeathTests {
         }
     }
 
+    @Test func prestartedWatchdogIsTheOneThatWatches() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        // A watchdog of the test's own, beside the shared one.
+        let watchdog = JobWatchdog()
+        #expect(watchdog.prestart())
+        let pid = try #require(watchdog.pid)
+        try watchdog.watch(job.path, parent: nil)
+        try watchdog.confirmRunning()
+        #expect(watchdog.pid == pid)
+        #expect(try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) == "jobobjects-watchdog\0")
+        #expect(!watchdog.stopIfIdle())
+        watchdog.unwatch(job.path)
+        #expect(watchdog.stopIfIdle())
+        #expect(kill(pid, 0) != 0)
+        try await job.close()
+        expectNothingLeft(path: job.path)
+    }
+
     @Test func watchdogWhoseExecFailsIsForkedAndStillKills() async throws {
         let job = try JobObject.create(name: uniqueJobName())
         let sleeper = try job.spawn("/bin/sleep", "1000")

@@ -507,6 +507,17 @@ public final class JobObject: Sendable, CustomStringConvertible {
 }
 
 extension JobObject {
+    /// Starts this process's owner-death watchdog ahead of its first job
+    /// that kills on close, so that the watchdog's start-up (an exec of this
+    /// executable) runs beside the caller's own instead of being waited for
+    /// before that job's first process. Optional: `create` starts it
+    /// otherwise; false if it cannot be started now (`create` then reports
+    /// why). `jobsup run` calls it first thing.
+    @discardableResult
+    public static func prestartWatchdog() -> Bool {
+        JobWatchdog.shared.prestart()
+    }
+
     /// Stops this process's owner-death watchdog once no job that kills on
     /// close is open, and waits for it to exit. A supervisor calls this just
     /// before it exits so that nothing of it outlives it, even for a moment;

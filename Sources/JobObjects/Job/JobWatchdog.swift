@@ -60,6 +60,14 @@ final class JobWatchdog: Sendable {
         }
     }
 
+    /// Starts the watchdog now if it is not running, without waiting for it.
+    func prestart() -> Bool {
+        state.withLock { state in
+            if state.connection != nil { return true }
+            return (try? start(&state)) != nil
+        }
+    }
+
     /// Returns once the watchdog runs: waits for its exec if that is still
     /// under way, and starts a forked one if the exec failed.
     func confirmRunning() throws(JobObjectError) {
