@@ -326,6 +326,9 @@ static inline long child_syscall(long number, long a, long b, long c) {
 // frame is gone by the time the child runs. Freed once the child has exec'd
 // or is reaped (jobshim_watchdog_confirm).
 struct jobshim_watchdog_exec {
+    pid_t pid;
+    int moved;           // its affinity excludes the owner's CPU until confirmed
+    cpu_set_t affinity;  // the owner's, given back then
     int report;      // the owner's end of the exec report pipe
     int sources[3];  // owner pidfd, socket, the pipe's other end: become 3, 4, 5
     char *argv[2];
@@ -366,6 +369,19 @@ static int exec_child_main(void *argument) {
     return 127;
 }
 
+// Keeps the new child off the calling thread's CPU, so that its exec runs
+// beside the owner: left to the scheduler, the child was queued behind the
+// owner on its CPU until the owner blocked, and jobsup then waited ~130 us
+// for the exec before its payload's spawn. Returns whether it was moved.
+static int move_off_this_cpu(pid_t pid, cpu_set_t *affinity) {
+    if (sched_getaffinity(0, sizeof(*affinity), affinity) != 0 || CPU_COUNT(affinity) < 2) return 0;
+    int here = sched_getcpu();
+    if (here < 0 || !CPU_ISSET(here, affinity)) return 0;
+    cpu_set_t elsewhere = *affinity;
+    CPU_CLR(here, &elsewhere);
+    return sched_setaffinity(pid, sizeof(elsewhere), &elsewhere) == 0;
+}
+
 // Starts the exec of the watchdog and returns its pid without waiting for
 // it, with *pending what jobshim_watchdog_confirm needs; -1 when the child
 // could not be made (nothing is left running then).
@@ -404,6 +420,8 @@ static pid_t watchdog_exec_async(const char *image, int owner_pidfd, int socket_
         errno = saved_errno;
         return -1;
     }
+    start->pid = pid;
+    start->moved = move_off_this_cpu(pid, &start->affinity);
     *pending = start;
     return pid;
 }
@@ -493,6 +511,9 @@ int jobshim_watchdog_confirm(int pidfd, jobshim_watchdog_exec *pending) {
     if (n != 0) {
         siginfo_t info;
         while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) != 0 && errno == EINTR) {}
+    } else if (pending->moved) {
+        // Exec'd: it may run anywhere the owner may again.
+        sched_setaffinity(pending->pid, sizeof(pending->affinity), &pending->affinity);
     }
     free(pending);
     if (n == 0) return 0;

@@ -52,6 +52,8 @@ struct OwnerDeathTests {
         try watchdog.confirmRunning()
         #expect(watchdog.pid == pid)
         #expect(try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) == "jobobjects-watchdog\0")
+        // Kept off this CPU while it exec'd; confirmed, it may run anywhere this process may.
+        #expect(cpusAllowed(pid) == cpusAllowed(getpid()))
         #expect(!watchdog.stopIfIdle())
         watchdog.unwatch(job.path)
         #expect(watchdog.stopIfIdle())
@@ -78,4 +80,10 @@ struct OwnerDeathTests {
         try? await job.close()
         expectNothingLeft(path: job.path, processes: [sleeper])
     }
+}
+
+/// The CPUs `pid` may run on, as /proc/PID/status lists them.
+private func cpusAllowed(_ pid: pid_t) -> String? {
+    let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    return status?.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }.map(String.init)
 }
