@@ -74,6 +74,26 @@ struct SpawnTests {
         }
     }
 
+    /// `.inherit` hands the child this process's environ as it is; the
+    /// other kinds build a list.
+    @Test func inheritedAndUpdatedEnvironments() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            func environment(of process: ProcessHandle) async throws -> Set<Substring> {
+                let text = await PipeReader.readAll(process.standardOutput!)
+                try process.standardOutput!.close()
+                #expect(await process.wait() == .exited(code: 0))
+                return Set(text.split(separator: "\0"))
+            }
+            let ours = Set(Spawner.currentEnvironment().map { Substring($0) })
+            let inherited = try await environment(of: spawnPiped(job, ["/usr/bin/env", "-0"]))
+            #expect(inherited == ours)
+            let updated = try await environment(of: spawnPiped(job, ["/usr/bin/env", "-0"]) {
+                $0.environment = .inheritUpdating(["JOBOBJECTS_ADDED": "1", "PATH": nil])
+            })
+            #expect(updated == ours.filter { !$0.hasPrefix("PATH=") }.union(["JOBOBJECTS_ADDED=1"]))
+        }
+    }
+
     @Test func onlyRequestedDescriptorsAreInherited() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             // A descriptor the parent holds without O_CLOEXEC must not leak.

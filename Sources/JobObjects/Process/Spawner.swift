@@ -8,8 +8,10 @@ import SystemPackage
 /// happens here, in the parent, before clone; the child only makes syscalls.
 enum Spawner {
     static func spawn(_ options: SpawnOptions, cgroupFD: CInt, cgroupProcsFD: CInt, path: SpawnPath) throws(JobObjectError) -> ProcessHandle {
+        // nil: the child gets `environ` itself (no copy of it per spawn).
         let environment = environmentList(options.environment)
-        let searchPath = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+        let searchPath = environment.map { list in list.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } }
+            ?? getenv("PATH").map { String(cString: $0) }
         let executable: String
         if let namespace = options.mountNamespace {
             executable = try resolve(options.executable, in: namespace, searchPath: searchPath,
@@ -57,7 +59,7 @@ enum Spawner {
 
         var result = jobshim_spawn_result()
         let status: CInt = withCStrings(argv) { argvPointer in
-            withCStrings(environment) { envpPointer in
+            withEnvironment(environment) { envpPointer in
                 executable.withCString { pathPointer in
                     withOptionalCString(options.workingDirectory) { cwdPointer in
                         sources.withUnsafeBufferPointer { sourcePointer in
@@ -212,12 +214,13 @@ enum Spawner {
             operation: "spawn")
     }
 
-    private static func environmentList(_ environment: SpawnOptions.Environment) -> [String] {
+    /// The child's environment as a list; nil for `.inherit`.
+    private static func environmentList(_ environment: SpawnOptions.Environment) -> [String]? {
         switch environment {
         case .custom(let values):
             return values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         case .inherit:
-            return currentEnvironment()
+            return nil
         case .inheritUpdating(let updates):
             var list = currentEnvironment().filter { entry in
                 let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
@@ -320,6 +323,13 @@ private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeM
     let pointers = strings.map { strdup($0) } + [nil]
     defer { pointers.forEach { free($0) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// The child's envp: `strings` as C strings, or this process's `environ` as
+/// it is when nil (what posix_spawn is given for an inherited environment).
+private func withEnvironment<R>(_ strings: [String]?, _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    guard let strings else { return body(UnsafePointer(environ)) }
+    return withCStrings(strings, body)
 }
 
 private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
