@@ -482,10 +482,9 @@ int jobshim_watchdog_start(const char *image, pid_t *pid_out, int *pidfd_out, in
 #endif
     if (pid < 0) pid = watchdog_fork(owner_pidfd, sockets[1]);
     int rc = guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
-    if (rc != 0 && *pending != NULL) {
+    if (rc != 0) {
         // guardian_finish reaped the child: nothing uses the block any more.
-        close((*pending)->report);
-        free(*pending);
+        jobshim_watchdog_discard(*pending);
         *pending = NULL;
     }
     return rc;
@@ -496,6 +495,12 @@ int jobshim_watchdog_start_forked(pid_t *pid_out, int *pidfd_out, int *socket_ou
     if (guardian_open(&owner_pidfd, sockets) != 0) return -1;
     pid_t pid = watchdog_fork(owner_pidfd, sockets[1]);
     return guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
+}
+
+void jobshim_watchdog_discard(jobshim_watchdog_exec *pending) {
+    if (pending == NULL) return;
+    close(pending->report);
+    free(pending);
 }
 
 int jobshim_watchdog_confirm(int pidfd, jobshim_watchdog_exec *pending) {
@@ -512,7 +517,9 @@ int jobshim_watchdog_confirm(int pidfd, jobshim_watchdog_exec *pending) {
         siginfo_t info;
         while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) != 0 && errno == EINTR) {}
     } else if (pending->moved) {
-        // Exec'd: it may run anywhere the owner may again.
+        // Exec'd (not reaped: this is the owner's child, and the caller has
+        // not waited for it, so the pid is still its): it may run anywhere
+        // the owner may again.
         sched_setaffinity(pending->pid, sizeof(pending->affinity), &pending->affinity);
     }
     free(pending);

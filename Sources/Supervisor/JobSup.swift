@@ -45,8 +45,9 @@ struct JobSup: AsyncParsableCommand {
 enum JobSupMain {
     static func main() {
         // One malloc arena: the library's monitor thread would otherwise get
-        // its own at its first allocation (a 64 MiB reservation and fresh
-        // pages to fault in), for the few allocations it makes.
+        // its own at its first allocation (128 MiB of address space reserved,
+        // fresh pages to fault in, more to tear down at exit), for the few
+        // allocations it makes.
         _ = jobshim_use_one_malloc_arena()
         // `jobsup run` with a well-formed command line skips ArgumentParser
         // (see RunFastParser); execute() exits, so this never falls through.

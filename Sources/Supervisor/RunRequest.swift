@@ -34,8 +34,6 @@ struct RunRequest: Equatable {
 
     /// Runs the job and exits with init's status (or jobsup's own on failure).
     func execute() async -> Never {
-        // Its exec then overlaps the job's set-up (see prestartWatchdog).
-        JobObject.prestartWatchdog()
         let limits: JobLimits
         let eventLines: EventLines?
         do throws(ValidationError) {
@@ -61,6 +59,7 @@ struct RunRequest: Equatable {
         let argv = self.argv
         do {
             let parent = Self.needsControllers(limits) ? try Self.enterLeaf(parent: cgroupParent) : cgroupParent
+            Self.prestartWatchdog()
             let job = try JobObject.create(name: name, parent: parent, limits: limits,
                                            trackDescendants: settings.events != nil)
             var settings = settings
@@ -75,6 +74,14 @@ struct RunRequest: Equatable {
         } catch {
             Diagnostics.fail(error)
         }
+    }
+
+    /// Starts the owner-death watchdog ahead of the job, so that its exec
+    /// runs beside the job's set-up. Only once jobsup is in its final cgroup
+    /// (after `enterLeaf`): the watchdog starts in its owner's cgroup, and a
+    /// process left above the leaf would keep controllers from being enabled.
+    private static func prestartWatchdog() {
+        JobObject.prestartWatchdog()
     }
 
     /// `-f FILE`: the payload spec, with the flags laid over it.
@@ -110,6 +117,7 @@ struct RunRequest: Equatable {
             if Self.needsControllers(limits) || spec.resources != PayloadSpec.Resources() {
                 options.cgroupParent = try Self.enterLeaf(parent: cgroupParent)
             }
+            Self.prestartWatchdog()
             let reaper = try ChildSubreaper.enable()
             let notifier = try SignalNotifier(Supervisor.forwardedSignals)
             let payload = try await Payload.start(spec, options: options)

@@ -201,17 +201,23 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 /// ("/proc/self/exe"; tests name a missing one to fail the exec).
 /// The caller does not wait for the exec: `*pending` is then what
 /// jobshim_watchdog_confirm needs, to be called before the watchdog is relied
-/// on (before any process enters a watched job) or once it is reaped; NULL
-/// when the watchdog already runs (where the clone child cannot be made, it is
-/// forked). Records sent meanwhile wait in the socket.
+/// on (before any process enters a watched job), or jobshim_watchdog_discard
+/// once the watchdog is reaped; NULL when the watchdog already runs (where the
+/// clone child cannot be made, it is forked). Until confirmed, the child may
+/// not run on the caller's CPU, so that its exec runs beside the caller.
+/// Records sent meanwhile wait in the socket.
 typedef struct jobshim_watchdog_exec jobshim_watchdog_exec;
 int jobshim_watchdog_start(const char *image, pid_t *pid, int *pidfd, int *socket_fd, jobshim_watchdog_exec **pending);
 
 /// Waits, if it has not happened yet, for the exec of a watchdog started by
-/// jobshim_watchdog_start, and frees `pending`. Returns 0 when the watchdog
-/// runs (or was reaped before its exec); -1 with the exec's errno when the
-/// exec failed, the child then reaped.
+/// jobshim_watchdog_start, and frees `pending`; the watchdog must not have
+/// been reaped yet. Returns 0 when it runs (its CPU affinity is then the
+/// caller's again); -1 with the exec's errno when the exec failed, the child
+/// then reaped.
 int jobshim_watchdog_confirm(int pidfd, jobshim_watchdog_exec *pending);
+
+/// Frees `pending` of a watchdog that was reaped before it was confirmed.
+void jobshim_watchdog_discard(jobshim_watchdog_exec *pending);
 
 /// Starts the watchdog by fork, without the exec: where the exec failed.
 int jobshim_watchdog_start_forked(pid_t *pid, int *pidfd, int *socket_fd);

@@ -512,7 +512,10 @@ extension JobObject {
     /// executable) runs beside the caller's own instead of being waited for
     /// before that job's first process. Optional: `create` starts it
     /// otherwise; false if it cannot be started now (`create` then reports
-    /// why). `jobsup run` calls it first thing.
+    /// why). Call it from the cgroup the caller will stay in: the watchdog
+    /// starts in its owner's cgroup, and a process there keeps controllers
+    /// from being enabled for that cgroup's children. `jobsup run` calls it
+    /// once it is in its final cgroup, before it creates its job.
     @discardableResult
     public static func prestartWatchdog() -> Bool {
         JobWatchdog.shared.prestart()

@@ -173,7 +173,7 @@ final class JobWatchdog: Sendable {
     /// After the watchdog was reaped: forgets it and frees what its start held.
     private func release(_ connection: Connection) {
         ProcessRegistry.shared.remove(connection.pid)
-        if let pending = connection.pendingExec { _ = jobshim_watchdog_confirm(connection.pidfd, pending) }
+        jobshim_watchdog_discard(connection.pendingExec)
         Syscall.close(connection.pidfd)
     }
 }
