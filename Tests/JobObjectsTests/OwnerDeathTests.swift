@@ -62,6 +62,24 @@ struct OwnerDeathTests {
         expectNothingLeft(path: job.path)
     }
 
+    /// The exec may fail before the first record is sent: the send finds the
+    /// child gone, and a forked watchdog must take the record.
+    @Test func watchdogWhoseExecFailedBeforeTheFirstRecordIsForked() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        let watchdog = JobWatchdog(image: "/nonexistent/jobobjects-watchdog")
+        #expect(watchdog.prestart())
+        let failed = try #require(watchdog.pid)
+        // Its exec has failed and it has exited (a zombie until reaped).
+        #expect(await eventually { processState(failed) == "Z" })
+        try watchdog.watch(job.path, parent: nil)
+        let forked = try #require(watchdog.pid)
+        #expect(forked != failed && kill(forked, 0) == 0)
+        watchdog.unwatch(job.path)
+        #expect(watchdog.stopIfIdle())
+        try await job.close()
+        expectNothingLeft(path: job.path)
+    }
+
     @Test func watchdogWhoseExecFailsIsForkedAndStillKills() async throws {
         let job = try JobObject.create(name: uniqueJobName())
         let sleeper = try job.spawn("/bin/sleep", "1000")
@@ -86,4 +104,11 @@ struct OwnerDeathTests {
 private func cpusAllowed(_ pid: pid_t) -> String? {
     let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
     return status?.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }.map(String.init)
+}
+
+/// The state letter of /proc/PID/stat (R, S, Z …), nil once the pid is gone.
+private func processState(_ pid: pid_t) -> String? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    return stat[stat.index(close, offsetBy: 2)...].first.map(String.init)
 }

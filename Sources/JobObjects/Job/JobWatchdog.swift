@@ -71,17 +71,23 @@ final class JobWatchdog: Sendable {
     /// Returns once the watchdog runs: waits for its exec if that is still
     /// under way, and starts a forked one if the exec failed.
     func confirmRunning() throws(JobObjectError) {
-        try state.withLock { state throws(JobObjectError) in
-            guard let connection = state.connection, let pending = connection.pendingExec else { return }
-            state.connection?.pendingExec = nil
-            guard jobshim_watchdog_confirm(connection.pidfd, pending) != 0 else { return }
-            // The exec failed and the child is reaped; the forked watchdog gets every job anew.
-            Syscall.close(connection.socket)
-            ProcessRegistry.shared.remove(connection.pid)
-            Syscall.close(connection.pidfd)
-            state.connection = nil
-            _ = try start(&state, forked: true)
-        }
+        try state.withLock { state throws(JobObjectError) in _ = try confirm(&state) }
+    }
+
+    /// confirmRunning under the lock; true when a failed exec was replaced
+    /// by a forked watchdog.
+    @discardableResult
+    private func confirm(_ state: inout State) throws(JobObjectError) -> Bool {
+        guard let connection = state.connection, let pending = connection.pendingExec else { return false }
+        state.connection?.pendingExec = nil
+        guard jobshim_watchdog_confirm(connection.pidfd, pending) != 0 else { return false }
+        // The exec failed and the child is reaped; the forked watchdog gets every job anew.
+        Syscall.close(connection.socket)
+        ProcessRegistry.shared.remove(connection.pid)
+        Syscall.close(connection.pidfd)
+        state.connection = nil
+        _ = try start(&state, forked: true)
+        return true
     }
 
     /// The job was closed or detached by its owner.
@@ -132,6 +138,8 @@ final class JobWatchdog: Sendable {
             let connection: Connection
             if let existing = state.connection { connection = existing } else { connection = try start(&state) }
             if case .success = Syscall.send(connection.socket, record) { return }
+            // An exec that failed already (the child is gone): a forked watchdog takes over.
+            if connection.pendingExec != nil, try confirm(&state) { continue }
             // The watchdog is gone (killed by someone): reap it, start anew, re-watch.
             stop(connection)
             state.connection = nil
