@@ -226,7 +226,9 @@ extension PayloadStorageTests {
         #expect(FileManager.default.createFile(atPath: liveRoot + "/.payload", contents: Data(live.serialized.utf8)))
 
         let reclaimed = Payload.reclaimStale()
-        #expect(reclaimed.contains(name))
+        // Another test's Payload.start reclaims stale storage too, and may have
+        // taken this record first; then it is gone all the same.
+        #expect(await eventually { reclaimed.contains(name) || access(root, F_OK) != 0 })
         #expect(!reclaimed.contains(liveName))
         #expect(access(liveRoot, F_OK) == 0)
         try FileManager.default.removeItem(atPath: liveRoot)
