@@ -23,7 +23,8 @@ struct BadInputTests {
         let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: name) }
         #expect(error?.code == .invalidJobName)
         let after = try FileManager.default.contentsOfDirectory(atPath: JobParent.resolve().hierarchy.mountPoint)
-        #expect(Set(after).subtracting(before).isEmpty)
+        // Tests running at the same time make and remove the shared default parent.
+        #expect(Set(after).subtracting(before).subtracting([JobParent.defaultName]).isEmpty)
     }
 
     @Test func aParentWhoseParentIsMissingIsAClearError() throws {
