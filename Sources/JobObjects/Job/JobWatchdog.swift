@@ -10,7 +10,8 @@ import SystemPackage
 /// dies, even by SIGKILL, so kill-on-close always holds.
 ///
 /// Starting it does not wait for its exec: `watch` returns at once and the
-/// records wait in the socket. `confirmRunning()` waits for the exec (long
+/// records wait in the socket (unless a send finds the exec already failed:
+/// then it confirms, below, and sends to the forked watchdog). `confirmRunning()` waits for the exec (long
 /// done by then, as a rule) and falls back to a forked watchdog if it failed;
 /// a job calls it before any process enters it, which is when the watchdog
 /// must be there.
