@@ -1,6 +1,7 @@
 import ArgumentParser
 import CJobShim
 import Glibc
+import JobObjects
 
 /// `jobsup`: runs payloads as Windows-style job objects on cgroup v2.
 struct JobSup: AsyncParsableCommand {
@@ -44,9 +45,10 @@ struct JobSup: AsyncParsableCommand {
 @main
 enum JobSupMain {
     static func main() {
-        // One malloc arena: the library's monitor thread would otherwise get
-        // its own at its first allocation (128 MiB of address space reserved,
-        // fresh pages to fault in, more to tear down at exit), for the few
+        // One malloc arena: any thread besides the main one (a Task.sleep's
+        // timer thread during a grace period) would otherwise get its own at
+        // its first allocation (128 MiB of address space reserved, fresh
+        // pages to fault in, more to tear down at exit), for the few
         // allocations it makes.
         _ = jobshim_use_one_malloc_arena()
         // `jobsup run` with a well-formed command line skips ArgumentParser
@@ -54,14 +56,14 @@ enum JobSupMain {
         let arguments = CommandLine.arguments
         if arguments.count > 1, arguments[1] == "run", let request = RunFastParser.parse(arguments.dropFirst(2)),
            (try? request.validate()) != nil {
-            try? BlockingTask.run { await request.execute() }
+            _ = try? CallingThreadExecutor.run { await request.execute() }
         }
         do {
             var command = try JobSup.parseAsRoot()
             if let asyncCommand = command as? AsyncParsableCommand {
                 // Only the task touches it while the main thread waits.
                 nonisolated(unsafe) var command = asyncCommand
-                try BlockingTask.run { try await command.run() }
+                try CallingThreadExecutor.run { try await command.run() }
             } else {
                 try command.run()
             }

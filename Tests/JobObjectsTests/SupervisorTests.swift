@@ -29,6 +29,18 @@ struct SupervisorTests {
         }
     }
 
+    /// jobsup's main thread runs the command and the library's monitor
+    /// (CallingThreadExecutor): no monitor thread, no thread pool. With
+    /// --events the job's event stream goes through the same monitor.
+    @Test(arguments: [[], ["--events", "json"]])
+    func runsOnOneThread(_ flags: [String]) async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let (status, out, _) = try await jobsup(["run"] + flags + ["--", "sh", "-c", "ls /proc/$PPID/task"], in: job)
+            #expect(status == .exited(code: 0))
+            #expect(out.split(separator: "\n").count == 1, "jobsup's threads: \(out)")
+        }
+    }
+
     @Test func missingCommandIs127AndSays() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let (status, _, err) = try await jobsup(["run", "--", "no-such-command-xyz"], in: job)

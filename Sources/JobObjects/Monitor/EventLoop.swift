@@ -2,27 +2,35 @@ import CJobShim
 import Glibc
 import Synchronization
 
-/// The one monitor thread of the process: `epoll` over pidfds, cgroup event
-/// files and eventfds, calling a handler for each ready descriptor.
+/// The monitor of the process: `epoll` over pidfds, cgroup event files and
+/// eventfds, calling a handler for each ready descriptor.
 ///
-/// Handlers run on the monitor thread and must be quick (read a file, resume
-/// a continuation). Blocking work never runs here, and no async code blocks.
+/// One thread waits on it: the loop's own thread, started at the first
+/// registration, or a thread running a `CallingThreadExecutor`, which waits
+/// on it while it has no job to run (a supervisor then needs no second
+/// thread at all). Handlers run on that thread and must be quick (read a
+/// file, resume a continuation). Blocking work never runs here, and no
+/// async code blocks.
 final class EventLoop: Sendable {
     typealias Handler = @Sendable (_ events: UInt32) -> Void
 
-    /// Shared by every job and process handle of the process; started on first use.
+    /// Shared by every job and process handle of the process.
     static let shared = EventLoop()
 
     private let epollFD: CInt
     private let handlers = Mutex<[UInt64: Handler]>([:])
     private let nextToken = Atomic<UInt64>(1)
+    private let driver = Mutex(Driver.nobody)
+
+    /// Who waits on the epoll set. The own thread, once started, runs for
+    /// the life of the process.
+    private enum Driver { case nobody, ownThread, callingThread }
 
     private init() {
         switch Syscall.epollCreate() {
         case .success(let fd): epollFD = fd
         case .failure(let errno): fatalError("epoll_create1 failed: \(errno); the process is out of descriptors")
         }
-        startThread()
     }
 
     /// Watches `fd` for `events` (EPOLLIN, EPOLLPRI …); returns a token for `remove`.
@@ -34,6 +42,7 @@ final class EventLoop: Sendable {
             _ = handlers.withLock { $0.removeValue(forKey: token) }
             throw JobObjectError.system(errno, operation: "watch descriptor", what: "add descriptor to epoll")
         }
+        startThreadIfUndriven()
         return token
     }
 
@@ -43,7 +52,48 @@ final class EventLoop: Sendable {
         _ = jobshim_epoll_ctl(epollFD, CInt(EPOLL_CTL_DEL), fd, 0, 0)
     }
 
-    private func startThread() {
+    /// Makes the calling thread the one that waits on the loop (with
+    /// `runOnce`) until `stopDriving()`. False when another thread already
+    /// does: the loop's own thread, or another `CallingThreadExecutor`.
+    func startDriving() -> Bool {
+        driver.withLock { driver in
+            guard driver == .nobody else { return false }
+            driver = .callingThread
+            return true
+        }
+    }
+
+    /// Hands the loop back: its own thread starts if anything is still
+    /// watched (else at the next registration), so no event waits unseen.
+    func stopDriving() {
+        driver.withLock { $0 = .nobody }
+        // After the hand-back, not before: an `add` that ran meanwhile saw
+        // a driver and started nothing; this sees its handler.
+        if !handlers.withLock({ $0.isEmpty }) { startThreadIfUndriven() }
+    }
+
+    /// Waits up to `timeoutMilliseconds` (-1: without end) for ready
+    /// descriptors and runs their handlers. Only the driving thread calls it.
+    func runOnce(timeoutMilliseconds: CInt) {
+        let capacity = 64
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { tokens in
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: capacity) { events in
+                let n = jobshim_epoll_wait(epollFD, tokens.baseAddress, events.baseAddress, CInt(capacity), timeoutMilliseconds)
+                // n < 0: EINTR (a signal handler ran); the caller loops.
+                for i in 0..<max(0, Int(n)) {
+                    if let handler = handlers.withLock({ $0[tokens[i]] }) { handler(events[i]) }
+                }
+            }
+        }
+    }
+
+    private func startThreadIfUndriven() {
+        let start = driver.withLock { driver in
+            guard driver == .nobody else { return false }
+            driver = .ownThread
+            return true
+        }
+        guard start else { return }
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
         let rc = pthread_create(&thread, nil, { context in
@@ -56,18 +106,7 @@ final class EventLoop: Sendable {
 
     private func run() -> Never {
         setThreadName("jobobjects-mon")
-        var tokens = [UInt64](repeating: 0, count: 64)
-        var events = [UInt32](repeating: 0, count: 64)
-        while true {
-            let n = jobshim_epoll_wait(epollFD, &tokens, &events, 64, -1)
-            if n < 0 { continue }  // EINTR
-            for i in 0..<Int(n) {
-                let token = tokens[i]
-                if let handler = handlers.withLock({ $0[token] }) {
-                    handler(events[i])
-                }
-            }
-        }
+        while true { runOnce(timeoutMilliseconds: -1) }
     }
 }
 

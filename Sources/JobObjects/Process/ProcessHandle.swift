@@ -6,7 +6,7 @@ import SystemPackage
 /// A process held by its pidfd, so signals and waits always reach the
 /// process it was made for, never a later one that reuses its pid.
 ///
-/// The handle reaps its process as soon as it exits (the monitor thread
+/// The handle reaps its process as soon as it exits (the monitor (EventLoop)
 /// watches the pidfd), so no zombie lingers and the status is never lost,
 /// whether or not anyone calls `wait()`.
 public final class ProcessHandle: Sendable, CustomStringConvertible {
@@ -100,7 +100,7 @@ public final class ProcessHandle: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Calls `handler` once, on the monitor thread, when the process exits
+    /// Calls `handler` once, on the monitor's thread, when the process exits
     /// (at once if it already has).
     func onExit(_ handler: @escaping @Sendable (ExitStatus) -> Void) {
         let ready: ExitStatus? = state.withLock { state in
@@ -119,7 +119,7 @@ public final class ProcessHandle: Sendable, CustomStringConvertible {
         if let token { EventLoop.shared.remove(fd: pidfd, token: token) }
     }
 
-    /// Called on the monitor thread when the pidfd becomes readable. Runs
+    /// Called on the monitor's thread when the pidfd becomes readable. Runs
     /// its effect once: a level-triggered wake-up can repeat before the
     /// registration is removed.
     private func processExited() {
