@@ -23,6 +23,16 @@ int jobshim_proc_events_open(void) {
     address.nl_groups = CN_IDX_PROC;
     address.nl_pid = 0;  // let the kernel choose
     if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0) goto fail;
+    // Every fork and exit on the machine arrives here; a burst (a build
+    // forking hundreds of compilers) while the reader is not scheduled
+    // overflows the default buffer (~200 messages) and the kernel drops
+    // events (ENOBUFS). The connector already needs CAP_NET_ADMIN, which
+    // SO_RCVBUFFORCE needs to pass rmem_max. Memory is only used while
+    // messages wait.
+    int buffer_size = 8 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer_size, sizeof(buffer_size)) != 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_size, sizeof(buffer_size));
+    }
 
     struct {
         struct nlmsghdr header;
