@@ -80,8 +80,11 @@ struct RunRequest: Equatable {
     /// runs beside the job's set-up. Only once jobsup is in its final cgroup
     /// (after `enterLeaf`): the watchdog starts in its owner's cgroup, and a
     /// process left above the leaf would keep controllers from being enabled.
+    /// jobsup has one job: the watchdog may exit as soon as it is closed,
+    /// beside the rest of the close, rather than be stopped after it.
     private static func prestartWatchdog() {
         JobObject.prestartWatchdog()
+        JobObject.stopWatchdogWhenIdle()
     }
 
     /// `-f FILE`: the payload spec, with the flags laid over it.

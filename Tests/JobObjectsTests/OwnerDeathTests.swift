@@ -62,6 +62,40 @@ struct OwnerDeathTests {
         expectNothingLeft(path: job.path)
     }
 
+    /// Asked to stop when idle, the watchdog exits as the last job is
+    /// unwatched, before anyone waits for it; stopIfIdle reaps it, and a job
+    /// watched later gets a new watchdog, which stays.
+    @Test func watchdogToldToStopWhenIdleExitsAsTheLastJobIsUnwatched() async throws {
+        let first = try JobObject.create(name: uniqueJobName())
+        let second = try JobObject.create(name: uniqueJobName())
+        let watchdog = JobWatchdog()
+        try watchdog.watch(first.path, parent: nil)
+        try watchdog.watch(second.path, parent: nil)
+        try watchdog.confirmRunning()
+        let pid = try #require(watchdog.pid)
+        watchdog.stopWhenIdle()
+        watchdog.unwatch(first.path)
+        #expect(watchdog.pid == pid)
+        watchdog.unwatch(second.path)
+        #expect(watchdog.pid == nil)
+        #expect(await eventually { processState(pid) == "Z" })
+        #expect(watchdog.stopIfIdle())
+        #expect(processState(pid) == nil)
+
+        try watchdog.watch(first.path, parent: nil)
+        try watchdog.confirmRunning()
+        let next = try #require(watchdog.pid)
+        #expect(next != pid)
+        watchdog.unwatch(first.path)
+        #expect(watchdog.pid == next)
+        #expect(watchdog.stopIfIdle())
+        #expect(processState(next) == nil)
+        try await first.close()
+        try await second.close()
+        expectNothingLeft(path: first.path)
+        expectNothingLeft(path: second.path)
+    }
+
     /// The exec may fail before the first record is sent: the send finds the
     /// child gone, and a forked watchdog must take the record.
     @Test func watchdogWhoseExecFailedBeforeTheFirstRecordIsForked() async throws {

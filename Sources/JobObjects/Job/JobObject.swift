@@ -530,6 +530,18 @@ extension JobObject {
     public static func stopWatchdogIfIdle() -> Bool {
         JobWatchdog.shared.stopIfIdle()
     }
+
+    /// Lets the watchdog exit as soon as no job that kills on close is open
+    /// (the next time that happens), instead of at `stopWatchdogIfIdle()`:
+    /// the close of the last job tells it right after the record that
+    /// unwatches the job, in one wake-up of the watchdog, and its exit
+    /// overlaps the rest of the close. `stopWatchdogIfIdle()` still waits
+    /// for it before the caller exits. A supervisor with one job calls this
+    /// any time before that job closes; a job created after the watchdog
+    /// exited starts a new one, which stays.
+    public static func stopWatchdogWhenIdle() {
+        JobWatchdog.shared.stopWhenIdle()
+    }
 }
 
 /// How a job's processes were killed.

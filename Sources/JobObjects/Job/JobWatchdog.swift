@@ -35,6 +35,10 @@ final class JobWatchdog: Sendable {
 
     private struct State {
         var connection: Connection?
+        /// Told to exit (stopWhenIdle), not reaped yet.
+        var exiting: Connection?
+        /// Whether the next moment no job is watched ends the watchdog.
+        var exitsWhenIdle = false
         /// Each watched job and its on-demand parent ("" if none); re-sent to
         /// a restarted watchdog. A list, not a dictionary: a process holds
         /// few jobs, and a String-keyed table's first use costs a runtime
@@ -96,6 +100,7 @@ final class JobWatchdog: Sendable {
         state.withLock { state in
             _ = state.forget(path)
             try? send("U", path, "", &state)
+            exitIfIdleAndAsked(&state)
         }
     }
 
@@ -104,7 +109,40 @@ final class JobWatchdog: Sendable {
         state.withLock { state in
             let parent = state.forget(path) ?? ""
             try? send("R", path, parent, &state)
+            exitIfIdleAndAsked(&state)
         }
+    }
+
+    /// Ends the watchdog the next time no job is watched, right after the
+    /// record that unwatches the last one, without waiting for it (see
+    /// `JobObject.stopWatchdogWhenIdle`). A job watched after that starts a
+    /// new watchdog, which stays.
+    func stopWhenIdle() {
+        state.withLock { $0.exitsWhenIdle = true }
+    }
+
+    /// The watchdog, asked to exit when idle and now idle, is told to exit
+    /// and set aside to be reaped. One whose exec is not confirmed yet is
+    /// left to `stopIfIdle`. One still removing a dropped job's cgroup
+    /// ignores the request but sees its socket closed: it finishes the
+    /// removal, then exits.
+    private func exitIfIdleAndAsked(_ state: inout State) {
+        guard state.exitsWhenIdle, state.watched.isEmpty,
+              let connection = state.connection, connection.pendingExec == nil else { return }
+        _ = Syscall.send(connection.socket, Array("X".utf8))
+        Syscall.close(connection.socket)
+        reapExiting(&state)
+        state.exiting = connection
+        state.connection = nil
+        state.exitsWhenIdle = false
+    }
+
+    /// Waits for the watchdog told to exit, if any, and forgets it.
+    private func reapExiting(_ state: inout State) {
+        guard let exiting = state.exiting else { return }
+        _ = Syscall.waitPidfd(exiting.pidfd, options: 0)
+        release(exiting)
+        state.exiting = nil
     }
 
     /// Ends the watchdog when no job is watched, and waits for it, so that a
@@ -113,6 +151,7 @@ final class JobWatchdog: Sendable {
     @discardableResult
     func stopIfIdle() -> Bool {
         state.withLock { state in
+            reapExiting(&state)
             guard state.watched.isEmpty, let connection = state.connection else { return state.watched.isEmpty }
             _ = Syscall.send(connection.socket, Array("X".utf8))
             Syscall.close(connection.socket)
@@ -150,6 +189,7 @@ final class JobWatchdog: Sendable {
     }
 
     private func start(_ state: inout State, forked: Bool = false) throws(JobObjectError) -> Connection {
+        reapExiting(&state)
         var pid: pid_t = 0
         var pidfd: CInt = -1
         var socket: CInt = -1
