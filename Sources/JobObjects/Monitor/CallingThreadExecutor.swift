@@ -9,7 +9,7 @@ import Glibc
 /// ```swift
 /// let status = try CallingThreadExecutor.run {
 ///     let job = try JobObject.create()
-///     let status = await try job.spawn("make").wait()
+///     let status = try await job.spawn("make").wait()
 ///     try await job.close()
 ///     return status
 /// }
