@@ -534,7 +534,8 @@ extension JobObject {
     /// Lets the watchdog exit as soon as no job that kills on close is open
     /// (the next time that happens), instead of at `stopWatchdogIfIdle()`:
     /// the close of the last job tells it right after the record that
-    /// unwatches the job, in one wake-up of the watchdog, and its exit
+    /// unwatches the job (as a rule handled in the same wake-up of the
+    /// watchdog), and its exit
     /// overlaps the rest of the close. `stopWatchdogIfIdle()` still waits
     /// for it before the caller exits. A supervisor with one job calls this
     /// any time before that job closes; a job created after the watchdog

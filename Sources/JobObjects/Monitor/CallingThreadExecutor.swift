@@ -29,7 +29,10 @@ import Glibc
 /// or another `run` drives it, this one runs jobs only and the monitor stays
 /// where it is. When `run` returns, the monitor's own thread takes over if
 /// anything is still watched (a process handle, a job's events). Tasks still
-/// waiting then never run again.
+/// waiting then never run again. Do not call `run` from a task of another
+/// `run` on the same thread: the inner one would wait on its own wake-up
+/// only, and neither the outer tasks nor (if the outer drives it) the
+/// monitor would be served meanwhile.
 public final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
     /// The executor running the current task, for the tasks it starts
     /// (a task-local: unstructured tasks copy it).
