@@ -5,17 +5,26 @@
 // pidfd reports the owner's exit (or the owner's end of the command socket
 // closes), it kills every job the owner still held and removes their cgroups.
 //
-// It is the owner's own executable exec'd again, which a constructor below
-// turns into the watchdog before any other initialiser or main runs: forking
-// instead would copy the page tables of a large, multithreaded Swift process
-// and then fault in copies of every page either side writes (over a
-// millisecond for jobsup). The owner does not wait for that exec: the child
-// shares its memory until the exec (like vfork's) but runs beside it, and
-// reports a failed exec through a close-on-exec pipe that the owner reads
-// only when it first needs the watchdog (see jobshim_watchdog_confirm).
-// Where the exec fails (no /proc, a seccomp filter) the watchdog is forked,
-// and then runs in a forked child of a multithreaded process, where it may
-// only make syscalls: that is why it is C and lives here.
+// It is a child made by clone(CLONE_VM): a process of its own (pid,
+// descriptors, signal mask, working directory) that shares the owner's
+// memory, so nothing is copied and nothing exec'd, and it starts in tens of
+// microseconds. An exec'd image (what it used to be) cost ~0.5 ms of CPU per
+// start on a VM, most of it libc's start-up (CPUID queries, each a VM exit);
+// a fork copies the page tables of a large process and then faults in a copy
+// of every page either side writes. Sharing memory sets the rules here:
+// - all its state is in one mapping the owner makes per watchdog (stack,
+//   job table) and unmaps once it has reaped it: no static variables, as two
+//   watchdogs of one owner would share them;
+// - it calls no libc function: it runs on the owner thread's TLS, where
+//   libc's wrappers would store errno, and a first call through a lazily
+//   bound PLT slot would run the dynamic linker on that thread's behalf. It
+//   makes raw syscalls and has string helpers of its own;
+// - it keeps every signal blocked, as the owner blocked them around the
+//   clone: no handler of the owner's ever runs in it, and only SIGKILL ends it.
+// What it costs: the kernel's OOM killer, when it picks the owner, kills every
+// process that shares the owner's memory, the watchdog too; and the memory of
+// a killed owner is freed only once its watchdog has finished (milliseconds).
+// Where no raw syscall is written below, the watchdog is forked instead.
 #ifndef _GNU_SOURCE
 #error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
 #endif
@@ -24,19 +33,19 @@
 #include "guardian.h"
 #include "linux_compat.h"
 
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WATCHDOG_MAX_JOBS 4096
@@ -44,6 +53,72 @@
 // How long the watchdog keeps trying to remove a killed job's cgroup.
 #define WATCHDOG_REMOVE_ROUNDS 1200  // 60 s: a loaded machine can be slow to reap
 #define WATCHDOG_ROUND_MS 50
+// remove_children recurses up to 32 levels of ~8 KiB each.
+#define WATCHDOG_STACK_SIZE (1024 * 1024)
+#define WATCHDOG_GUARD_SIZE 4096
+
+#if defined(__x86_64__)
+#define WATCHDOG_SHARES_MEMORY 1
+static inline long sys6(long number, long a, long b, long c, long d, long e, long f) {
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long result;
+    __asm__ volatile("syscall"
+                     : "=a"(result)
+                     : "a"(number), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return result;
+}
+#elif defined(__aarch64__)
+#define WATCHDOG_SHARES_MEMORY 1
+static inline long sys6(long number, long a, long b, long c, long d, long e, long f) {
+    register long x8 __asm__("x8") = number;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+    return x0;
+}
+#else
+// A forked watchdog has TLS of its own: libc's wrapper is safe there.
+static inline long sys6(long number, long a, long b, long c, long d, long e, long f) {
+    long result = syscall(number, a, b, c, d, e, f);
+    return result == -1 ? -errno : result;
+}
+#endif
+
+// Raw syscalls: the result, or -errno.
+#define sys1(n, a) sys6((n), (long)(a), 0, 0, 0, 0, 0)
+#define sys2(n, a, b) sys6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define sys3(n, a, b, c) sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d) sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+// The string functions the watchdog needs; no_builtin keeps the compiler
+// from turning their loops back into libc calls.
+#if __has_attribute(no_builtin)
+#define WATCHDOG_OWN_CODE __attribute__((no_builtin))
+#else
+#define WATCHDOG_OWN_CODE
+#endif
+
+WATCHDOG_OWN_CODE static size_t text_length(const char *text, size_t limit) {
+    size_t length = 0;
+    while (length < limit && text[length] != '\0') length++;
+    return length;
+}
+
+WATCHDOG_OWN_CODE static int same_text(const char *a, const char *b) {
+    while (*a != '\0' && *a == *b) a++, b++;
+    return *a == *b;
+}
+
+WATCHDOG_OWN_CODE static void copy_bytes(char *to, const char *from, size_t count) {
+    for (size_t i = 0; i < count; i++) to[i] = from[i];
+}
 
 typedef struct {
     int state;  // 0 free, 1 watched, 2 removing
@@ -53,79 +128,108 @@ typedef struct {
     char parent[WATCHDOG_PATH_MAX];
 } watched_job;
 
-// Slots at and above this were never used: the loops stop here, so the
-// table's 32 MiB of address space is only touched as far as it is needed
-// (scanning all of it would fault in thousands of pages on every pass).
-static int slots_used;
+// One watchdog's state, at the top of its mapping (above its stack).
+typedef struct {
+    int owner_pidfd;
+    int socket_fd;
+    // Slots at and above this were never used: the loops stop here, so the
+    // table's 32 MiB of address space is only touched as far as it is needed
+    // (scanning all of it would fault in thousands of pages on every pass).
+    int slots_used;
+    watched_job jobs[WATCHDOG_MAX_JOBS];
+} watchdog;
 
-static int write_file(int dirfd, const char *name, const char *value) {
-    int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = write(fd, value, strlen(value));
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return n < 0 ? -1 : 0;
+static size_t mapping_size(void) {
+    return WATCHDOG_GUARD_SIZE + WATCHDOG_STACK_SIZE + sizeof(watchdog);
 }
 
-// Parses the decimal pids of cgroup.procs and SIGKILLs each one. Members of a
-// frozen cgroup cannot exit or fork, so every pid read is still a member.
+static int open_at(int dirfd, const char *name, int flags) {
+    return (int)sys4(SYS_openat, dirfd, name, flags | O_CLOEXEC, 0);
+}
+
+// 0 or -errno.
+static int write_file(int dirfd, const char *name, const char *value) {
+    int fd = open_at(dirfd, name, O_WRONLY);
+    if (fd < 0) return fd;
+    long n = sys3(SYS_write, fd, value, text_length(value, SIZE_MAX));
+    sys1(SYS_close, fd);
+    return n < 0 ? (int)n : 0;
+}
+
+// Parses the decimal pids of cgroup.procs and SIGKILLs each one; the number
+// killed or -errno. Members of a frozen cgroup cannot exit or fork, so every
+// pid read is still a member.
 static int kill_listed(int dirfd) {
-    int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
+    int fd = open_at(dirfd, "cgroup.procs", O_RDONLY);
+    if (fd < 0) return fd;
     char buffer[4096];
     int killed = 0;
     long pid = 0;
     int in_number = 0;
-    ssize_t n;
-    while ((n = read(fd, buffer, sizeof(buffer))) > 0) {
-        for (ssize_t i = 0; i < n; i++) {
+    long n;
+    while ((n = sys3(SYS_read, fd, buffer, sizeof(buffer))) > 0) {
+        for (long i = 0; i < n; i++) {
             char ch = buffer[i];
             if (ch >= '0' && ch <= '9') {
                 pid = pid * 10 + (ch - '0');
                 in_number = 1;
             } else if (in_number) {
-                if (kill((pid_t)pid, SIGKILL) == 0) killed++;
+                if (sys2(SYS_kill, pid, SIGKILL) == 0) killed++;
                 pid = 0;
                 in_number = 0;
             }
         }
     }
-    if (in_number && kill((pid_t)pid, SIGKILL) == 0) killed++;
-    close(fd);
+    if (in_number && sys2(SYS_kill, pid, SIGKILL) == 0) killed++;
+    sys1(SYS_close, fd);
     return killed;
 }
 
-int jobshim_kill_frozen_members(int dirfd, int rounds) {
+// The total killed or -errno.
+static int kill_frozen_members(int dirfd, int rounds) {
     int total = 0;
     for (int round = 0; round < rounds; round++) {
-        if (write_file(dirfd, "cgroup.freeze", "1") != 0) return -1;
+        int rc = write_file(dirfd, "cgroup.freeze", "1");
+        if (rc != 0) return rc;
         int killed = kill_listed(dirfd);
         // Always thaw: SIGKILL takes effect only once a task runs again.
         write_file(dirfd, "cgroup.freeze", "0");
-        if (killed < 0) return -1;
+        if (killed < 0) return killed;
         total += killed;
         if (killed == 0) break;
     }
     return total;
 }
 
+int jobshim_kill_frozen_members(int dirfd, int rounds) {
+    int rc = kill_frozen_members(dirfd, rounds);
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return rc;
+}
+
 static void kill_job(const char *path) {
-    int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dirfd = open_at(AT_FDCWD, path, O_RDONLY | O_DIRECTORY);
     if (dirfd < 0) return;
-    if (write_file(dirfd, "cgroup.kill", "1") != 0) jobshim_kill_frozen_members(dirfd, 10);
-    close(dirfd);
+    if (write_file(dirfd, "cgroup.kill", "1") != 0) kill_frozen_members(dirfd, 10);
+    sys1(SYS_close, dirfd);
+}
+
+static long remove_directory(const char *path) {
+    return sys3(SYS_unlinkat, AT_FDCWD, path, AT_REMOVEDIR);
 }
 
 // Removes the cgroups below `path`, deepest first (payloads may have made
-// their own). getdents64 rather than opendir: no allocation here.
+// their own).
 static void remove_children(const char *path, int depth) {
     if (depth > 32) return;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open_at(AT_FDCWD, path, O_RDONLY | O_DIRECTORY);
     if (fd < 0) return;
     char buffer[4096];
     long n;
-    while ((n = syscall(SYS_getdents64, fd, buffer, sizeof(buffer))) > 0) {
+    while ((n = sys3(SYS_getdents64, fd, buffer, sizeof(buffer))) > 0) {
         for (long offset = 0; offset < n;) {
             struct linux_dirent64 {
                 uint64_t d_ino;
@@ -135,82 +239,92 @@ static void remove_children(const char *path, int depth) {
                 char d_name[];
             } *entry = (void *)(buffer + offset);
             offset += entry->d_reclen;
-            if (entry->d_type != DT_DIR || strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+            if (entry->d_type != DT_DIR || same_text(entry->d_name, ".") || same_text(entry->d_name, "..")) continue;
             char child[WATCHDOG_PATH_MAX];
-            size_t len = strlen(path), name_len = strlen(entry->d_name);
+            size_t len = text_length(path, SIZE_MAX), name_len = text_length(entry->d_name, SIZE_MAX);
             if (len + 1 + name_len + 1 > sizeof(child)) continue;
-            memcpy(child, path, len);
+            copy_bytes(child, path, len);
             child[len] = '/';
-            memcpy(child + len + 1, entry->d_name, name_len + 1);
+            copy_bytes(child + len + 1, entry->d_name, name_len + 1);
             remove_children(child, depth + 1);
-            rmdir(child);
+            remove_directory(child);
         }
     }
-    close(fd);
+    sys1(SYS_close, fd);
 }
 
 // 1 once the job's cgroup is gone. Fails while processes remain; the
 // caller retries after killing again.
 static int try_remove(const char *path, const char *parent) {
     remove_children(path, 0);
-    if (rmdir(path) != 0 && errno != ENOENT) return 0;
+    long rc = remove_directory(path);
+    if (rc != 0 && rc != -ENOENT) return 0;
     // Another job may still be in the parent: then this rmdir fails, as it should.
-    if (parent[0] == '/') rmdir(parent);
+    if (parent[0] == '/') remove_directory(parent);
     return 1;
 }
 
-static watched_job *find(watched_job *jobs, const char *path) {
-    for (int i = 0; i < slots_used; i++) {
-        if (jobs[i].state != 0 && strcmp(jobs[i].path, path) == 0) return &jobs[i];
+static watched_job *find(watchdog *w, const char *path) {
+    for (int i = 0; i < w->slots_used; i++) {
+        if (w->jobs[i].state != 0 && same_text(w->jobs[i].path, path)) return &w->jobs[i];
     }
     return NULL;
 }
 
-static watched_job *add(watched_job *jobs, const char *path, const char *parent, int state) {
-    watched_job *job = find(jobs, path);
-    for (int i = 0; job == NULL && i < slots_used; i++) {
-        if (jobs[i].state == 0) job = &jobs[i];
+static watched_job *add(watchdog *w, const char *path, const char *parent, int state) {
+    watched_job *job = find(w, path);
+    for (int i = 0; job == NULL && i < w->slots_used; i++) {
+        if (w->jobs[i].state == 0) job = &w->jobs[i];
     }
-    if (job == NULL && slots_used < WATCHDOG_MAX_JOBS) job = &jobs[slots_used++];
+    if (job == NULL && w->slots_used < WATCHDOG_MAX_JOBS) job = &w->jobs[w->slots_used++];
     if (job == NULL) return NULL;
     job->state = state;
     job->rounds = 0;
-    strcpy(job->path, path);
-    strcpy(job->parent, parent);
+    // The owner sends paths under 4000 bytes; a longer one is cut, never overflows.
+    size_t path_len = text_length(path, WATCHDOG_PATH_MAX - 1), parent_len = text_length(parent, WATCHDOG_PATH_MAX - 1);
+    copy_bytes(job->path, path, path_len);
+    job->path[path_len] = '\0';
+    copy_bytes(job->parent, parent, parent_len);
+    job->parent[parent_len] = '\0';
     return job;
 }
 
-// Applies one command record; returns 0, or -1 when the owner's end is gone.
-static int handle_command(watched_job *jobs, int socket_fd) {
+__attribute__((noreturn)) static void exit_now(int status) {
+    for (;;) sys1(SYS_exit_group, status);
+}
+
+// Applies one command record; returns 0, or -1 when the owner's end is gone
+// (or, with MSG_DONTWAIT in `flags`, nothing is left to read).
+static int handle_command(watchdog *w, int flags) {
     char record[2 * WATCHDOG_PATH_MAX + 2];
-    ssize_t n;
+    long n;
     do {
-        n = recv(socket_fd, record, sizeof(record) - 1, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) return (n < 0 && errno == EAGAIN) ? 0 : -1;
+        n = sys6(SYS_recvfrom, w->socket_fd, (long)record, sizeof(record) - 1, flags, 0, 0);
+    } while (n == -EINTR);
+    if (n <= 0) return (n == -EAGAIN && !(flags & MSG_DONTWAIT)) ? 0 : -1;
     // op, path, NUL, then optionally the on-demand parent.
     record[n] = '\0';
     const char *path = record + 1;
-    size_t path_len = strnlen(path, (size_t)n - 1);
+    size_t path_len = text_length(path, (size_t)n - 1);
     const char *parent = (1 + path_len + 1 < (size_t)n) ? path + path_len + 1 : "";
     if (record[0] == 'X') path = "/";
     if (path[0] != '/') return 0;
     if (record[0] == 'W') {
-        add(jobs, path, parent, 1);
+        add(w, path, parent, 1);
     } else if (record[0] == 'U') {
-        watched_job *job = find(jobs, path);
+        watched_job *job = find(w, path);
         if (job) job->state = 0;
     } else if (record[0] == 'X') {
         // The owner is about to exit with nothing left to watch.
-        for (int i = 0; i < slots_used; i++) {
-            if (jobs[i].state != 0) return 0;
+        for (int i = 0; i < w->slots_used; i++) {
+            if (w->jobs[i].state != 0) return 0;
         }
-        _exit(0);
+        exit_now(0);
     } else if (record[0] == 'R') {
         kill_job(path);
-        if (!try_remove(path, parent)) add(jobs, path, parent, 2);
+        if (!try_remove(path, parent)) add(w, path, parent, 2);
         else {
-            watched_job *job = find(jobs, path);
+            watched_job *job = find(w, path);
             if (job) job->state = 0;
         }
     }
@@ -218,312 +332,119 @@ static int handle_command(watched_job *jobs, int socket_fd) {
 }
 
 // One pass over jobs being removed; returns how many remain.
-static int advance_removals(watched_job *jobs) {
+static int advance_removals(watchdog *w) {
     int remaining = 0;
-    for (int i = 0; i < slots_used; i++) {
-        if (jobs[i].state != 2) continue;
-        if (try_remove(jobs[i].path, jobs[i].parent) || ++jobs[i].rounds > WATCHDOG_REMOVE_ROUNDS) {
-            jobs[i].state = 0;
+    for (int i = 0; i < w->slots_used; i++) {
+        watched_job *job = &w->jobs[i];
+        if (job->state != 2) continue;
+        if (try_remove(job->path, job->parent) || ++job->rounds > WATCHDOG_REMOVE_ROUNDS) {
+            job->state = 0;
         } else {
             // A member may have been forked between kill and now.
-            kill_job(jobs[i].path);
+            kill_job(job->path);
             remaining++;
         }
     }
     return remaining;
 }
 
-__attribute__((noreturn)) static void watchdog_main(int owner_pidfd, int socket_fd) {
-    watched_job *jobs = mmap(NULL, sizeof(watched_job) * WATCHDOG_MAX_JOBS, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (jobs == MAP_FAILED) _exit(1);
-
+__attribute__((noreturn)) static void watchdog_main(watchdog *w) {
     int owner_gone = 0;
     for (;;) {
-        int removing = advance_removals(jobs);
+        int removing = advance_removals(w);
+        // ppoll writes what is left of the timeout back.
+        struct timespec round = {0, WATCHDOG_ROUND_MS * 1000000L};
         if (owner_gone) {
-            if (removing == 0) _exit(0);
-            poll(NULL, 0, WATCHDOG_ROUND_MS);
+            if (removing == 0) exit_now(0);
+            sys4(SYS_ppoll, 0, 0, &round, 0);
             continue;
         }
-        struct pollfd fds[2] = {{owner_pidfd, POLLIN, 0}, {socket_fd, POLLIN, 0}};
-        int ready = poll(fds, 2, removing ? WATCHDOG_ROUND_MS : -1);
-        if (ready < 0 && errno != EINTR) _exit(1);
+        struct pollfd fds[2] = {{w->owner_pidfd, POLLIN, 0}, {w->socket_fd, POLLIN, 0}};
+        long ready = sys4(SYS_ppoll, fds, 2, removing ? &round : NULL, 0);
+        if (ready < 0 && ready != -EINTR) exit_now(1);
         if (ready <= 0) continue;
         // POLLNVAL too: a descriptor that is not open can never report the
         // owner's end, so it counts as the owner gone (never a busy loop).
         if (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
-            if (handle_command(jobs, socket_fd) != 0) owner_gone = 1;
+            if (handle_command(w, 0) != 0) owner_gone = 1;
         }
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) owner_gone = 1;
         if (!owner_gone) continue;
 
         // The owner is gone: apply whatever it sent last, then kill all.
-        int flags = fcntl(socket_fd, F_GETFL);
-        fcntl(socket_fd, F_SETFL, flags | O_NONBLOCK);
-        while (handle_command(jobs, socket_fd) == 0) {
-            char peek;
-            if (recv(socket_fd, &peek, 1, MSG_PEEK) <= 0) break;
-        }
-        for (int i = 0; i < slots_used; i++) {
-            if (jobs[i].state == 0) continue;
-            kill_job(jobs[i].path);
-            jobs[i].state = 2;
-            jobs[i].rounds = 0;
+        while (handle_command(w, MSG_DONTWAIT) == 0) {}
+        for (int i = 0; i < w->slots_used; i++) {
+            if (w->jobs[i].state == 0) continue;
+            kill_job(w->jobs[i].path);
+            w->jobs[i].state = 2;
+            w->jobs[i].rounds = 0;
         }
     }
 }
 
-// The exec'd watchdog is recognised by this argv[0] and environment, with
-// the owner's pidfd as descriptor 3 and its socket end as 4.
-#define WATCHDOG_ARGV0 "jobobjects-watchdog"
-#define WATCHDOG_ENV "JOBOBJECTS_WATCHDOG=3,4"
-
-// Signals a terminal or the owner's process group may send that must not
-// end the watchdog before it has done its work.
-static const int watchdog_ignored[] = {SIGINT, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
-
-// In the new process, exec'd or forked, with the owner's pidfd as 3 and the
-// socket as 4.
-__attribute__((noreturn)) static void watchdog_enter(void) {
-    if (guardian_settle(watchdog_ignored, sizeof(watchdog_ignored) / sizeof(watchdog_ignored[0]), "jobobjects-wd") != 0) _exit(1);
-    watchdog_main(3, 4);
+// Closes every descriptor but `keep_a` and `keep_b` (nothing of the owner's,
+// its standard streams included, stays open in the watchdog).
+static void close_all_but(int keep_a, int keep_b) {
+    unsigned low = (unsigned)(keep_a < keep_b ? keep_a : keep_b);
+    unsigned high = (unsigned)(keep_a < keep_b ? keep_b : keep_a);
+    unsigned ranges[3][2] = {{0, low}, {low + 1, high}, {high + 1, ~0U}};  // [first, end)
+    for (int i = 0; i < 3; i++) {
+        unsigned first = ranges[i][0], last = ranges[i][1] == ~0U ? ~0U : ranges[i][1] - 1;
+        if (ranges[i][1] <= first) continue;
+        if (sys3(SYS_close_range, first, last, 0) == 0) continue;
+        // Before Linux 5.9.
+        for (unsigned fd = first; fd <= last && fd < 1024; fd++) sys1(SYS_close, fd);
+    }
 }
 
-// Runs before main (and before other constructors, by its priority) in
-// every executable that links the library; does nothing unless this process
-// is an exec'd watchdog.
-__attribute__((constructor(101))) static void watchdog_exec_entry(int argc, char **argv, char **envp) {
-    if (argc != 1 || argv == NULL || argv[0] == NULL || strcmp(argv[0], WATCHDOG_ARGV0) != 0) return;
-    if (envp == NULL || envp[0] == NULL || strcmp(envp[0], WATCHDOG_ENV) != 0 || envp[1] != NULL) return;
-    watchdog_enter();
+// The watchdog process, from its first instruction: signals stay blocked as
+// the owner left them around the clone.
+static int watchdog_child(void *argument) {
+    watchdog *w = argument;
+    close_all_but(w->owner_pidfd, w->socket_fd);
+    // Out of the owner's session: a hangup of its terminal is not ours.
+    sys1(SYS_setsid, 0);
+    // Holds no directory busy (an unmount of the owner's working directory).
+    sys1(SYS_chdir, "/");
+    sys2(SYS_prctl, PR_SET_NAME, "jobobjects-wd");
+    watchdog_main(w);
 }
 
-// The child of clone(CLONE_VM) without CLONE_VFORK shares the owner's memory
-// and the calling thread's TLS until its exec, and runs while the owner goes
-// on. It may therefore only make raw syscalls: glibc's wrappers store errno
-// in that thread's TLS on failure, under the feet of the thread itself.
-#if defined(__x86_64__)
-static inline long child_syscall(long number, long a, long b, long c) {
-    long result;
-    __asm__ volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-    return result;
-}
-#define WATCHDOG_ASYNC_EXEC 1
-#elif defined(__aarch64__)
-static inline long child_syscall(long number, long a, long b, long c) {
-    register long x8 __asm__("x8") = number;
-    register long x0 __asm__("x0") = a;
-    register long x1 __asm__("x1") = b;
-    register long x2 __asm__("x2") = c;
-    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-    return x0;
-}
-#define WATCHDOG_ASYNC_EXEC 1
-#endif
-
-// What the clone child of one start reads, and its stack: the owner's stack
-// frame is gone by the time the child runs. Freed once the child has exec'd
-// or is reaped (jobshim_watchdog_confirm).
-struct jobshim_watchdog_exec {
-    pid_t pid;
-    int moved;           // its affinity excludes the owner's CPU until confirmed
-    cpu_set_t affinity;  // the owner's, given back then
-    int report;      // the owner's end of the exec report pipe
-    int sources[3];  // owner pidfd, socket, the pipe's other end: become 3, 4, 5
-    char *argv[2];
-    char *envp[2];
-    char image[WATCHDOG_PATH_MAX];
-    char stack[16384] __attribute__((aligned(16)));
-};
-
-#ifdef WATCHDOG_ASYNC_EXEC
-// Moves the descriptors into place, marks the report pipe close-on-exec and
-// closes the rest, then execs; on failure writes errno to the pipe and exits.
-static int exec_child_main(void *argument) {
-    const jobshim_watchdog_exec *start = argument;
-    long report_fd = start->sources[2];
-    long high[3];
-    long failure = 0;
-    for (int i = 0; i < 3 && failure == 0; i++) {
-        high[i] = child_syscall(SYS_fcntl, start->sources[i], F_DUPFD, 3 + 16);
-        if (high[i] < 0) failure = high[i];
-    }
-    // Up high, the pipe survives the moves below whatever numbers it had.
-    if (failure == 0) report_fd = high[2];
-    for (int i = 0; i < 3 && failure == 0; i++) {
-        long rc = child_syscall(SYS_dup3, high[i], 3 + i, 0);
-        if (rc < 0) failure = rc;
-    }
-    if (failure == 0) {
-        report_fd = 5;
-        child_syscall(SYS_fcntl, 5, F_SETFD, FD_CLOEXEC);
-        if (child_syscall(SYS_close_range, 6, ~0U, 0) != 0) {
-            for (long fd = 6; fd < 1024; fd++) child_syscall(SYS_close, fd, 0, 0);
-        }
-        failure = child_syscall(SYS_execve, (long)start->image, (long)start->argv, (long)start->envp);
-    }
-    int error = (int)-failure;
-    child_syscall(SYS_write, report_fd, (long)&error, sizeof(error));
-    child_syscall(SYS_exit_group, 127, 0, 0);
-    return 127;
-}
-
-// Keeps the new child off the calling thread's CPU, so that its exec runs
-// beside the owner: left to the scheduler, the child was queued behind the
-// owner on its CPU until the owner blocked, and jobsup then waited ~130 us
-// for the exec before its payload's spawn. Returns whether it was moved.
-static int move_off_this_cpu(pid_t pid, cpu_set_t *affinity) {
-    if (sched_getaffinity(0, sizeof(*affinity), affinity) != 0 || CPU_COUNT(affinity) < 2) return 0;
-    int here = sched_getcpu();
-    if (here < 0 || !CPU_ISSET(here, affinity)) return 0;
-    cpu_set_t elsewhere = *affinity;
-    CPU_CLR(here, &elsewhere);
-    return sched_setaffinity(pid, sizeof(elsewhere), &elsewhere) == 0;
-}
-
-// Starts the exec of the watchdog and returns its pid without waiting for
-// it, with *pending what jobshim_watchdog_confirm needs; -1 when the child
-// could not be made (nothing is left running then).
-static pid_t watchdog_exec_async(const char *image, int owner_pidfd, int socket_fd, jobshim_watchdog_exec **pending) {
-    if (strlen(image) >= WATCHDOG_PATH_MAX) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    jobshim_watchdog_exec *start = malloc(sizeof(*start));
-    if (start == NULL) return -1;
-    int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-        free(start);
-        return -1;
-    }
-    start->report = pipe_fds[0];
-    start->sources[0] = owner_pidfd;
-    start->sources[1] = socket_fd;
-    start->sources[2] = pipe_fds[1];
-    start->argv[0] = WATCHDOG_ARGV0;
-    start->argv[1] = NULL;
-    start->envp[0] = WATCHDOG_ENV;
-    start->envp[1] = NULL;
-    strcpy(start->image, image);
-    // No handler of ours may run in the child; it unblocks all in watchdog_enter.
-    sigset_t all, saved;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &saved);
-    pid_t pid = clone(exec_child_main, start->stack + sizeof(start->stack), CLONE_VM | SIGCHLD, start);
-    int saved_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    close(pipe_fds[1]);
-    if (pid < 0) {
-        close(pipe_fds[0]);
-        free(start);
-        errno = saved_errno;
-        return -1;
-    }
-    start->pid = pid;
-    start->moved = move_off_this_cpu(pid, &start->affinity);
-    *pending = start;
-    return pid;
-}
-#endif
-
-#ifndef WATCHDOG_ASYNC_EXEC
-// vfork + exec, for where the clone child cannot be written without libc:
-// returns its pid once the exec happened, or -1 when it failed.
-static pid_t watchdog_exec_sync(const char *image, int owner_pidfd, int socket_fd) {
-    char *argv[] = {WATCHDOG_ARGV0, NULL};
-    char *envp[] = {WATCHDOG_ENV, NULL};
-    // Written by the vfork child (it shares our memory) when exec fails.
-    volatile int exec_failed = 0;
-    sigset_t all, saved;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &saved);
-    pid_t pid = vfork();
-    if (pid == 0) {
-        int keep[] = {owner_pidfd, socket_fd};
-        if (guardian_keep_descriptors(keep, 2, 3) == 0) {
-            syscall(SYS_execve, image, argv, envp);
-        }
-        exec_failed = 1;
-        _exit(127);
-    }
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    if (pid < 0) return -1;
-    if (exec_failed) {
-        siginfo_t info;
-        waitid(P_PID, (id_t)pid, &info, WEXITED);
-        return -1;
-    }
-    return pid;
-}
-
-#endif
-
-// fork, for when the exec is not possible.
-static pid_t watchdog_fork(int owner_pidfd, int socket_fd) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int keep[] = {owner_pidfd, socket_fd};
-        if (guardian_keep_descriptors(keep, 2, 3) != 0) _exit(1);
-        watchdog_enter();
-    }
-    return pid;
-}
-
-int jobshim_watchdog_start(const char *image, pid_t *pid_out, int *pidfd_out, int *socket_out,
-                           jobshim_watchdog_exec **pending) {
+int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out, void **mapping_out) {
     int owner_pidfd, sockets[2];
     if (guardian_open(&owner_pidfd, sockets) != 0) return -1;
-    *pending = NULL;
-#ifdef WATCHDOG_ASYNC_EXEC
-    pid_t pid = watchdog_exec_async(image, owner_pidfd, sockets[1], pending);
+    char *mapping = mmap(NULL, mapping_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    pid_t pid = -1;
+    if (mapping != MAP_FAILED) {
+        // A stack overflow faults on the guard page rather than writing below it.
+        mprotect(mapping, WATCHDOG_GUARD_SIZE, PROT_NONE);
+        char *stack_top = mapping + WATCHDOG_GUARD_SIZE + WATCHDOG_STACK_SIZE;
+        watchdog *w = (watchdog *)stack_top;
+        w->owner_pidfd = owner_pidfd;
+        w->socket_fd = sockets[1];
+        w->slots_used = 0;
+        // Raw, not pthread_sigmask, which leaves libc's internal signals
+        // unblocked: their handlers must never run in the watchdog either.
+        uint64_t all = ~(uint64_t)0, saved = 0;
+        sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, &saved, sizeof(all));
+#ifdef WATCHDOG_SHARES_MEMORY
+        pid = clone(watchdog_child, stack_top, CLONE_VM | SIGCHLD, w);
 #else
-    pid_t pid = watchdog_exec_sync(image, owner_pidfd, sockets[1]);
+        pid = fork();
+        if (pid == 0) watchdog_child(w);
 #endif
-    if (pid < 0) pid = watchdog_fork(owner_pidfd, sockets[1]);
-    int rc = guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
-    if (rc != 0) {
-        // guardian_finish reaped the child: nothing uses the block any more.
-        jobshim_watchdog_discard(*pending);
-        *pending = NULL;
+        int saved_errno = errno;
+        sys4(SYS_rt_sigprocmask, SIG_SETMASK, &saved, NULL, sizeof(saved));
+        if (pid < 0) munmap(mapping, mapping_size());
+        errno = saved_errno;
     }
+    // On failure the child, if any, has been reaped: its mapping can go.
+    int rc = guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
+    if (rc != 0 && pid >= 0) munmap(mapping, mapping_size());
+    *mapping_out = rc == 0 ? mapping : NULL;
     return rc;
 }
 
-int jobshim_watchdog_start_forked(pid_t *pid_out, int *pidfd_out, int *socket_out) {
-    int owner_pidfd, sockets[2];
-    if (guardian_open(&owner_pidfd, sockets) != 0) return -1;
-    pid_t pid = watchdog_fork(owner_pidfd, sockets[1]);
-    return guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
-}
-
-void jobshim_watchdog_discard(jobshim_watchdog_exec *pending) {
-    if (pending == NULL) return;
-    close(pending->report);
-    free(pending);
-}
-
-int jobshim_watchdog_confirm(int pidfd, jobshim_watchdog_exec *pending) {
-    if (pending == NULL) return 0;
-    int error = 0;
-    ssize_t n;
-    do {
-        n = read(pending->report, &error, sizeof(error));
-    } while (n < 0 && errno == EINTR);
-    close(pending->report);
-    // End of file: the pipe closed at the exec. Otherwise the exec failed and
-    // the child has exited or is about to: reap it before its memory goes.
-    if (n != 0) {
-        siginfo_t info;
-        while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) != 0 && errno == EINTR) {}
-    } else if (pending->moved) {
-        // Exec'd (not reaped: this is the owner's child, and the caller has
-        // not waited for it, so the pid is still its): it may run anywhere
-        // the owner may again.
-        sched_setaffinity(pending->pid, sizeof(pending->affinity), &pending->affinity);
-    }
-    free(pending);
-    if (n == 0) return 0;
-    errno = n == (ssize_t)sizeof(error) && error > 0 ? error : EIO;
-    return -1;
+void jobshim_watchdog_release(void *mapping) {
+    if (mapping != NULL) munmap(mapping, mapping_size());
 }

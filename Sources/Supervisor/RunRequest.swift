@@ -76,8 +76,8 @@ struct RunRequest: Equatable {
         }
     }
 
-    /// Starts the owner-death watchdog ahead of the job, so that its exec
-    /// runs beside the job's set-up. Only once jobsup is in its final cgroup
+    /// Starts the owner-death watchdog ahead of the job, so that its set-up
+    /// runs beside the job's. Only once jobsup is in its final cgroup
     /// (after `enterLeaf`): the watchdog starts in its owner's cgroup, and a
     /// process left above the leaf would keep controllers from being enabled.
     /// jobsup has one job: the watchdog may exit as soon as it is closed,

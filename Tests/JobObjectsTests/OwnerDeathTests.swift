@@ -18,8 +18,12 @@ struct OwnerDeathTests {
             let members = try job.processIDs().map(watch)
             #expect(members.map(\.pid).contains(daemon) && members.count == 3)
 
-            // A cgroup the payload made inside its job goes too.
-            #expect(mkdir(job.path + "/nested", 0o755) == 0)
+            // Cgroups the payload made inside its job go too, however deep.
+            var nested = job.path
+            for level in 0..<12 {
+                nested += "/nested\(level)"
+                #expect(mkdir(nested, 0o755) == 0)
+            }
             try owner.signal(SIGKILL)
             #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
             // The watchdog kills the job at once and removes its cgroup.
@@ -32,14 +36,53 @@ struct OwnerDeathTests {
 
     @Test func watchdogIsOutsideEveryJobAndNotAZombie() async throws {
         try await withJobObject(name: uniqueJobName()) { _ async throws in
-            try JobWatchdog.shared.confirmRunning()
             let watchdog = try #require(JobWatchdog.shared.pid)
             let cgroup = try String(contentsOfFile: "/proc/\(watchdog)/cgroup", encoding: .utf8)
             #expect(!cgroup.contains("/t-"))
             #expect(kill(watchdog, 0) == 0)
-            // The exec'd watchdog, not a copy of this process.
-            #expect(try String(contentsOfFile: "/proc/\(watchdog)/cmdline", encoding: .utf8) == "jobobjects-watchdog\0")
+            #expect(await eventually { (try? String(contentsOfFile: "/proc/\(watchdog)/comm", encoding: .utf8)) == "jobobjects-wd\n" })
         }
+    }
+
+    /// It shares this process's memory, but holds none of its descriptors
+    /// but its own two and lets no signal but SIGKILL (and SIGSTOP) in, so
+    /// that no handler of this process runs in it and Ctrl-C or a SIGTERM
+    /// meant for others does not end it.
+    @Test func watchdogHoldsTwoDescriptorsAndBlocksEverySignal() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        let watchdog = JobWatchdog()
+        try watchdog.watch(job.path, parent: nil)
+        let pid = try #require(watchdog.pid)
+        #expect(await eventually { (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "jobobjects-wd\n" })
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+        #expect(descriptors.count == 2, "\(descriptors)")
+        // Every bit but SIGKILL's (9) and SIGSTOP's (19).
+        #expect(statusField(pid, "SigBlk") == "fffffffffffbfeff")
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { #expect(kill(pid, signal) == 0) }
+        // Delivered and held pending (0x4203 = TERM, INT, HUP and USR1), not acted on.
+        #expect(statusField(pid, "ShdPnd") == "0000000000004203")
+        #expect(processState(pid) != "Z" && processState(pid) != nil)
+        watchdog.killAndRemove(job.path)
+        #expect(await eventually { access(job.path, F_OK) != 0 })
+        #expect(watchdog.stopIfIdle())
+        #expect(processState(pid) == nil)
+        try? await job.close()
+        expectNothingLeft(path: job.path)
+    }
+
+    /// Its stack and state are a mapping of this process, unmapped once it
+    /// is reaped.
+    @Test func watchdogsMemoryIsUnmappedOnceReaped() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        let watchdog = JobWatchdog()
+        try watchdog.watch(job.path, parent: nil)
+        let address = String(try #require(watchdog.mappingAddress), radix: 16)
+        #expect(mappingStarts(at: address))
+        watchdog.unwatch(job.path)
+        #expect(watchdog.stopIfIdle())
+        #expect(!mappingStarts(at: address))
+        try await job.close()
+        expectNothingLeft(path: job.path)
     }
 
     @Test func prestartedWatchdogIsTheOneThatWatches() async throws {
@@ -49,11 +92,7 @@ struct OwnerDeathTests {
         #expect(watchdog.prestart())
         let pid = try #require(watchdog.pid)
         try watchdog.watch(job.path, parent: nil)
-        try watchdog.confirmRunning()
         #expect(watchdog.pid == pid)
-        #expect(try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) == "jobobjects-watchdog\0")
-        // Kept off this CPU while it exec'd; confirmed, it may run anywhere this process may.
-        #expect(cpusAllowed(pid) == cpusAllowed(getpid()))
         #expect(!watchdog.stopIfIdle())
         watchdog.unwatch(job.path)
         #expect(watchdog.stopIfIdle())
@@ -71,7 +110,6 @@ struct OwnerDeathTests {
         let watchdog = JobWatchdog()
         try watchdog.watch(first.path, parent: nil)
         try watchdog.watch(second.path, parent: nil)
-        try watchdog.confirmRunning()
         let pid = try #require(watchdog.pid)
         watchdog.stopWhenIdle()
         watchdog.unwatch(first.path)
@@ -83,7 +121,6 @@ struct OwnerDeathTests {
         #expect(processState(pid) == nil)
 
         try watchdog.watch(first.path, parent: nil)
-        try watchdog.confirmRunning()
         let next = try #require(watchdog.pid)
         #expect(next != pid)
         watchdog.unwatch(first.path)
@@ -95,49 +132,19 @@ struct OwnerDeathTests {
         expectNothingLeft(path: first.path)
         expectNothingLeft(path: second.path)
     }
-
-    /// The exec may fail before the first record is sent: the send finds the
-    /// child gone, and a forked watchdog must take the record.
-    @Test func watchdogWhoseExecFailedBeforeTheFirstRecordIsForked() async throws {
-        let job = try JobObject.create(name: uniqueJobName())
-        let watchdog = JobWatchdog(image: "/nonexistent/jobobjects-watchdog")
-        #expect(watchdog.prestart())
-        let failed = try #require(watchdog.pid)
-        // Its exec has failed and it has exited (a zombie until reaped).
-        #expect(await eventually { processState(failed) == "Z" })
-        try watchdog.watch(job.path, parent: nil)
-        let forked = try #require(watchdog.pid)
-        #expect(forked != failed && kill(forked, 0) == 0)
-        watchdog.unwatch(job.path)
-        #expect(watchdog.stopIfIdle())
-        try await job.close()
-        expectNothingLeft(path: job.path)
-    }
-
-    @Test func watchdogWhoseExecFailsIsForkedAndStillKills() async throws {
-        let job = try JobObject.create(name: uniqueJobName())
-        let sleeper = try job.spawn("/bin/sleep", "1000")
-        let watchdog = JobWatchdog(image: "/nonexistent/jobobjects-watchdog")
-        try watchdog.watch(job.path, parent: nil)
-        try watchdog.confirmRunning()
-        let pid = try #require(watchdog.pid)
-        // Forked from this process, not exec'd, yet a watchdog all the same.
-        #expect(try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) != "jobobjects-watchdog\0")
-        #expect(await eventually { (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "jobobjects-wd\n" })
-        watchdog.killAndRemove(job.path)
-        #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
-        #expect(await eventually { access(job.path, F_OK) != 0 })
-        #expect(watchdog.stopIfIdle())
-        #expect(kill(pid, 0) != 0)
-        try? await job.close()
-        expectNothingLeft(path: job.path, processes: [sleeper])
-    }
 }
 
-/// The CPUs `pid` may run on, as /proc/PID/status lists them.
-private func cpusAllowed(_ pid: pid_t) -> String? {
+/// A field of /proc/PID/status, nil once the pid is gone.
+private func statusField(_ pid: pid_t, _ name: String) -> String? {
     let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-    return status?.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }.map(String.init)
+    let line = status?.split(separator: "\n").first { $0.hasPrefix(name + ":") }
+    return line.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
+}
+
+/// Whether a mapping of this process starts at `address` (hex, no 0x).
+private func mappingStarts(at address: String) -> Bool {
+    let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
+    return maps.split(separator: "\n").contains { $0.hasPrefix(address + "-") }
 }
 
 /// The state letter of /proc/PID/stat (R, S, Z …), nil once the pid is gone.

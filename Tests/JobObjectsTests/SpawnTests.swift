@@ -149,7 +149,8 @@ struct SpawnTests {
             _ = FileManager.default.createFile(atPath: script, contents: Data("echo hi\n".utf8), attributes: [.posixPermissions: 0o755])
             defer { unlink(script) }
             // ETXTBSY while a process forked elsewhere (another test, the
-            // watchdog) still holds the write descriptor; it closes at its exec.
+            // watchdog, until it closes what it inherited) still holds the write
+            // descriptor; it closes at the exec.
             var error: JobObjectError?
             for _ in 0..<100 {
                 error = #expect(throws: JobObjectError.self) { try job.spawn(script) }

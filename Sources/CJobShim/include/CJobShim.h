@@ -3,7 +3,8 @@
 // Only what cannot be Swift lives here: syscalls that glibc does not wrap (or
 // wraps as variadic functions Swift cannot call), the code that runs between
 // clone and execve (async-signal-safe, no allocation), and the owner-death
-// watchdog, which runs in a forked child that must not touch the Swift runtime.
+// watchdog, which shares the owner's memory and must not touch the Swift
+// runtime (or libc's TLS).
 // Every symbol carries the `jobshim_` prefix.
 #ifndef CJOBSHIM_H
 #define CJOBSHIM_H
@@ -183,44 +184,28 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 // MARK: - Owner-death watchdog
 
 /// Starts the watchdog: a small process that holds a pidfd of its owner (the
-/// caller) and a SOCK_SEQPACKET socket. It is the caller's own executable
-/// run again (exec of /proc/self/exe from a child that shares the caller's
-/// memory until then, entered from a constructor before main), so starting
-/// it does not copy the caller's address space. Messages are one record each, an
-/// operation byte and a path; 'W' and 'R' may add a NUL and the job's parent
-/// when the library made it on demand, to be removed with the job if empty:
+/// caller) and a SOCK_SEQPACKET socket. It is a child that shares the
+/// caller's memory (clone with CLONE_VM; forked where watchdog.c has no raw
+/// syscalls for the architecture), so starting it copies and execs nothing.
+/// Messages are one record each, an operation byte and a path; 'W' and 'R'
+/// may add a NUL and the job's parent when the library made it on demand, to
+/// be removed with the job if empty:
 ///   'W' path  watch the job cgroup at path
 ///   'U' path  stop watching it (closed or detached by its owner)
 ///   'R' path  kill it now and remove it once empty (a handle dropped unclosed)
 ///   'X'       exit now if nothing is watched (the owner is exiting cleanly)
 /// When the owner dies (even by SIGKILL) or closes the socket, the watchdog
 /// kills every watched job (cgroup.kill; freeze+kill+thaw where absent),
-/// removes each cgroup once empty and exits.
-/// On success returns 0 with the watchdog's pid, pidfd and the owner's end
-/// of the socket (close-on-exec). `image` is the executable to exec
-/// ("/proc/self/exe"; tests name a missing one to fail the exec).
-/// The caller does not wait for the exec: `*pending` is then what
-/// jobshim_watchdog_confirm needs, to be called before the watchdog is relied
-/// on (before any process enters a watched job), or jobshim_watchdog_discard
-/// once the watchdog is reaped; NULL when the watchdog already runs (where the
-/// clone child cannot be made, it is forked). Until confirmed, the child may
-/// not run on the caller's CPU, so that its exec runs beside the caller.
-/// Records sent meanwhile wait in the socket.
-typedef struct jobshim_watchdog_exec jobshim_watchdog_exec;
-int jobshim_watchdog_start(const char *image, pid_t *pid, int *pidfd, int *socket_fd, jobshim_watchdog_exec **pending);
+/// removes each cgroup once empty and exits. It blocks every signal: only
+/// SIGKILL ends it otherwise.
+/// On success returns 0 with the watchdog's pid, pidfd, the owner's end of
+/// the socket (close-on-exec) and `*mapping`, its stack and state, to be
+/// given to jobshim_watchdog_release once the watchdog has been reaped (not
+/// before: it runs in that memory). -1 with errno and nothing left otherwise.
+int jobshim_watchdog_start(pid_t *pid, int *pidfd, int *socket_fd, void **mapping);
 
-/// Waits, if it has not happened yet, for the exec of a watchdog started by
-/// jobshim_watchdog_start, and frees `pending`; the watchdog must not have
-/// been reaped yet. Returns 0 when it runs (its CPU affinity is then the
-/// caller's again); -1 with the exec's errno when the exec failed, the child
-/// then reaped.
-int jobshim_watchdog_confirm(int pidfd, jobshim_watchdog_exec *pending);
-
-/// Frees `pending` of a watchdog that was reaped before it was confirmed.
-void jobshim_watchdog_discard(jobshim_watchdog_exec *pending);
-
-/// Starts the watchdog by fork, without the exec: where the exec failed.
-int jobshim_watchdog_start_forked(pid_t *pid, int *pidfd, int *socket_fd);
+/// Unmaps what jobshim_watchdog_start mapped for a watchdog now reaped.
+void jobshim_watchdog_release(void *mapping);
 
 /// Kills every process in the cgroup directory `dirfd` without cgroup.kill:
 /// freeze, SIGKILL each member of cgroup.procs, thaw; repeats until

@@ -122,9 +122,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
         }
         let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
         if killOnClose {
-            // Processes may be in the job already: the watchdog must run now.
+            // Processes may be in the job already: the watchdog watches it from now on.
             try JobWatchdog.shared.watch(path, parent: nil)
-            try JobWatchdog.shared.confirmRunning()
         }
         return job
     }
@@ -172,7 +171,6 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// Spawns by a chosen path (tests exercise the fallbacks through this).
     func spawn(_ options: SpawnOptions, path spawnPath: SpawnPath) throws(JobObjectError) -> ProcessHandle {
         try ensureOpen("spawn")
-        try confirmWatchdog()
         var options = options
         let perProcess = state.withLock { $0.perProcess }
         // The job's per-process limits first, so the caller's own win.
@@ -199,7 +197,6 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// during the call gives `.processExited`.
     public func assign(_ process: ProcessHandle) throws(JobObjectError) {
         try ensureOpen("assign process")
-        try confirmWatchdog()
         eventMonitor.beginStart()
         do {
             try moveIntoJob(process)
@@ -229,12 +226,6 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// Moves the process `pid` into the job, holding it by a pidfd for the check.
     public func assign(pid: pid_t) throws(JobObjectError) {
         try assign(ProcessHandle(observing: pid))
-    }
-
-    /// Kill-on-close must hold before the first process enters the job; the
-    /// watchdog started by `create` may still be on its way (see JobWatchdog).
-    private func confirmWatchdog() throws(JobObjectError) {
-        if killsOnClose { try JobWatchdog.shared.confirmRunning() }
     }
 
     /// Counts the process and reports its start and, later, its exit.
@@ -508,11 +499,10 @@ public final class JobObject: Sendable, CustomStringConvertible {
 
 extension JobObject {
     /// Starts this process's owner-death watchdog ahead of its first job
-    /// that kills on close, so that the watchdog's start-up (an exec of this
-    /// executable) runs beside the caller's own instead of being waited for
-    /// before that job's first process. Optional: `create` starts it
-    /// otherwise; false if it cannot be started now (`create` then reports
-    /// why). Call it from the cgroup the caller will stay in: the watchdog
+    /// that kills on close, so that its few set-up syscalls run beside the
+    /// caller's own. Optional: `create` starts it otherwise; false if it
+    /// cannot be started now (`create` then reports why). Call it from the
+    /// cgroup the caller will stay in: the watchdog
     /// starts in its owner's cgroup, and a process there keeps controllers
     /// from being enabled for that cgroup's children. `jobsup run` calls it
     /// once it is in its final cgroup, before it creates its job.

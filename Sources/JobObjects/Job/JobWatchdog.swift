@@ -4,33 +4,22 @@ import Synchronization
 import SystemPackage
 
 /// The Swift side of the owner-death watchdog (see `watchdog.c`): one small
-/// process per owner process (the owner's executable exec'd again, or forked
-/// where that fails), started with the first job that kills on close. It
-/// kills and removes every job this process still holds when this process
-/// dies, even by SIGKILL, so kill-on-close always holds.
-///
-/// Starting it does not wait for its exec: `watch` returns at once and the
-/// records wait in the socket (unless a send finds the exec already failed:
-/// then it confirms, below, and sends to the forked watchdog). `confirmRunning()` waits for the exec (long
-/// done by then, as a rule) and falls back to a forked watchdog if it failed;
-/// a job calls it before any process enters it, which is when the watchdog
-/// must be there.
+/// process per owner process (a child sharing the owner's memory, running C
+/// only), started with the first job that kills on close. It kills and
+/// removes every job this process still holds when this process dies, even
+/// by SIGKILL, so kill-on-close always holds. It runs from the moment it is
+/// started; records sent to it wait in its socket until it reads them.
 final class JobWatchdog: Sendable {
     static let shared = JobWatchdog()
 
-    /// The executable exec'd as the watchdog; tests name a missing one.
-    private let image: String
-
-    init(image: String = "/proc/self/exe") {
-        self.image = image
-    }
+    init() {}
 
     private struct Connection {
         var pid: pid_t
         var pidfd: CInt
         var socket: CInt
-        /// Set until the exec is confirmed (see jobshim_watchdog_confirm).
-        var pendingExec: OpaquePointer?
+        /// Its stack and state; unmapped once it is reaped.
+        var mapping: UnsafeMutableRawPointer?
     }
 
     private struct State {
@@ -73,28 +62,6 @@ final class JobWatchdog: Sendable {
         }
     }
 
-    /// Returns once the watchdog runs: waits for its exec if that is still
-    /// under way, and starts a forked one if the exec failed.
-    func confirmRunning() throws(JobObjectError) {
-        try state.withLock { state throws(JobObjectError) in _ = try confirm(&state) }
-    }
-
-    /// confirmRunning under the lock; true when a failed exec was replaced
-    /// by a forked watchdog.
-    @discardableResult
-    private func confirm(_ state: inout State) throws(JobObjectError) -> Bool {
-        guard let connection = state.connection, let pending = connection.pendingExec else { return false }
-        state.connection?.pendingExec = nil
-        guard jobshim_watchdog_confirm(connection.pidfd, pending) != 0 else { return false }
-        // The exec failed and the child is reaped; the forked watchdog gets every job anew.
-        Syscall.close(connection.socket)
-        ProcessRegistry.shared.remove(connection.pid)
-        Syscall.close(connection.pidfd)
-        state.connection = nil
-        _ = try start(&state, forked: true)
-        return true
-    }
-
     /// The job was closed or detached by its owner.
     func unwatch(_ path: String) {
         state.withLock { state in
@@ -122,13 +89,11 @@ final class JobWatchdog: Sendable {
     }
 
     /// The watchdog, asked to exit when idle and now idle, is told to exit
-    /// and set aside to be reaped. One whose exec is not confirmed yet is
-    /// left to `stopIfIdle`. One still removing a dropped job's cgroup
+    /// and set aside to be reaped. One still removing a dropped job's cgroup
     /// ignores the request but sees its socket closed: it finishes the
     /// removal, then exits.
     private func exitIfIdleAndAsked(_ state: inout State) {
-        guard state.exitsWhenIdle, state.watched.isEmpty,
-              let connection = state.connection, connection.pendingExec == nil else { return }
+        guard state.exitsWhenIdle, state.watched.isEmpty, let connection = state.connection else { return }
         _ = Syscall.send(connection.socket, Array("X".utf8))
         Syscall.close(connection.socket)
         reapExiting(&state)
@@ -165,6 +130,9 @@ final class JobWatchdog: Sendable {
     /// The watchdog's pid, for tests and diagnostics.
     var pid: pid_t? { state.withLock { $0.connection?.pid } }
 
+    /// Where its stack and state are mapped in this process, for tests.
+    var mappingAddress: UInt? { state.withLock { $0.connection?.mapping.map { UInt(bitPattern: $0) } } }
+
     private static func record(_ op: Character, _ path: String, _ parent: String) -> [UInt8] {
         Array(String(op).utf8) + Array(path.utf8) + (parent.isEmpty ? [] : [0] + Array(parent.utf8))
     }
@@ -178,8 +146,6 @@ final class JobWatchdog: Sendable {
             let connection: Connection
             if let existing = state.connection { connection = existing } else { connection = try start(&state) }
             if case .success = Syscall.send(connection.socket, record) { return }
-            // An exec that failed already (the child is gone): a forked watchdog takes over.
-            if connection.pendingExec != nil, try confirm(&state) { continue }
             // The watchdog is gone (killed by someone): reap it, start anew, re-watch.
             stop(connection)
             state.connection = nil
@@ -188,15 +154,14 @@ final class JobWatchdog: Sendable {
         throw JobObjectError(.watchdogUnavailable, "the owner-death watchdog cannot be reached", operation: "watch job", path: path)
     }
 
-    private func start(_ state: inout State, forked: Bool = false) throws(JobObjectError) -> Connection {
+    private func start(_ state: inout State) throws(JobObjectError) -> Connection {
         reapExiting(&state)
         var pid: pid_t = 0
         var pidfd: CInt = -1
         var socket: CInt = -1
-        var pending: OpaquePointer?
+        var mapping: UnsafeMutableRawPointer?
         let rc = ProcessRegistry.shared.spawning { () -> CInt in
-            let rc = forked ? jobshim_watchdog_start_forked(&pid, &pidfd, &socket)
-                            : jobshim_watchdog_start(image, &pid, &pidfd, &socket, &pending)
+            let rc = jobshim_watchdog_start(&pid, &pidfd, &socket, &mapping)
             if rc == 0 { ProcessRegistry.shared.insert(pid) }
             return rc
         }
@@ -204,7 +169,7 @@ final class JobWatchdog: Sendable {
             throw JobObjectError(.watchdogUnavailable, "cannot start the owner-death watchdog", operation: "create job",
                                  errno: Errno(rawValue: Glibc.errno))
         }
-        let connection = Connection(pid: pid, pidfd: pidfd, socket: socket, pendingExec: pending)
+        let connection = Connection(pid: pid, pidfd: pidfd, socket: socket, mapping: mapping)
         state.connection = connection
         for (path, parent) in state.watched {
             _ = Syscall.send(socket, Self.record("W", path, parent))
@@ -222,7 +187,7 @@ final class JobWatchdog: Sendable {
     /// After the watchdog was reaped: forgets it and frees what its start held.
     private func release(_ connection: Connection) {
         ProcessRegistry.shared.remove(connection.pid)
-        jobshim_watchdog_discard(connection.pendingExec)
+        jobshim_watchdog_release(connection.mapping)
         Syscall.close(connection.pidfd)
     }
 }
