@@ -21,9 +21,17 @@
 //   makes raw syscalls and has string helpers of its own;
 // - it keeps every signal blocked, as the owner blocked them around the
 //   clone: no handler of the owner's ever runs in it, and only SIGKILL ends it.
-// What it costs: the kernel's OOM killer, when it picks the owner, kills every
-// process that shares the owner's memory, the watchdog too; and the memory of
-// a killed owner is freed only once its watchdog has finished (milliseconds).
+// Sharing memory has two costs: the kernel's OOM killer, when it picks the
+// owner, kills every process that shares the owner's memory, the watchdog
+// too; and the memory of a killed owner is freed only once its watchdog has
+// finished. So a watchdog that has watched a job for a second execs into an
+// image of its own (the owner's executable, turned into the watchdog by a
+// constructor below before any other initialiser or main runs), taking its
+// state along: the state is a memfd mapping, mapped again after the exec.
+// Short-lived owners such as `jobsup run -- /bin/true` never pay for an exec;
+// long-lived ones pay once, and their jobs are then guarded by a process
+// that shares nothing with them. Where the exec fails (no /proc, a seccomp
+// filter) it goes on as it was.
 // Where no raw syscall is written below, the watchdog is forked instead.
 #ifndef _GNU_SOURCE
 #error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
@@ -56,6 +64,15 @@
 // remove_children recurses up to 32 levels of ~8 KiB each.
 #define WATCHDOG_STACK_SIZE (1024 * 1024)
 #define WATCHDOG_GUARD_SIZE 4096
+// How long a watchdog watches a job in the owner's memory before it execs.
+#define WATCHDOG_OWN_IMAGE_AFTER_NS 1000000000L
+
+// The exec'd watchdog is recognised by this argv[0] and environment, with
+// the owner's pidfd as descriptor 3, its socket end as 4 and its state's
+// memfd as 5.
+#define WATCHDOG_ARGV0 "jobobjects-watchdog"
+#define WATCHDOG_ENV "JOBOBJECTS_WATCHDOG=3,4,5"
+#define WATCHDOG_MAGIC 0x6a6f6277  // what an exec'd watchdog checks it mapped
 
 #if defined(__x86_64__)
 #define WATCHDOG_SHARES_MEMORY 1
@@ -130,8 +147,12 @@ typedef struct {
 
 // One watchdog's state, at the top of its mapping (above its stack).
 typedef struct {
+    uint32_t magic;
     int owner_pidfd;
     int socket_fd;
+    int state_fd;  // the memfd of this mapping; -1 for an anonymous one
+    int own_image;  // 1 once exec'd into its own image, -1 if that failed
+    long own_image_at;  // CLOCK_MONOTONIC ns: when to exec, if a job is watched
     // Slots at and above this were never used: the loops stop here, so the
     // table's 32 MiB of address space is only touched as far as it is needed
     // (scanning all of it would fault in thousands of pages on every pass).
@@ -348,19 +369,59 @@ static int advance_removals(watchdog *w) {
     return remaining;
 }
 
+static long monotonic_now(void) {
+    struct timespec now;
+    now.tv_sec = now.tv_nsec = 0;  // fields one by one: an initialiser may become a memset call
+    sys2(SYS_clock_gettime, CLOCK_MONOTONIC, &now);
+    return now.tv_sec * 1000000000L + now.tv_nsec;
+}
+
+static int watching(const watchdog *w) {
+    for (int i = 0; i < w->slots_used; i++) {
+        if (w->jobs[i].state == 1) return 1;
+    }
+    return 0;
+}
+
+// Becomes a process of its own: the owner's executable, entered at
+// watchdog_exec_entry with descriptors 3-5 (none close-on-exec). Returns
+// only if the exec failed; it is not tried again.
+static void exec_own_image(watchdog *w) {
+    char *argv[] = {(char *)WATCHDOG_ARGV0, NULL};
+    char *envp[] = {(char *)WATCHDOG_ENV, NULL};
+    w->own_image = 1;
+    sys3(SYS_execve, "/proc/self/exe", argv, envp);
+    w->own_image = -1;
+}
+
+// How long to wait for the owner before the exec is due; -1 for no limit.
+static long until_own_image(watchdog *w) {
+    if (w->own_image != 0 || w->state_fd < 0 || !watching(w)) return -1;
+    long left = w->own_image_at - monotonic_now();
+    if (left > 0) return left;
+    exec_own_image(w);
+    return -1;
+}
+
 __attribute__((noreturn)) static void watchdog_main(watchdog *w) {
     int owner_gone = 0;
     for (;;) {
         int removing = advance_removals(w);
-        // ppoll writes what is left of the timeout back.
-        struct timespec round = {0, WATCHDOG_ROUND_MS * 1000000L};
+        long wait = removing ? WATCHDOG_ROUND_MS * 1000000L : -1;
+        // ppoll writes what is left of the timeout back: a new one each round.
+        struct timespec timeout = {wait / 1000000000L, wait % 1000000000L};
         if (owner_gone) {
             if (removing == 0) exit_now(0);
-            sys4(SYS_ppoll, 0, 0, &round, 0);
+            sys4(SYS_ppoll, 0, 0, &timeout, 0);
             continue;
         }
+        long exec_due = until_own_image(w);
+        if (exec_due >= 0 && (wait < 0 || exec_due < wait)) {
+            wait = exec_due;
+            timeout = (struct timespec){wait / 1000000000L, wait % 1000000000L};
+        }
         struct pollfd fds[2] = {{w->owner_pidfd, POLLIN, 0}, {w->socket_fd, POLLIN, 0}};
-        long ready = sys4(SYS_ppoll, fds, 2, removing ? &round : NULL, 0);
+        long ready = sys4(SYS_ppoll, fds, 2, wait >= 0 ? &timeout : NULL, 0);
         if (ready < 0 && ready != -EINTR) exit_now(1);
         if (ready <= 0) continue;
         // POLLNVAL too: a descriptor that is not open can never report the
@@ -382,26 +443,39 @@ __attribute__((noreturn)) static void watchdog_main(watchdog *w) {
     }
 }
 
-// Closes every descriptor but `keep_a` and `keep_b` (nothing of the owner's,
-// its standard streams included, stays open in the watchdog).
-static void close_all_but(int keep_a, int keep_b) {
-    unsigned low = (unsigned)(keep_a < keep_b ? keep_a : keep_b);
-    unsigned high = (unsigned)(keep_a < keep_b ? keep_b : keep_a);
-    unsigned ranges[3][2] = {{0, low}, {low + 1, high}, {high + 1, ~0U}};  // [first, end)
+// Moves the owner's pidfd, the socket and the state's memfd to descriptors
+// 3, 4 and 5 (where an exec'd watchdog finds them) and closes every other
+// one: nothing of the owner's, its standard streams included, stays open.
+static int keep_descriptors(watchdog *w) {
+    int sources[3] = {w->owner_pidfd, w->socket_fd, w->state_fd};
+    long high[3];
+    // Up out of the way first, so that no source is overwritten by another's move.
     for (int i = 0; i < 3; i++) {
-        unsigned first = ranges[i][0], last = ranges[i][1] == ~0U ? ~0U : ranges[i][1] - 1;
-        if (ranges[i][1] <= first) continue;
-        if (sys3(SYS_close_range, first, last, 0) == 0) continue;
-        // Before Linux 5.9.
-        for (unsigned fd = first; fd <= last && fd < 1024; fd++) sys1(SYS_close, fd);
+        high[i] = sources[i] < 0 ? -1 : sys3(SYS_fcntl, sources[i], F_DUPFD, 16);
+        if (sources[i] >= 0 && high[i] < 0) return -1;
     }
+    for (int i = 0; i < 3; i++) {
+        // dup3 without O_CLOEXEC: these survive the exec.
+        if (high[i] >= 0 && sys3(SYS_dup3, high[i], 3 + i, 0) < 0) return -1;
+    }
+    w->owner_pidfd = 3;
+    w->socket_fd = 4;
+    w->state_fd = w->state_fd < 0 ? -1 : 5;
+    unsigned ranges[2][2] = {{0, 2}, {w->state_fd < 0 ? 5 : 6, ~0U}};
+    for (int i = 0; i < 2; i++) {
+        if (sys3(SYS_close_range, ranges[i][0], ranges[i][1], 0) == 0) continue;
+        // Before Linux 5.9.
+        for (unsigned fd = ranges[i][0]; fd <= ranges[i][1] && fd < 1024; fd++) sys1(SYS_close, fd);
+    }
+    return 0;
 }
 
 // The watchdog process, from its first instruction: signals stay blocked as
 // the owner left them around the clone.
 static int watchdog_child(void *argument) {
     watchdog *w = argument;
-    close_all_but(w->owner_pidfd, w->socket_fd);
+    if (keep_descriptors(w) != 0) exit_now(1);
+    w->own_image_at = monotonic_now() + WATCHDOG_OWN_IMAGE_AFTER_NS;
     // Out of the owner's session: a hangup of its terminal is not ours.
     sys1(SYS_setsid, 0);
     // Holds no directory busy (an unmount of the owner's working directory).
@@ -410,19 +484,52 @@ static int watchdog_child(void *argument) {
     watchdog_main(w);
 }
 
+// Runs before main (and before other constructors, by its priority) in
+// every executable that links the library; does nothing unless this process
+// is a watchdog that exec'd into its own image.
+__attribute__((constructor(101))) static void watchdog_exec_entry(int argc, char **argv, char **envp) {
+    if (argc != 1 || argv == NULL || argv[0] == NULL || !same_text(argv[0], WATCHDOG_ARGV0)) return;
+    if (envp == NULL || envp[0] == NULL || !same_text(envp[0], WATCHDOG_ENV) || envp[1] != NULL) return;
+    char *mapping = mmap(NULL, mapping_size(), PROT_READ | PROT_WRITE, MAP_SHARED, 5, 0);
+    if (mapping == MAP_FAILED) exit_now(1);
+    watchdog *w = (watchdog *)(mapping + WATCHDOG_GUARD_SIZE + WATCHDOG_STACK_SIZE);
+    if (w->magic != WATCHDOG_MAGIC) exit_now(1);
+    sys2(SYS_prctl, PR_SET_NAME, "jobobjects-wd");
+    watchdog_main(w);
+}
+
+// The mapping for a new watchdog: a memfd's, so that it can be mapped again
+// after an exec; anonymous (and the watchdog never execs) where memfds are
+// not available. *state_fd is the memfd or -1.
+static char *map_state(int *state_fd) {
+    *state_fd = memfd_create(WATCHDOG_ARGV0, MFD_CLOEXEC);
+    if (*state_fd >= 0) {
+        void *mapping = MAP_FAILED;
+        if (ftruncate(*state_fd, (off_t)mapping_size()) == 0) {
+            mapping = mmap(NULL, mapping_size(), PROT_READ | PROT_WRITE, MAP_SHARED, *state_fd, 0);
+        }
+        if (mapping != MAP_FAILED) return mapping;
+        close(*state_fd);
+        *state_fd = -1;
+    }
+    return mmap(NULL, mapping_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+}
+
 int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out, void **mapping_out) {
     int owner_pidfd, sockets[2];
     if (guardian_open(&owner_pidfd, sockets) != 0) return -1;
-    char *mapping = mmap(NULL, mapping_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    int state_fd = -1;
+    char *mapping = map_state(&state_fd);
     pid_t pid = -1;
     if (mapping != MAP_FAILED) {
         // A stack overflow faults on the guard page rather than writing below it.
         mprotect(mapping, WATCHDOG_GUARD_SIZE, PROT_NONE);
         char *stack_top = mapping + WATCHDOG_GUARD_SIZE + WATCHDOG_STACK_SIZE;
         watchdog *w = (watchdog *)stack_top;
+        w->magic = WATCHDOG_MAGIC;
         w->owner_pidfd = owner_pidfd;
         w->socket_fd = sockets[1];
-        w->slots_used = 0;
+        w->state_fd = state_fd;
         // Raw, not pthread_sigmask, which leaves libc's internal signals
         // unblocked: their handlers must never run in the watchdog either.
         uint64_t all = ~(uint64_t)0, saved = 0;
@@ -436,6 +543,8 @@ int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out, void
         int saved_errno = errno;
         sys4(SYS_rt_sigprocmask, SIG_SETMASK, &saved, NULL, sizeof(saved));
         if (pid < 0) munmap(mapping, mapping_size());
+        // The watchdog has its own copy of the memfd's descriptor.
+        if (state_fd >= 0) close(state_fd);
         errno = saved_errno;
     }
     // On failure the child, if any, has been reaped: its mapping can go.

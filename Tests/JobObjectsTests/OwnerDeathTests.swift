@@ -5,7 +5,11 @@ import Testing
 
 @Suite("kill-on-close survives SIGKILL of the owner")
 struct OwnerDeathTests {
-    @Test func sigkilledOwnerTakesItsJobAlong() async throws {
+    /// Killed at once, jobsup's watchdog as a rule still shares its memory
+    /// (it execs after a second of watching); killed later, the watchdog has
+    /// exec'd into an image of its own and carried the job along.
+    @Test(arguments: [false, true])
+    func sigkilledOwnerTakesItsJobAlong(watchdogInItsOwnImage: Bool) async throws {
         // The owner is a jobsup process, itself in a job of ours so that the
         // test never loses track of it.
         try await withJobObject(name: uniqueJobName()) { outer async throws in
@@ -24,6 +28,13 @@ struct OwnerDeathTests {
                 nested += "/nested\(level)"
                 #expect(mkdir(nested, 0o755) == 0)
             }
+            if watchdogInItsOwnImage {
+                var watchdog: pid_t?
+                #expect(await eventually {
+                    watchdog = childProcesses(of: owner.pid).first { commandName($0) == "jobobjects-wd" }
+                    return watchdog.map { commandLine($0) == "jobobjects-watchdog\0" } ?? false
+                })
+            }
             try owner.signal(SIGKILL)
             #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
             // The watchdog kills the job at once and removes its cgroup.
@@ -40,7 +51,7 @@ struct OwnerDeathTests {
             let cgroup = try String(contentsOfFile: "/proc/\(watchdog)/cgroup", encoding: .utf8)
             #expect(!cgroup.contains("/t-"))
             #expect(kill(watchdog, 0) == 0)
-            #expect(await eventually { (try? String(contentsOfFile: "/proc/\(watchdog)/comm", encoding: .utf8)) == "jobobjects-wd\n" })
+            #expect(await eventually { commandName(watchdog) == "jobobjects-wd" })
         }
     }
 
@@ -48,16 +59,13 @@ struct OwnerDeathTests {
     /// but its own two and lets no signal but SIGKILL (and SIGSTOP) in, so
     /// that no handler of this process runs in it and Ctrl-C or a SIGTERM
     /// meant for others does not end it.
-    @Test func watchdogHoldsTwoDescriptorsAndBlocksEverySignal() async throws {
+    @Test func watchdogHoldsOnlyItsDescriptorsAndBlocksEverySignal() async throws {
         let job = try JobObject.create(name: uniqueJobName())
         let watchdog = JobWatchdog()
         try watchdog.watch(job.path, parent: nil)
         let pid = try #require(watchdog.pid)
-        #expect(await eventually { (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "jobobjects-wd\n" })
-        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
-        #expect(descriptors.count == 2, "\(descriptors)")
-        // Every bit but SIGKILL's (9) and SIGSTOP's (19).
-        #expect(statusField(pid, "SigBlk") == "fffffffffffbfeff")
+        #expect(await eventually { commandName(pid) == "jobobjects-wd" })
+        expectOnlyItsOwn(pid)
         for signal in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { #expect(kill(pid, signal) == 0) }
         // Delivered and held pending (0x4203 = TERM, INT, HUP and USR1), not acted on.
         #expect(statusField(pid, "ShdPnd") == "0000000000004203")
@@ -68,6 +76,30 @@ struct OwnerDeathTests {
         #expect(processState(pid) == nil)
         try? await job.close()
         expectNothingLeft(path: job.path)
+    }
+
+    /// After a second of watching a job in this process's memory, the
+    /// watchdog execs into an image of its own: this executable, entered
+    /// before main. It keeps its descriptors, its blocked signals and its
+    /// jobs (see sigkilledOwnerTakesItsJobAlong for one it kills after).
+    @Test func watchdogExecsIntoAnImageOfItsOwnAfterASecond() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        let sleeper = try job.spawn("/bin/sleep", "1000")
+        let watchdog = JobWatchdog()
+        try watchdog.watch(job.path, parent: nil)
+        let pid = try #require(watchdog.pid)
+        #expect(await eventually { commandLine(pid) == "jobobjects-watchdog\0" })
+        #expect(await eventually { commandName(pid) == "jobobjects-wd" })
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+                == FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        expectOnlyItsOwn(pid)
+        watchdog.killAndRemove(job.path)
+        #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+        #expect(await eventually { access(job.path, F_OK) != 0 })
+        #expect(watchdog.stopIfIdle())
+        #expect(processState(pid) == nil)
+        try? await job.close()
+        expectNothingLeft(path: job.path, processes: [sleeper])
     }
 
     /// Its stack and state are a mapping of this process, unmapped once it
@@ -132,6 +164,31 @@ struct OwnerDeathTests {
         expectNothingLeft(path: first.path)
         expectNothingLeft(path: second.path)
     }
+}
+
+/// Holds this process's pidfd, its socket end and its state's memfd as 3, 4
+/// and 5 and nothing else, and blocks every signal but SIGKILL and SIGSTOP.
+private func expectOnlyItsOwn(_ watchdog: pid_t, sourceLocation: SourceLocation = #_sourceLocation) {
+    let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(watchdog)/fd")) ?? []
+    #expect(descriptors.sorted() == ["3", "4", "5"], sourceLocation: sourceLocation)
+    // Every bit but SIGKILL's (9) and SIGSTOP's (19).
+    #expect(statusField(watchdog, "SigBlk") == "fffffffffffbfeff", sourceLocation: sourceLocation)
+}
+
+/// /proc/PID/comm without its newline.
+private func commandName(_ pid: pid_t) -> String? {
+    (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines)
+}
+
+/// /proc/PID/cmdline as it is, NULs included.
+private func commandLine(_ pid: pid_t) -> String? {
+    try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)
+}
+
+/// The children of `pid`'s main thread.
+private func childProcesses(of pid: pid_t) -> [pid_t] {
+    let list = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+    return list.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
 
 /// A field of /proc/PID/status, nil once the pid is gone.
