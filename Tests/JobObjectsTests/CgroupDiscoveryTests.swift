@@ -56,6 +56,17 @@ struct CgroupDiscoveryTests {
         #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "1:name=x:/a\n") == nil)
     }
 
+    /// The probe's scan of cgroup.procs: whole numbers only, first and last
+    /// lines too, with or without a final newline.
+    @Test func cgroupProcsListsAPidOnlyAsAWholeNumber() {
+        #expect(CgroupHierarchy.lists(42, "42\n"))
+        #expect(CgroupHierarchy.lists(42, "1\n7\n42"))
+        #expect(CgroupHierarchy.lists(7, "7\n42\n"))
+        #expect(!CgroupHierarchy.lists(42, "142\n420\n4\n2\n"))
+        #expect(!CgroupHierarchy.lists(42, ""))
+        #expect(!CgroupHierarchy.lists(0, "\n"))
+    }
+
     @Test func picksCgroup2LinesWhereverTheyAre() throws {
         // First line, last line without a newline, and never a "cgroup2"
         // that is not the type field.

@@ -25,10 +25,31 @@ extension CgroupHierarchy {
                   here.st_dev != above.st_dev else { return nil }
             let ownCgroup = CgroupPath.join(mountPoint, relative)
             guard case .success(let members) = FileContents.read(ownCgroup + "/cgroup.procs"),
-                  members.nonEmptyLines.contains(where: { pid_t($0) == pid }) else { return nil }
+                  lists(pid, members) else { return nil }
             // ST_RDONLY (sys/statvfs.h): statfs reports the mount's flags.
             return CgroupHierarchy(mountPoint: mountPoint, ownCgroup: ownCgroup, isReadOnly: flags & 1 != 0)
         }
         return nil
+    }
+
+    /// Whether `pid` is one of the decimal numbers, one per line, of
+    /// `cgroup.procs`. A byte scan rather than lines and Int32 parsing: the
+    /// list is the hierarchy root's when jobsup runs there (every process
+    /// not in a cgroup of its own), and the first use of the generic
+    /// parsing cost more than the read.
+    static func lists(_ pid: pid_t, _ procs: String) -> Bool {
+        var value: Int64 = 0
+        var inNumber = false
+        for byte in procs.utf8 {
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                value = value &* 10 &+ Int64(byte - UInt8(ascii: "0"))
+                inNumber = true
+            } else {
+                if inNumber && value == Int64(pid) { return true }
+                value = 0
+                inNumber = false
+            }
+        }
+        return inNumber && value == Int64(pid)
     }
 }
