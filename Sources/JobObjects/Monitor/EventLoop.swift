@@ -26,7 +26,9 @@ final class EventLoop: Sendable {
     /// the life of the process.
     private enum Driver { case nobody, ownThread, callingThread }
 
-    private init() {
+    /// A loop of its own; the process's jobs and handles use `shared`
+    /// (tests make their own, to see how one starts its thread).
+    init() {
         switch Syscall.epollCreate() {
         case .success(let fd): epollFD = fd
         case .failure(let errno): fatalError("epoll_create1 failed: \(errno); the process is out of descriptors")
