@@ -44,6 +44,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -498,11 +499,31 @@ __attribute__((constructor(101))) static void watchdog_exec_entry(int argc, char
     watchdog_main(w);
 }
 
+static int in_segments_of(struct dl_phdr_info *object, size_t size, void *address) {
+    (void)size;
+    uintptr_t at = (uintptr_t)address;
+    for (int i = 0; i < object->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &object->dlpi_phdr[i];
+        uintptr_t start = object->dlpi_addr + segment->p_vaddr;
+        if (segment->p_type == PT_LOAD && at >= start && at < start + segment->p_memsz) return 1;
+    }
+    return -1;  // the first object reported is the main program: stop there
+}
+
+// Whether an exec of /proc/self/exe surely reaches watchdog_exec_entry:
+// when this code is part of the main program. In a shared library it may
+// be one the program loads only later (dlopen), and the exec would run the
+// owner's main instead; so a watchdog of a shared library never execs.
+static int exec_reaches_entry(void) {
+    return dl_iterate_phdr(in_segments_of, (void *)watchdog_exec_entry) == 1;
+}
+
 // The mapping for a new watchdog: a memfd's, so that it can be mapped again
 // after an exec; anonymous (and the watchdog never execs) where memfds are
-// not available. *state_fd is the memfd or -1.
+// not available or the exec would not reach the entry. *state_fd is the
+// memfd or -1.
 static char *map_state(int *state_fd) {
-    *state_fd = memfd_create(WATCHDOG_ARGV0, MFD_CLOEXEC);
+    *state_fd = exec_reaches_entry() ? memfd_create(WATCHDOG_ARGV0, MFD_CLOEXEC) : -1;
     if (*state_fd >= 0) {
         void *mapping = MAP_FAILED;
         if (ftruncate(*state_fd, (off_t)mapping_size()) == 0) {
