@@ -65,7 +65,8 @@
 // remove_children recurses up to 32 levels of ~8 KiB each.
 #define WATCHDOG_STACK_SIZE (1024 * 1024)
 #define WATCHDOG_GUARD_SIZE 4096
-// How long a watchdog watches a job in the owner's memory before it execs.
+// How long a watchdog watches jobs in the owner's memory before it execs
+// (counted from the first job it watches).
 #define WATCHDOG_OWN_IMAGE_AFTER_NS 1000000000L
 
 // The exec'd watchdog is recognised by this argv[0] and environment, with
@@ -153,7 +154,7 @@ typedef struct {
     int socket_fd;
     int state_fd;  // the memfd of this mapping; -1 for an anonymous one
     int own_image;  // 1 once exec'd into its own image, -1 if that failed
-    long own_image_at;  // CLOCK_MONOTONIC ns: when to exec, if a job is watched
+    long own_image_at;  // CLOCK_MONOTONIC ns: a second after the first watch; 0 before
     // Slots at and above this were never used: the loops stop here, so the
     // table's 32 MiB of address space is only touched as far as it is needed
     // (scanning all of it would fault in thousands of pages on every pass).
@@ -398,7 +399,9 @@ static void exec_own_image(watchdog *w) {
 // How long to wait for the owner before the exec is due; -1 for no limit.
 static long until_own_image(watchdog *w) {
     if (w->own_image != 0 || w->state_fd < 0 || !watching(w)) return -1;
-    long left = w->own_image_at - monotonic_now();
+    long now = monotonic_now();
+    if (w->own_image_at == 0) w->own_image_at = now + WATCHDOG_OWN_IMAGE_AFTER_NS;
+    long left = w->own_image_at - now;
     if (left > 0) return left;
     exec_own_image(w);
     return -1;
@@ -476,7 +479,6 @@ static int keep_descriptors(watchdog *w) {
 static int watchdog_child(void *argument) {
     watchdog *w = argument;
     if (keep_descriptors(w) != 0) exit_now(1);
-    w->own_image_at = monotonic_now() + WATCHDOG_OWN_IMAGE_AFTER_NS;
     // Out of the owner's session: a hangup of its terminal is not ours.
     sys1(SYS_setsid, 0);
     // Holds no directory busy (an unmount of the owner's working directory).
