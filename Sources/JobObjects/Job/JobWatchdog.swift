@@ -4,11 +4,13 @@ import Synchronization
 import SystemPackage
 
 /// The Swift side of the owner-death watchdog (see `watchdog.c`): one small
-/// process per owner process (a child sharing the owner's memory, running C
-/// only), started with the first job that kills on close. It kills and
-/// removes every job this process still holds when this process dies, even
-/// by SIGKILL, so kill-on-close always holds. It runs from the moment it is
-/// started; records sent to it wait in its socket until it reads them.
+/// process per owner process, started with the first job that kills on
+/// close. It kills and removes every job this process still holds when this
+/// process dies, even by SIGKILL, so kill-on-close always holds. It starts
+/// as a child sharing this process's memory (C code only) and, after a
+/// second of watching, execs into an image of its own. It runs from the
+/// moment it is started; records sent to it wait in its socket until it
+/// reads them.
 final class JobWatchdog: Sendable {
     static let shared = JobWatchdog()
 
