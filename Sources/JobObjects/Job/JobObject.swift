@@ -502,10 +502,10 @@ extension JobObject {
     /// that kills on close, so that its few set-up syscalls run beside the
     /// caller's own. Optional: `create` starts it otherwise; false if it
     /// cannot be started now (`create` then reports why). Call it from the
-    /// cgroup the caller will stay in: the watchdog
-    /// starts in its owner's cgroup, and a process there keeps controllers
-    /// from being enabled for that cgroup's children. `jobsup run` calls it
-    /// once it is in its final cgroup, before it creates its job.
+    /// cgroup the caller will stay in: the watchdog starts in its owner's
+    /// cgroup, and a process there keeps controllers from being enabled for
+    /// that cgroup's children. `jobsup run` calls it once it is in its final
+    /// cgroup, before it creates its job.
     @discardableResult
     public static func prestartWatchdog() -> Bool {
         JobWatchdog.shared.prestart()

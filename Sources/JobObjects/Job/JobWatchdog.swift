@@ -14,8 +14,6 @@ import SystemPackage
 final class JobWatchdog: Sendable {
     static let shared = JobWatchdog()
 
-    init() {}
-
     private struct Connection {
         var pid: pid_t
         var pidfd: CInt
