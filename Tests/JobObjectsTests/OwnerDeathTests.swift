@@ -55,10 +55,10 @@ struct OwnerDeathTests {
         }
     }
 
-    /// It shares this process's memory, but holds none of its descriptors
-    /// but its own two and lets no signal but SIGKILL (and SIGSTOP) in, so
-    /// that no handler of this process runs in it and Ctrl-C or a SIGTERM
-    /// meant for others does not end it.
+    /// It shares this process's memory but holds only its own three
+    /// descriptors, and lets no signal but SIGKILL (and SIGSTOP) in, so that
+    /// no handler of this process runs in it and Ctrl-C or a SIGTERM meant
+    /// for others does not end it.
     @Test func watchdogHoldsOnlyItsDescriptorsAndBlocksEverySignal() async throws {
         let job = try JobObject.create(name: uniqueJobName())
         let watchdog = JobWatchdog()
