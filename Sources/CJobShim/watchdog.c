@@ -23,8 +23,8 @@
 //   clone: no handler of the owner's ever runs in it, and only SIGKILL ends it.
 // Sharing memory has two costs: the kernel's OOM killer, when it picks the
 // owner, kills every process that shares the owner's memory, the watchdog
-// too; and the memory of a killed owner is freed only once its watchdog has
-// finished. So a watchdog that has watched a job for a second execs into an
+// too (so does a core dump of the owner before Linux 5.16); and the memory
+// of a killed owner is freed only once its watchdog has finished. So a watchdog that has watched a job for a second execs into an
 // image of its own (the owner's executable, turned into the watchdog by a
 // constructor below before any other initialiser or main runs), taking its
 // state along: the state is a memfd mapping, mapped again after the exec.
@@ -547,6 +547,10 @@ int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out, void
     if (mapping != MAP_FAILED) {
         // A stack overflow faults on the guard page rather than writing below it.
         mprotect(mapping, WATCHDOG_GUARD_SIZE, PROT_NONE);
+#ifdef WATCHDOG_SHARES_MEMORY
+        // A child the owner forks later gets no view of the watchdog's state.
+        madvise(mapping, mapping_size(), MADV_DONTFORK);
+#endif
         char *stack_top = mapping + WATCHDOG_GUARD_SIZE + WATCHDOG_STACK_SIZE;
         watchdog *w = (watchdog *)stack_top;
         w->magic = WATCHDOG_MAGIC;
