@@ -1,7 +1,10 @@
 // Guardian processes: helpers that outlive their owner for a moment to clean
 // up after it — the owner-death watchdog (watchdog.c) and the payload janitor
 // (mounts.c). Both hold a pidfd of the owner and one end of a SOCK_SEQPACKET
-// socket; these are the steps they share. Internal to CJobShim.
+// socket; guardian_open and guardian_finish are the owner's steps they
+// share. The "in the new process" steps are the forked janitor's: the
+// watchdog shares its owner's memory and may call no libc function, so it
+// has its own (watchdog.c). Internal to CJobShim.
 #ifndef JOBSHIM_GUARDIAN_H
 #define JOBSHIM_GUARDIAN_H
 

@@ -295,6 +295,10 @@ static watched_job *find(watchdog *w, const char *path) {
 }
 
 static watched_job *add(watchdog *w, const char *path, const char *parent, int state) {
+    // The owner sends paths under 4000 bytes. A longer one is refused, not
+    // cut: a cut path could name another cgroup, which the watchdog would kill.
+    size_t path_len = text_length(path, WATCHDOG_PATH_MAX), parent_len = text_length(parent, WATCHDOG_PATH_MAX);
+    if (path_len == WATCHDOG_PATH_MAX || parent_len == WATCHDOG_PATH_MAX) return NULL;
     watched_job *job = find(w, path);
     for (int i = 0; job == NULL && i < w->slots_used; i++) {
         if (w->jobs[i].state == 0) job = &w->jobs[i];
@@ -303,12 +307,8 @@ static watched_job *add(watchdog *w, const char *path, const char *parent, int s
     if (job == NULL) return NULL;
     job->state = state;
     job->rounds = 0;
-    // The owner sends paths under 4000 bytes; a longer one is cut, never overflows.
-    size_t path_len = text_length(path, WATCHDOG_PATH_MAX - 1), parent_len = text_length(parent, WATCHDOG_PATH_MAX - 1);
-    copy_bytes(job->path, path, path_len);
-    job->path[path_len] = '\0';
-    copy_bytes(job->parent, parent, parent_len);
-    job->parent[parent_len] = '\0';
+    copy_bytes(job->path, path, path_len + 1);
+    copy_bytes(job->parent, parent, parent_len + 1);
     return job;
 }
 
@@ -450,6 +450,7 @@ __attribute__((noreturn)) static void watchdog_main(watchdog *w) {
 // Moves the owner's pidfd, the socket and the state's memfd to descriptors
 // 3, 4 and 5 (where an exec'd watchdog finds them) and closes every other
 // one: nothing of the owner's, its standard streams included, stays open.
+// guardian_keep_descriptors' steps in raw syscalls (it calls libc).
 static int keep_descriptors(watchdog *w) {
     int sources[3] = {w->owner_pidfd, w->socket_fd, w->state_fd};
     long high[3];

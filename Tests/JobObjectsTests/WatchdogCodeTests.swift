@@ -63,8 +63,10 @@ private func callGraph(of object: String) throws -> [String: [String]] {
         // "00000000000008e0 <watchdog_child>:"
         if line.hasSuffix(">:"), let open = line.firstIndex(of: "<") {
             flush()
-            current = String(line[line.index(after: open)..<line.index(line.endIndex, offsetBy: -2)])
-            calls[current!, default: []] = calls[current!, default: []]
+            let name = String(line[line.index(after: open)..<line.index(line.endIndex, offsetBy: -2)])
+            // Defined here, even if it calls nothing.
+            if calls[name] == nil { calls[name] = [] }
+            current = name
             continue
         }
         let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
