@@ -103,16 +103,20 @@ struct OwnerDeathTests {
     }
 
     /// Its stack and state are a mapping of this process, unmapped once it
-    /// is reaped.
+    /// is reaped. The mapping is told by its memfd's inode, not by its
+    /// address alone: a watchdog of a test running beside this one may be
+    /// given the same address as soon as it is free.
     @Test func watchdogsMemoryIsUnmappedOnceReaped() async throws {
         let job = try JobObject.create(name: uniqueJobName())
         let watchdog = JobWatchdog()
         try watchdog.watch(job.path, parent: nil)
         let address = String(try #require(watchdog.mappingAddress), radix: 16)
-        #expect(mappingStarts(at: address))
+        let line = try #require(mapping(at: address))
+        #expect(line.hasSuffix("/memfd:jobobjects-watchdog (deleted)"))
         watchdog.unwatch(job.path)
         #expect(watchdog.stopIfIdle())
-        #expect(!mappingStarts(at: address))
+        let stillMapped = currentMappings().contains(line)
+        #expect(!stillMapped, "still mapped: \(line)")
         try await job.close()
         expectNothingLeft(path: job.path)
     }
@@ -199,9 +203,15 @@ private func statusField(_ pid: pid_t, _ name: String) -> String? {
 }
 
 /// Whether a mapping of this process starts at `address` (hex, no 0x).
-private func mappingStarts(at address: String) -> Bool {
-    let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
-    return maps.split(separator: "\n").contains { $0.hasPrefix(address + "-") }
+/// The lines of /proc/self/maps: range, permissions, offset, device, inode
+/// and name of each mapping.
+private func currentMappings() -> [Substring] {
+    ((try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? "").split(separator: "\n")
+}
+
+/// The line of /proc/self/maps for the mapping that starts at `address`.
+private func mapping(at address: String) -> Substring? {
+    currentMappings().first { $0.hasPrefix(address + "-") }
 }
 
 /// The state letter of /proc/PID/stat (R, S, Z …), nil once the pid is gone.
