@@ -126,21 +126,23 @@ struct LimitsTests {
             #expect(job.limits.cpu == .cpus(0.02))
             _ = try job.spawn("sh", "-c", "while :; do :; done")
             _ = try job.spawn("sh", "-c", "while :; do :; done")
-            // Let the kernel's own counters reach 0.2 s of CPU time and show
-            // throttling; then usage per period must not exceed the 2 ms
-            // quota, with one period and 10% of slack for the overrun of the
-            // last ticks, which the kernel charges to the next period.
+            // Let the kernel's own counters reach 0.1 s of CPU time (slow
+            // when the suite's other tests crowd the VM) and show throttling;
+            // then usage per period must not exceed the 2 ms quota, with 10%
+            // and one period of slack, and one 4 ms tick on each of the two
+            // CPUs: the last overrun, which the kernel charges to the next
+            // period.
             var stat: [Substring: Substring] = [:]
             let reached = await eventually(within: .seconds(300)) {
                 stat = (try? String(contentsOfFile: job.path + "/cpu.stat", encoding: .utf8))?.keyedValues ?? [:]
-                return (Int(stat["usage_usec"] ?? "0") ?? 0) >= 200_000 && (Int(stat["nr_throttled"] ?? "0") ?? 0) > 0
+                return (Int(stat["usage_usec"] ?? "0") ?? 0) >= 100_000 && (Int(stat["nr_throttled"] ?? "0") ?? 0) > 0
             }
             #expect(reached, "cpu.stat: \(stat)")
             stat = try String(contentsOfFile: job.path + "/cpu.stat", encoding: .utf8).keyedValues
             let usage = Double(stat["usage_usec"] ?? "0") ?? 0
             let periods = Double(stat["nr_periods"] ?? "0") ?? 0
             #expect(periods > 0)
-            #expect(usage <= (periods + 1) * 2_000 * 1.1, "usage \(usage) µs over \(periods) periods")
+            #expect(usage <= (periods + 1) * 2_000 * 1.1 + 2 * 4_000, "usage \(usage) µs over \(periods) periods")
             #expect((Int(stat["nr_throttled"] ?? "0") ?? 0) > 0)
         }
     }
