@@ -25,33 +25,55 @@ struct CgroupDiscoveryTests {
         #expect(h.isReadOnly)
     }
 
-    /// The probe (statfs, the mount's device, cgroup.procs) and mountinfo
-    /// agree on this host, pure v2 in the VM and hybrid on the host.
+    /// Both ways of probing and mountinfo agree on this host: pure v2 in
+    /// the VM, hybrid on the host. statmount(2) is there from Linux 6.8 (the
+    /// host's kernel); the VM's Debian kernel predates it, and there the
+    /// probe must say so and leave it to the confirmation by cgroup.procs.
     @Test func probeAgreesWithMountinfo() throws {
         let cgroup = try #require(try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))
         let mountinfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         let relative = try #require(CgroupHierarchy.ownRelativePath(procSelfCgroup: cgroup))
-        let probed = try #require(CgroupHierarchy.probe(relative: relative))
-        #expect(probed == (try CgroupHierarchy.parse(mountinfo: mountinfo, procSelfCgroup: cgroup)))
-        #expect(try CgroupHierarchy.discover() == probed)
+        let parsed = try CgroupHierarchy.parse(mountinfo: mountinfo, procSelfCgroup: cgroup)
+        let described = CgroupHierarchy.described(mountPoints: CgroupHierarchy.usualMountPoints, relative: relative)
+        if try kernelVersion() >= (6, 8) {
+            #expect(described == .found(parsed))
+        } else {
+            #expect(described == .unavailable)
+        }
+        let confirmed = CgroupHierarchy.confirmed(mountPoints: CgroupHierarchy.usualMountPoints,
+                                                  relative: relative, pid: getpid())
+        #expect(confirmed == parsed)
+        #expect(CgroupHierarchy.probe(relative: relative) == parsed)
+        #expect(try CgroupHierarchy.discover() == parsed)
     }
 
     /// Whatever the probe cannot confirm is left to mountinfo.
     @Test func probeRefusesWhatItCannotConfirm() async throws {
         let cgroup = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
         let relative = try #require(CgroupHierarchy.ownRelativePath(procSelfCgroup: cgroup))
-        #expect(CgroupHierarchy.probe(relative: relative) != nil)
-        // Not cgroup2 at all.
-        #expect(CgroupHierarchy.probe(mountPoints: ["/tmp", "/proc"], relative: relative) == nil)
-        // On cgroup2, but a directory in the mount, not the mount (refused by
-        // the device check; here also by cgroup.procs, as this process cannot
-        // sit in the job: the device check alone is not isolated by a test).
+        let hasStatmount = try kernelVersion() >= (6, 8)
+        // Not cgroup2 at all, or not there (which needs no statmount to tell).
+        for (places, described) in [(["/tmp", "/proc"], hasStatmount ? .notFound : .unavailable),
+                                    (["/no/such/place"], CgroupHierarchy.Probed.notFound)] {
+            #expect(CgroupHierarchy.probe(mountPoints: places, relative: relative) == nil)
+            #expect(CgroupHierarchy.described(mountPoints: places, relative: relative) == described)
+            #expect(CgroupHierarchy.confirmed(mountPoints: places, relative: relative, pid: getpid()) == nil)
+        }
+        // On cgroup2, but a directory in the mount, not the mount: refused
+        // by statmount's "not a mount root", and by the device check (and
+        // here also by cgroup.procs, as this process cannot sit in the job:
+        // the device check alone is not isolated by a test).
         try await withJobObject(name: uniqueJobName()) { job in
             #expect(CgroupHierarchy.probe(mountPoints: [job.path], relative: "/") == nil)
+            #expect(CgroupHierarchy.described(mountPoints: [job.path], relative: "/")
+                    == (hasStatmount ? .notFound : .unavailable))
+            #expect(CgroupHierarchy.confirmed(mountPoints: [job.path], relative: "/", pid: getpid()) == nil)
         }
-        // A cgroup that is not this process's (as a mount showing only a subtree would give).
-        #expect(CgroupHierarchy.probe(relative: relative + "/no-such-child") == nil)
-        #expect(CgroupHierarchy.probe(relative: relative, pid: 0) == nil)
+        // Without statmount, a cgroup that is not this process's (as a mount
+        // showing only a subtree would give) fails the confirmation.
+        let usual = CgroupHierarchy.usualMountPoints
+        #expect(CgroupHierarchy.confirmed(mountPoints: usual, relative: relative + "/no-such-child", pid: getpid()) == nil)
+        #expect(CgroupHierarchy.confirmed(mountPoints: usual, relative: relative, pid: 0) == nil)
         #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "1:name=x:/a\n0::/b (deleted)\n") == "/b")
         #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "1:name=x:/a\n") == nil)
     }

@@ -125,3 +125,13 @@ func spawnPiped(_ job: JobObject, _ argv: [String], stderr: Bool = false,
     configure(&options)
     return try job.spawn(options)
 }
+
+/// The running kernel's major and minor version, from uname(2)'s release
+/// ("6.18.44-…" is (6, 18)).
+func kernelVersion() throws -> (Int, Int) {
+    var names = utsname()
+    #expect(uname(&names) == 0)
+    let release = withUnsafeBytes(of: &names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+    return try (#require(numbers.first), #require(numbers.dropFirst().first))
+}

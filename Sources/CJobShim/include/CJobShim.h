@@ -59,6 +59,16 @@ int jobshim_probe_waitid_pidfd(void);
 /// file system's magic number and the mount's flags (ST_RDONLY …); 0 or -1.
 int jobshim_file_system(const char *path, int64_t *magic, int64_t *flags);
 
+/// The mount whose root is `path`, described by statx(2) and statmount(2)
+/// (Linux 6.8) instead of mountinfo: its file system's magic number, whether
+/// it is read-only (the mount or its file system), and `root`, the path
+/// within the file system that the mount shows — mountinfo's root field (for
+/// cgroup2, relative to the caller's cgroup namespace). Returns 1 when found,
+/// 0 when `path` is not the root of a mount, -errno otherwise: -ENOSYS
+/// before Linux 6.8, -ENAMETOOLONG when the root does not fit in root_size
+/// bytes with its NUL.
+int jobshim_mount_at(const char *path, int64_t *magic, int *read_only, char *root, size_t root_size);
+
 /// Makes every thread allocate from glibc's main malloc arena (mallopt
 /// M_ARENA_MAX 1; malloc.h is not in Swift's Glibc module). For a process
 /// with few, light threads, such as jobsup; returns mallopt's result.
