@@ -7,6 +7,7 @@ import Testing
 struct SubreaperTests {
     @Test func reapsOrphansWithoutStealingHandledStatuses() async throws {
         let reaper = try ChildSubreaper.enable()
+        let orphans = reaper.orphanExits
         #expect(jobshimIsSubreaper())
         try await withJobObject(name: uniqueJobName()) { job async throws in
             // The shell exits at once; its child is orphaned, re-parented to
@@ -19,7 +20,7 @@ struct SubreaperTests {
             try payload.standardInput!.close()
             try payload.standardOutput!.close()
             var seen: ProcessExit?
-            for await exit in reaper.orphanExits where exit.pid == orphan {
+            for await exit in orphans where exit.pid == orphan {
                 seen = exit
                 break
             }

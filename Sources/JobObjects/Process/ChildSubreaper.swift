@@ -14,12 +14,23 @@ import SystemPackage
 ///
 /// ```swift
 /// let reaper = try ChildSubreaper.enable()
-/// Task { for await orphan in reaper.orphanExits { print(orphan) } }
+/// let orphans = reaper.orphanExits  // before starting what may leave orphans
+/// Task { for await orphan in orphans { print(orphan) } }
 /// ```
 public final class ChildSubreaper: Sendable {
-    /// Each orphan reaped, with its status. Buffered; one consumer.
-    public let orphanExits: AsyncStream<ProcessExit>
-    private let continuation: AsyncStream<ProcessExit>.Continuation
+    /// Each orphan reaped from the first use of this property on, with its
+    /// status. Buffered; one consumer. Orphans reaped before that are only
+    /// counted (`reapedCount`): a supervisor that never reads the stream
+    /// neither pays for one nor keeps every exit in its buffer.
+    public var orphanExits: AsyncStream<ProcessExit> {
+        stream.withLock { stream in
+            if let stream { return stream.exits }
+            let made = OrphanStream()
+            stream = made
+            return made.exits
+        }
+    }
+    private let stream = Mutex<OrphanStream?>(nil)
     private let eventFD: CInt
     private let reaped = Atomic<Int>(0)
 
@@ -38,7 +49,6 @@ public final class ChildSubreaper: Sendable {
     private init() throws(JobObjectError) {
         _ = try Syscall.setChildSubreaper(true).orThrow("enable child subreaper", what: "set PR_SET_CHILD_SUBREAPER")
         eventFD = try Syscall.eventfd().orThrow("enable child subreaper", what: "create an eventfd")
-        (orphanExits, continuation) = AsyncStream.makeStream(of: ProcessExit.self)
         guard jobshim_notify_sigchld(eventFD) == 0 else {
             throw JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "enable child subreaper", what: "install the SIGCHLD handler")
         }
@@ -64,11 +74,12 @@ public final class ChildSubreaper: Sendable {
             // thread; most wake-ups (and start-up) find no child exited.
             guard jobshim_has_exited_child() != 0 else { return [] }
             var exits: [ProcessExit] = []
+            let stream = stream.withLock { $0 }
             for pid in Self.children() where !ProcessRegistry.shared.contains(pid) {
                 if case .success(let info?) = Syscall.waitPid(pid, options: WNOHANG) {
                     let exit = ProcessExit(pid: pid, status: ExitStatus(info))
                     exits.append(exit)
-                    continuation.yield(exit)
+                    stream?.continuation.yield(exit)
                 }
             }
             reaped.add(exits.count, ordering: .relaxed)
@@ -87,5 +98,17 @@ public final class ChildSubreaper: Sendable {
             pids += text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pid_t($0) }
         }
         return pids
+    }
+}
+
+/// The orphan-exit stream, made on first use. A class, so that a reaper
+/// whose stream is never used holds only a nil reference (no stream type is
+/// instantiated on jobsup's path).
+private final class OrphanStream: Sendable {
+    let exits: AsyncStream<ProcessExit>
+    let continuation: AsyncStream<ProcessExit>.Continuation
+
+    init() {
+        (exits, continuation) = AsyncStream.makeStream(of: ProcessExit.self)
     }
 }
