@@ -68,12 +68,16 @@ static void forwarded_handler(int sig) {
 }
 
 int jobshim_notify_signals(int pipe_fd, const int *signals, int count) {
-    atomic_store(&signals_fd, pipe_fd);
+    // Every number is checked before anything changes, so a refusal leaves
+    // the previous notifier delivering as before.
     for (int i = 0; i < count; i++) {
-        if (signals[i] <= 0 || signals[i] >= 64) {
+        if (signals[i] <= 0 || signals[i] >= 64 || signals[i] == SIGKILL || signals[i] == SIGSTOP) {
             errno = EINVAL;
             return -1;
         }
+    }
+    atomic_store(&signals_fd, pipe_fd);
+    for (int i = 0; i < count; i++) {
         struct sigaction action;
         memset(&action, 0, sizeof(action));
         action.sa_handler = forwarded_handler;

@@ -39,18 +39,16 @@ struct ExecCommand: AsyncParsableCommand {
         let status: Int32
         do {
             let job = try JobObject.open(name: target.name, parent: target.cgroupParent)
-            let notifier = try SignalNotifier(Supervisor.forwardedSignals)
+            let forwarder = try SignalForwarder()
             let terminal = TerminalForeground.ifInteractive()
             var options = SpawnOptions(argv[0], arguments: Array(argv.dropFirst()))
             if terminal != nil { options.processGroup = .newProcessGroup }
             let process = try job.spawn(options)
             terminal?.handOver(to: process.pid)
-            let forwarding = Task(executorPreference: CallingThreadExecutor.current) {
-                for await signal in notifier.signals { try? process.signal(signal) }
-            }
+            forwarder.forward { try? process.signal($0) }
             status = await process.wait().shellStatus
             terminal?.restore()
-            forwarding.cancel()
+            forwarder.stop()
         } catch {
             Diagnostics.fail(error)
         }

@@ -122,7 +122,7 @@ struct RunRequest: Equatable {
             }
             Self.prestartWatchdog()
             let reaper = try ChildSubreaper.enable()
-            let notifier = try SignalNotifier(Supervisor.forwardedSignals)
+            let forwarder = try SignalForwarder()
             let payload = try await Payload.start(spec, options: options)
             terminal?.handOver(to: payload.initProcess.pid)
             let events = settings.events.flatMap { lines in
@@ -136,10 +136,10 @@ struct RunRequest: Equatable {
                     return SupervisorExit.status(for: error)
                 }
             }
-            let forwarding = Supervisor.forward(notifier, to: payload.initProcess, job: payload.job, wholeJob: signalJob)
+            forwarder.forward(to: Supervisor.destination(payload.initProcess, job: payload.job, wholeJob: signalJob))
             let outcome = await payload.wait()
             terminal?.restore()
-            forwarding.cancel()
+            forwarder.stop()
             await events?.finished()
             for step in outcome.cleanup where step.error != nil { Diagnostics.warn("cleanup: \(step)") }
             if stats {

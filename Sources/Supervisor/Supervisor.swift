@@ -29,13 +29,13 @@ struct Supervisor {
     /// removes the job. On a spawn failure the job is closed and the error thrown.
     static func run(_ options: SpawnOptions, in job: JobObject, settings: Settings) async throws(JobObjectError) -> Outcome {
         let reaper: ChildSubreaper
-        let notifier: SignalNotifier
+        let forwarder: SignalForwarder
         let initProcess: ProcessHandle
         var events: EventFollower?
         let terminal = TerminalForeground.ifInteractive()
         do {
             reaper = try ChildSubreaper.enable()
-            notifier = try SignalNotifier(forwardedSignals)
+            forwarder = try SignalForwarder()
             // Subscribe before the spawn so the stream starts with init.
             if let lines = settings.events { events = EventFollower(job.events, into: lines) }
             var options = options
@@ -47,12 +47,12 @@ struct Supervisor {
             throw error
         }
         terminal?.handOver(to: initProcess.pid)
-        let forwarding = forward(notifier, to: initProcess, job: job, wholeJob: settings.signalJob)
+        forwarder.forward(to: destination(initProcess, job: job, wholeJob: settings.signalJob))
         let status = await initProcess.wait()
         terminal?.restore()
         await endProcesses(of: job, grace: settings.grace)
         let accounting = settings.accounting ? try? job.accounting() : nil
-        forwarding.cancel()
+        forwarder.stop()
         do {
             try await job.close()
         } catch {
@@ -64,16 +64,14 @@ struct Supervisor {
     }
 
 
-    /// Passes each forwarded signal to init while it runs, to the whole job
-    /// with `wholeJob` or once init has exited.
-    static func forward(_ notifier: SignalNotifier, to initProcess: ProcessHandle, job: JobObject, wholeJob: Bool) -> Task<Void, Never> {
-        Task(executorPreference: CallingThreadExecutor.current) {
-            for await signal in notifier.signals {
-                if wholeJob || initProcess.exitStatus != nil {
-                    _ = try? job.signal(signal)
-                } else {
-                    try? initProcess.signal(signal)
-                }
+    /// Where a forwarded signal goes: to init while it runs, to the whole
+    /// job with `wholeJob` or once init has exited.
+    static func destination(_ initProcess: ProcessHandle, job: JobObject, wholeJob: Bool) -> @Sendable (Int32) -> Void {
+        { signal in
+            if wholeJob || initProcess.exitStatus != nil {
+                _ = try? job.signal(signal)
+            } else {
+                try? initProcess.signal(signal)
             }
         }
     }

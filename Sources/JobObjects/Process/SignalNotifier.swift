@@ -1,32 +1,83 @@
 import CJobShim
 import Glibc
 
-/// Delivers chosen signals to this process as an `AsyncStream` of signal
-/// numbers, for supervisors that forward them.
+/// Delivers chosen signals to this process, for supervisors that forward
+/// them: as an `AsyncStream` of signal numbers, or to a handler.
 ///
 /// The handler installed for each signal only writes its number to a pipe
-/// that the monitor thread reads, so no Swift code runs in signal context.
-/// Installing replaces any previous handler of those signals.
+/// that the event loop reads, so no Swift code runs in signal context.
+/// Installing replaces any previous handler of those signals. A process has
+/// one notifier at a time: a new one also takes over the signals of the
+/// previous one (a refused one changes nothing).
+///
+/// ```swift
+/// let notifier = try SignalNotifier([SIGTERM, SIGINT])
+/// Task { for await signal in notifier.signals { try? child.signal(signal) } }
+/// // or, with no stream and no task:
+/// let forwarder = try SignalNotifier([SIGTERM, SIGINT]) { try? child.signal($0) }
+/// ```
 public final class SignalNotifier: Sendable {
-    public let signals: AsyncStream<Int32>
+    /// Each signal, in the order they arrived, from the notifier's start.
+    /// Buffered; one consumer. Empty and finished for a notifier made with a
+    /// handler.
+    public var signals: AsyncStream<Int32> { stream?.signals ?? AsyncStream { $0.finish() } }
+    private let stream: SignalStream?
     private let readFD: CInt
     private let writeFD: CInt
 
-    public init(_ numbers: [Int32]) throws(JobObjectError) {
+    /// Notifies of `numbers` through `signals`.
+    public convenience init(_ numbers: [Int32]) throws(JobObjectError) {
+        let stream = SignalStream()
+        try self.init(numbers, stream: stream) { stream.continuation.yield($0) }
+    }
+
+    /// Calls `handler` with each of `numbers` as it arrives, in order, on the
+    /// thread that runs the library's event loop: its monitor thread, or the
+    /// thread of a `CallingThreadExecutor` that drives it. It must not block.
+    /// The cheaper choice for a supervisor: no stream and no task to start.
+    public convenience init(_ numbers: [Int32], handler: @escaping @Sendable (Int32) -> Void) throws(JobObjectError) {
+        try self.init(numbers, stream: nil, handler: handler)
+    }
+
+    private init(_ numbers: [Int32], stream: SignalStream?,
+                 handler: @escaping @Sendable (Int32) -> Void) throws(JobObjectError) {
         let (readFD, writeFD) = try Syscall.pipe().orThrow("watch signals", what: "create a pipe")
         self.readFD = readFD
         self.writeFD = writeFD
+        self.stream = stream
         _ = fcntl(writeFD, F_SETFL, O_NONBLOCK)
-        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-        signals = stream
-        _ = try EventLoop.shared.add(fd: readFD, events: UInt32(EPOLLIN.rawValue)) { _ in
-            var buffer = [UInt8](repeating: 0, count: 64)
-            let n = buffer.withUnsafeMutableBytes { read(readFD, $0.baseAddress, 64) }
-            for index in 0..<max(0, n) { continuation.yield(Int32(buffer[index])) }
+        let token: UInt64
+        do {
+            token = try EventLoop.shared.add(fd: readFD, events: UInt32(EPOLLIN.rawValue)) { _ in
+                var buffer = [UInt8](repeating: 0, count: 64)
+                let n = buffer.withUnsafeMutableBytes { read(readFD, $0.baseAddress, 64) }
+                for index in 0..<max(0, n) { handler(Int32(buffer[index])) }
+            }
+        } catch {
+            close(readFD)
+            close(writeFD)
+            throw error
         }
         let status = numbers.withUnsafeBufferPointer { jobshim_notify_signals(writeFD, $0.baseAddress, CInt($0.count)) }
         if status != 0 {
-            throw JobObjectError(.invalidArgument, "cannot handle signals \(numbers.map(signalName))", operation: "watch signals")
+            EventLoop.shared.remove(fd: readFD, token: token)
+            close(readFD)
+            close(writeFD)
+            throw JobObjectError(.invalidArgument,
+                                 "cannot handle signals \(numbers.map(signalName)): give numbers 1...63 other than SIGKILL and SIGSTOP, which cannot be caught",
+                                 operation: "watch signals")
         }
+    }
+}
+
+/// The stream of a notifier made without a handler. A class, so that a
+/// notifier made with one holds only a nil reference (no stream type is
+/// instantiated on jobsup's path).
+private final class SignalStream: Sendable {
+    let signals: AsyncStream<Int32>
+    let continuation: AsyncStream<Int32>.Continuation
+
+    init() {
+        (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
     }
 }

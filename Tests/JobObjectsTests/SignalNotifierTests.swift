@@ -1,0 +1,97 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+@testable import Supervisor
+import Synchronization
+import Testing
+
+/// A process has one signal notifier at a time, so these run one by one; each
+/// puts the default dispositions back, so that a SIGTERM from outside (a
+/// timeout) still ends the test process. Signals are sent to the process,
+/// not raised in the test's thread: the concurrency pool's threads block them.
+@Suite("signal notifier and forwarder", .serialized)
+struct SignalNotifierTests {
+    @Test func handlerGetsEachSignalInOrder() async throws {
+        defer { restoreDefaults([SIGUSR1, SIGUSR2]) }
+        let received = Mutex<[Int32]>([])
+        let notifier = try SignalNotifier([SIGUSR1, SIGUSR2]) { signal in received.withLock { $0.append(signal) } }
+        // One at a time: two pending signals may be taken by two threads.
+        kill(getpid(), SIGUSR1)
+        #expect(await eventually { received.withLock { $0 } == [SIGUSR1] })
+        kill(getpid(), SIGUSR2)
+        #expect(await eventually { received.withLock { $0 } == [SIGUSR1, SIGUSR2] })
+        // A notifier made with a handler has no stream of its own.
+        for await signal in notifier.signals { Issue.record("unexpected \(signal) in the stream") }
+    }
+
+    @Test func streamGetsEachSignal() async throws {
+        defer { restoreDefaults([SIGUSR1]) }
+        let notifier = try SignalNotifier([SIGUSR1])
+        kill(getpid(), SIGUSR1)
+        var iterator = notifier.signals.makeAsyncIterator()
+        #expect(await iterator.next() == SIGUSR1)
+    }
+
+    /// SIGKILL cannot be caught: refused before anything changes, so the
+    /// previous notifier still delivers and no descriptor is left open.
+    @Test func refusedSignalsChangeNothingAndLeakNothing() async throws {
+        defer { restoreDefaults([SIGUSR1, SIGUSR2]) }
+        let received = Mutex<[Int32]>([])
+        let notifier = try SignalNotifier([SIGUSR1]) { signal in received.withLock { $0.append(signal) } }
+        let descriptors = openDescriptors()
+        let error = #expect(throws: JobObjectError.self) { try SignalNotifier([SIGUSR2, SIGKILL]) { _ in } }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("SIGKILL") == true)
+        #expect(openDescriptors() == descriptors)
+        #expect(hasDefaultDisposition(SIGUSR2))
+        kill(getpid(), SIGUSR1)
+        #expect(await eventually { received.withLock { $0 } == [SIGUSR1] })
+        withExtendedLifetime(notifier) {}
+    }
+
+    /// jobsup installs its forwarder before the payload starts: a signal
+    /// that arrives before there is a payload waits for it, and none passes
+    /// once the payload is being ended.
+    @Test func routeHoldsSignalsUntilItHasADestination() {
+        let route = SignalRoute()
+        let passed = Mutex<[Int32]>([])
+        route.receive(SIGUSR1)
+        route.receive(SIGHUP)
+        #expect(passed.withLock { $0 }.isEmpty)
+        route.open { signal in passed.withLock { $0.append(signal) } }
+        #expect(passed.withLock { $0 } == [SIGUSR1, SIGHUP])
+        route.receive(SIGUSR2)
+        #expect(passed.withLock { $0 } == [SIGUSR1, SIGHUP, SIGUSR2])
+        route.close()
+        route.receive(SIGTERM)
+        #expect(passed.withLock { $0 } == [SIGUSR1, SIGHUP, SIGUSR2])
+    }
+
+    @Test func forwarderPassesSignalsOn() async throws {
+        defer { restoreDefaults(Supervisor.forwardedSignals) }
+        let forwarder = try SignalForwarder()
+        let passed = Mutex<[Int32]>([])
+        forwarder.forward { signal in passed.withLock { $0.append(signal) } }
+        kill(getpid(), SIGUSR1)
+        #expect(await eventually { passed.withLock { $0 } == [SIGUSR1] })
+        kill(getpid(), SIGWINCH)
+        #expect(await eventually { passed.withLock { $0 } == [SIGUSR1, SIGWINCH] })
+        forwarder.stop()
+    }
+}
+
+private func restoreDefaults(_ signals: [Int32]) {
+    for signal in signals { Glibc.signal(signal, SIG_DFL) }
+}
+
+/// Whether `signal` has SIG_DFL (a null handler) as its disposition now.
+private func hasDefaultDisposition(_ signal: Int32) -> Bool {
+    var action = sigaction()
+    sigaction(signal, nil, &action)
+    return action.__sigaction_handler.sa_handler == nil
+}
+
+/// The descriptors this process has open, by number.
+private func openDescriptors() -> [Int] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int($0) }.sorted()
+}
