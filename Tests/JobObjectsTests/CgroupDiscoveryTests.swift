@@ -60,14 +60,22 @@ struct CgroupDiscoveryTests {
             #expect(CgroupHierarchy.confirmed(mountPoints: places, relative: relative, pid: getpid()) == nil)
         }
         // On cgroup2, but a directory in the mount, not the mount: refused
-        // by statmount's "not a mount root", and by the device check (and
-        // here also by cgroup.procs, as this process cannot sit in the job:
-        // the device check alone is not isolated by a test).
+        // by statmount's "not a mount root", and by the device check. The
+        // job's parent seen as a mount point, with a process of the job as
+        // the pid, passes every other step of the confirmation (its
+        // cgroup.procs lists the process), so only the device check refuses.
         try await withJobObject(name: uniqueJobName()) { job in
-            #expect(CgroupHierarchy.probe(mountPoints: [job.path], relative: "/") == nil)
-            #expect(CgroupHierarchy.described(mountPoints: [job.path], relative: "/")
+            let member = try job.spawn("/bin/sleep", "1000")
+            let parent = CgroupPath.parent(of: job.path)
+            let name = "/" + CgroupPath.lastComponent(of: job.path)
+            #expect(CgroupHierarchy.probe(mountPoints: [parent], relative: name) == nil)
+            #expect(CgroupHierarchy.described(mountPoints: [parent], relative: name)
                     == (hasStatmount ? .notFound : .unavailable))
-            #expect(CgroupHierarchy.confirmed(mountPoints: [job.path], relative: "/", pid: getpid()) == nil)
+            #expect(CgroupHierarchy.confirmed(mountPoints: [parent], relative: name, pid: member.pid) == nil)
+            // The control: from the real mount, the same process confirms.
+            let mount = try CgroupHierarchy.discover().mountPoint
+            let relative = String(job.path.dropFirst(mount.count))
+            #expect(CgroupHierarchy.confirmed(mountPoints: [mount], relative: relative, pid: member.pid)?.ownCgroup == job.path)
         }
         // Without statmount, a cgroup that is not this process's (as a mount
         // showing only a subtree would give) fails the confirmation.
