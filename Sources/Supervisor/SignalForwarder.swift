@@ -3,11 +3,13 @@ import Synchronization
 
 /// Passes the signals a supervisor forwards on to its payload as they
 /// arrive, from a `SignalNotifier` handler on the thread that runs the event
-/// loop: no stream and no task, whose first use cost jobsup ~75 µs per run.
-/// Installed before the payload starts, so that a signal arriving while it
-/// starts is held until `forward(to:)` names where it goes.
+/// loop: no stream and no task, whose first uses cost jobsup more than the
+/// forwarding itself (0.05–0.09 ms a run here). Installed before the
+/// payload starts, so that a signal arriving while it starts is held until
+/// `forward(to:)` names where it goes.
 final class SignalForwarder: Sendable {
     private let route: SignalRoute
+    /// Kept for as long as the forwarder: it owns the pipe the handlers write.
     private let notifier: SignalNotifier
 
     init() throws(JobObjectError) {
