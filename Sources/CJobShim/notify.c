@@ -57,27 +57,32 @@ int jobshim_notify_sigchld(int efd) {
     return sigaction(SIGCHLD, &action, NULL);
 }
 
-static atomic_int signals_fd = -1;
+// The pipe each forwarded signal is written to, as descriptor + 1 (0: none),
+// so that notifiers for different signals do not take each other's over.
+static atomic_int signal_pipes[64];
 
 static void forwarded_handler(int sig) {
     int saved = errno;
-    unsigned char number = (unsigned char)sig;
-    ssize_t ignored = write(atomic_load(&signals_fd), &number, 1);
-    (void)ignored;
+    int fd = atomic_load(&signal_pipes[sig]) - 1;
+    if (fd >= 0) {
+        unsigned char number = (unsigned char)sig;
+        ssize_t ignored = write(fd, &number, 1);
+        (void)ignored;
+    }
     errno = saved;
 }
 
 int jobshim_notify_signals(int pipe_fd, const int *signals, int count) {
     // Every number is checked before anything changes, so a refusal leaves
-    // the previous notifier delivering as before.
+    // every signal delivered where it was.
     for (int i = 0; i < count; i++) {
         if (signals[i] <= 0 || signals[i] >= 64 || signals[i] == SIGKILL || signals[i] == SIGSTOP) {
             errno = EINVAL;
             return -1;
         }
     }
-    atomic_store(&signals_fd, pipe_fd);
     for (int i = 0; i < count; i++) {
+        atomic_store(&signal_pipes[signals[i]], pipe_fd + 1);
         struct sigaction action;
         memset(&action, 0, sizeof(action));
         action.sa_handler = forwarded_handler;

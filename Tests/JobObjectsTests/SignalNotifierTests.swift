@@ -5,8 +5,8 @@ import Glibc
 import Synchronization
 import Testing
 
-/// A process has one signal notifier at a time, so these run one by one; each
-/// puts the default dispositions back, so that a SIGTERM from outside (a
+/// A signal goes to the notifier made last for it, so these run one by one;
+/// each puts the default dispositions back, so that a SIGTERM from outside (a
 /// timeout) still ends the test process. Signals are sent to the process,
 /// not raised in the test's thread: the concurrency pool's threads block them.
 @Suite("signal notifier and forwarder", .serialized)
@@ -30,6 +30,21 @@ struct SignalNotifierTests {
         kill(getpid(), SIGUSR1)
         var iterator = notifier.signals.makeAsyncIterator()
         #expect(await iterator.next() == SIGUSR1)
+    }
+
+    /// A notifier for other signals leaves the first one's signal to it.
+    @Test func notifiersOfDifferentSignalsAreIndependent() async throws {
+        defer { restoreDefaults([SIGUSR1, SIGUSR2]) }
+        let first = Mutex<[Int32]>([])
+        let second = Mutex<[Int32]>([])
+        let one = try SignalNotifier([SIGUSR1]) { signal in first.withLock { $0.append(signal) } }
+        let two = try SignalNotifier([SIGUSR2]) { signal in second.withLock { $0.append(signal) } }
+        kill(getpid(), SIGUSR1)
+        #expect(await eventually { first.withLock { $0 } == [SIGUSR1] })
+        kill(getpid(), SIGUSR2)
+        #expect(await eventually { second.withLock { $0 } == [SIGUSR2] })
+        #expect(first.withLock { $0 } == [SIGUSR1])
+        withExtendedLifetime((one, two)) {}
     }
 
     /// SIGKILL cannot be caught: refused before anything changes, so the

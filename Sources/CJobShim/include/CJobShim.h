@@ -92,8 +92,8 @@ int jobshim_notify_sigchld(int efd);
 /// Installs handlers for `signals` that write the signal number as one byte
 /// to `pipe_fd` (non-blocking): a supervisor reads them from an epoll loop
 /// instead of running code in a handler. Numbers 1...63 but SIGKILL and
-/// SIGSTOP; checked before anything changes. One pipe per process: a later
-/// call takes over the delivery of the signals of earlier ones.
+/// SIGSTOP; checked before anything changes. Each signal goes to the pipe of
+/// the last call that named it.
 int jobshim_notify_signals(int pipe_fd, const int *signals, int count);
 
 // MARK: - Spawning

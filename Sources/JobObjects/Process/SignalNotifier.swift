@@ -6,9 +6,9 @@ import Glibc
 ///
 /// The handler installed for each signal only writes its number to a pipe
 /// that the event loop reads, so no Swift code runs in signal context.
-/// Installing replaces any previous handler of those signals. A process has
-/// one notifier at a time: a new one also takes over the signals of the
-/// previous one (a refused one changes nothing).
+/// Installing replaces any previous handler of those signals: each signal
+/// goes to the notifier made last of those that name it, and notifiers of
+/// different signals are independent (a refused one changes nothing).
 ///
 /// ```swift
 /// let notifier = try SignalNotifier([SIGTERM, SIGINT])
