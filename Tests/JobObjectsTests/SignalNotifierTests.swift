@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 @testable import JobObjects
 @testable import Supervisor
@@ -48,16 +47,16 @@ struct SignalNotifierTests {
     }
 
     /// SIGKILL cannot be caught: refused before anything changes, so the
-    /// previous notifier still delivers and no descriptor is left open.
-    @Test func refusedSignalsChangeNothingAndLeakNothing() async throws {
+    /// previous notifier still delivers. (That the refused one closes its
+    /// pipe is not checked here: the tests running beside this one open and
+    /// close descriptors of this process all the time.)
+    @Test func refusedSignalsChangeNothing() async throws {
         defer { restoreDefaults([SIGUSR1, SIGUSR2]) }
         let received = Mutex<[Int32]>([])
         let notifier = try SignalNotifier([SIGUSR1]) { signal in received.withLock { $0.append(signal) } }
-        let descriptors = openDescriptors()
         let error = #expect(throws: JobObjectError.self) { try SignalNotifier([SIGUSR2, SIGKILL]) { _ in } }
         #expect(error?.code == .invalidArgument)
         #expect(error?.message.contains("SIGKILL") == true)
-        #expect(openDescriptors() == descriptors)
         #expect(hasDefaultDisposition(SIGUSR2))
         kill(getpid(), SIGUSR1)
         #expect(await eventually { received.withLock { $0 } == [SIGUSR1] })
@@ -104,9 +103,4 @@ private func hasDefaultDisposition(_ signal: Int32) -> Bool {
     var action = sigaction()
     sigaction(signal, nil, &action)
     return action.__sigaction_handler.sa_handler == nil
-}
-
-/// The descriptors this process has open, by number.
-private func openDescriptors() -> [Int] {
-    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int($0) }.sorted()
 }
