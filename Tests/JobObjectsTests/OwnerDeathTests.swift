@@ -202,14 +202,14 @@ private func statusField(_ pid: pid_t, _ name: String) -> String? {
     return line.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
 }
 
-/// Whether a mapping of this process starts at `address` (hex, no 0x).
 /// The lines of /proc/self/maps: range, permissions, offset, device, inode
 /// and name of each mapping.
 private func currentMappings() -> [Substring] {
     ((try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? "").split(separator: "\n")
 }
 
-/// The line of /proc/self/maps for the mapping that starts at `address`.
+/// The line of /proc/self/maps for the mapping that starts at `address`
+/// (hex, no 0x).
 private func mapping(at address: String) -> Substring? {
     currentMappings().first { $0.hasPrefix(address + "-") }
 }

@@ -71,7 +71,6 @@ struct SignalNotifierTests {
         let passed = Mutex<[Int32]>([])
         route.receive(SIGUSR1)
         route.receive(SIGHUP)
-        #expect(passed.withLock { $0 }.isEmpty)
         route.open { signal in passed.withLock { $0.append(signal) } }
         #expect(passed.withLock { $0 } == [SIGUSR1, SIGHUP])
         route.receive(SIGUSR2)

@@ -22,8 +22,6 @@ public final class SignalNotifier: Sendable {
     /// handler.
     public var signals: AsyncStream<Int32> { stream?.signals ?? AsyncStream { $0.finish() } }
     private let stream: SignalStream?
-    private let readFD: CInt
-    private let writeFD: CInt
 
     /// Notifies of `numbers` through `signals`.
     public convenience init(_ numbers: [Int32]) throws(JobObjectError) {
@@ -41,9 +39,9 @@ public final class SignalNotifier: Sendable {
 
     private init(_ numbers: [Int32], stream: SignalStream?,
                  handler: @escaping @Sendable (Int32) -> Void) throws(JobObjectError) {
+        // The pipe stays open for the life of the process: a handler may
+        // still write to it after the notifier is gone.
         let (readFD, writeFD) = try Syscall.pipe().orThrow("watch signals", what: "create a pipe")
-        self.readFD = readFD
-        self.writeFD = writeFD
         self.stream = stream
         _ = fcntl(writeFD, F_SETFL, O_NONBLOCK)
         let token: UInt64
