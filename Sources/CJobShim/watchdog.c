@@ -27,11 +27,18 @@
 // of a killed owner is freed only once its watchdog has finished. So a watchdog that has watched a job for a second execs into an
 // image of its own (the owner's executable, turned into the watchdog by a
 // constructor below before any other initialiser or main runs), taking its
-// state along: the state is a memfd mapping, mapped again after the exec.
-// Short-lived owners such as `jobsup run -- /bin/true` never pay for an exec;
-// long-lived ones pay once, and their jobs are then guarded by a process
-// that shares nothing with them. Where the exec fails (no /proc, a seccomp
-// filter) it goes on as it was.
+// state along: it copies the state into a memfd just before the exec and
+// maps that after it. Short-lived owners such as `jobsup run -- /bin/true`
+// never pay for an exec (nor for the memfd: their watchdog's memory is
+// private and anonymous, the cheapest to fault in and to free); long-lived
+// ones pay once, and their jobs are then guarded by a process that shares
+// nothing with them. Where the exec fails (no /proc, a seccomp filter) it
+// goes on as it was.
+// The owner keeps a reaped watchdog's mapping for its next watchdog
+// (jobshim_watchdog_start takes it back): a supervisor that stops its
+// watchdog just before it exits leaves the unmapping to the exit, which
+// frees the whole address space at once, rather than pay for an munmap
+// (and a TLB shootdown of the CPU the watchdog ran on) on its way out.
 // Where no raw syscall is written below, the watchdog is forked instead.
 #ifndef _GNU_SOURCE
 #error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
@@ -70,8 +77,8 @@
 #define WATCHDOG_OWN_IMAGE_AFTER_NS 1000000000L
 
 // The exec'd watchdog is recognised by this argv[0] and environment, with
-// the owner's pidfd as descriptor 3, its socket end as 4 and its state's
-// memfd as 5.
+// the owner's pidfd as descriptor 3, its socket end as 4 and the memfd
+// holding its state as 5.
 #define WATCHDOG_ARGV0 "jobobjects-watchdog"
 #define WATCHDOG_ENV "JOBOBJECTS_WATCHDOG=3,4,5"
 #define WATCHDOG_MAGIC 0x6a6f6277  // what an exec'd watchdog checks it mapped
@@ -152,7 +159,7 @@ typedef struct {
     uint32_t magic;
     int owner_pidfd;
     int socket_fd;
-    int state_fd;  // the memfd of this mapping; -1 for an anonymous one
+    int may_exec;  // whether an exec of /proc/self/exe reaches watchdog_exec_entry
     int own_image;  // 1 once exec'd into its own image, -1 if that failed
     long own_image_at;  // CLOCK_MONOTONIC ns: a second after the first watch; 0 before
     // Slots at and above this were never used: the loops stop here, so the
@@ -385,20 +392,48 @@ static int watching(const watchdog *w) {
     return 0;
 }
 
+// Copies the state into a new memfd as descriptor 5 (not close-on-exec),
+// at the offset it has in the mapping, so that the exec'd watchdog maps it
+// where it expects it; job slots never used are left out (the file is
+// sparse there). 0, or -1 with nothing left open.
+static int state_to_memfd(watchdog *w) {
+    long fd = sys2(SYS_memfd_create, WATCHDOG_ARGV0, 0);
+    if (fd < 0) return -1;
+    if (fd != 5) {
+        long moved = sys3(SYS_dup3, fd, 5, 0);
+        sys1(SYS_close, fd);
+        if (moved < 0) return -1;
+    }
+    const char *bytes = (const char *)w;
+    size_t used = (size_t)((const char *)&w->jobs[w->slots_used] - bytes);
+    long offset = WATCHDOG_GUARD_SIZE + WATCHDOG_STACK_SIZE;
+    long rc = sys2(SYS_ftruncate, 5, (long)mapping_size());
+    for (size_t done = 0; rc >= 0 && done < used; done += (size_t)rc) {
+        rc = sys4(SYS_pwrite64, 5, bytes + done, used - done, offset + (long)done);
+        if (rc == 0) rc = -EIO;
+    }
+    if (rc >= 0) return 0;
+    sys1(SYS_close, 5);
+    return -1;
+}
+
 // Becomes a process of its own: the owner's executable, entered at
 // watchdog_exec_entry with descriptors 3-5 (none close-on-exec). Returns
 // only if the exec failed; it is not tried again.
 static void exec_own_image(watchdog *w) {
     char *argv[] = {(char *)WATCHDOG_ARGV0, NULL};
     char *envp[] = {(char *)WATCHDOG_ENV, NULL};
-    w->own_image = 1;
-    sys3(SYS_execve, "/proc/self/exe", argv, envp);
+    w->own_image = 1;  // set before the copy: the exec'd watchdog must not exec again
+    if (state_to_memfd(w) == 0) {
+        sys3(SYS_execve, "/proc/self/exe", argv, envp);
+        sys1(SYS_close, 5);
+    }
     w->own_image = -1;
 }
 
 // How long to wait for the owner before the exec is due; -1 for no limit.
 static long until_own_image(watchdog *w) {
-    if (w->own_image != 0 || w->state_fd < 0 || !watching(w)) return -1;
+    if (w->own_image != 0 || !w->may_exec || !watching(w)) return -1;
     long now = monotonic_now();
     if (w->own_image_at == 0) w->own_image_at = now + WATCHDOG_OWN_IMAGE_AFTER_NS;
     long left = w->own_image_at - now;
@@ -447,26 +482,25 @@ __attribute__((noreturn)) static void watchdog_main(watchdog *w) {
     }
 }
 
-// Moves the owner's pidfd, the socket and the state's memfd to descriptors
-// 3, 4 and 5 (where an exec'd watchdog finds them) and closes every other
-// one: nothing of the owner's, its standard streams included, stays open.
+// Moves the owner's pidfd and the socket to descriptors 3 and 4 (where an
+// exec'd watchdog finds them) and closes every other one: nothing of the
+// owner's, its standard streams included, stays open.
 // guardian_keep_descriptors' steps in raw syscalls (it calls libc).
 static int keep_descriptors(watchdog *w) {
-    int sources[3] = {w->owner_pidfd, w->socket_fd, w->state_fd};
-    long high[3];
+    int sources[2] = {w->owner_pidfd, w->socket_fd};
+    long high[2];
     // Up out of the way first, so that no source is overwritten by another's move.
-    for (int i = 0; i < 3; i++) {
-        high[i] = sources[i] < 0 ? -1 : sys3(SYS_fcntl, sources[i], F_DUPFD, 16);
-        if (sources[i] >= 0 && high[i] < 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        high[i] = sys3(SYS_fcntl, sources[i], F_DUPFD, 16);
+        if (high[i] < 0) return -1;
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 2; i++) {
         // dup3 without O_CLOEXEC: these survive the exec.
-        if (high[i] >= 0 && sys3(SYS_dup3, high[i], 3 + i, 0) < 0) return -1;
+        if (sys3(SYS_dup3, high[i], 3 + i, 0) < 0) return -1;
     }
     w->owner_pidfd = 3;
     w->socket_fd = 4;
-    w->state_fd = w->state_fd < 0 ? -1 : 5;
-    unsigned ranges[2][2] = {{0, 2}, {w->state_fd < 0 ? 5 : 6, ~0U}};
+    unsigned ranges[2][2] = {{0, 2}, {5, ~0U}};
     for (int i = 0; i < 2; i++) {
         if (sys3(SYS_close_range, ranges[i][0], ranges[i][1], 0) == 0) continue;
         // Before Linux 5.9.
@@ -521,43 +555,40 @@ static int exec_reaches_entry(void) {
     return dl_iterate_phdr(in_segments_of, (void *)watchdog_exec_entry) == 1;
 }
 
-// The mapping for a new watchdog: a memfd's, so that it can be mapped again
-// after an exec; anonymous (and the watchdog never execs) where memfds are
-// not available or the exec would not reach the entry. *state_fd is the
-// memfd or -1.
-static char *map_state(int *state_fd) {
-    *state_fd = exec_reaches_entry() ? memfd_create(WATCHDOG_ARGV0, MFD_CLOEXEC) : -1;
-    if (*state_fd >= 0) {
-        void *mapping = MAP_FAILED;
-        if (ftruncate(*state_fd, (off_t)mapping_size()) == 0) {
-            mapping = mmap(NULL, mapping_size(), PROT_READ | PROT_WRITE, MAP_SHARED, *state_fd, 0);
-        }
-        if (mapping != MAP_FAILED) return mapping;
-        close(*state_fd);
-        *state_fd = -1;
-    }
-    return mmap(NULL, mapping_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+// The mapping for a new watchdog: private and anonymous (shared with the
+// watchdog all the same, as it shares the whole address space).
+static char *map_state(void) {
+    char *mapping = mmap(NULL, mapping_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mapping == MAP_FAILED) return mapping;
+    // A stack overflow faults on the guard page rather than writing below it.
+    mprotect(mapping, WATCHDOG_GUARD_SIZE, PROT_NONE);
+#ifdef WATCHDOG_SHARES_MEMORY
+    // A child the owner forks later gets no view of the watchdog's state.
+    madvise(mapping, mapping_size(), MADV_DONTFORK);
+#endif
+    return mapping;
 }
 
-int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out, void **mapping_out) {
+int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out, void **mapping_inout) {
     int owner_pidfd, sockets[2];
-    if (guardian_open(&owner_pidfd, sockets) != 0) return -1;
-    int state_fd = -1;
-    char *mapping = map_state(&state_fd);
+    if (guardian_open(&owner_pidfd, sockets) != 0) {
+        jobshim_watchdog_release(*mapping_inout);
+        *mapping_inout = NULL;
+        return -1;
+    }
+    char *mapping = *mapping_inout != NULL ? *mapping_inout : map_state();
     pid_t pid = -1;
     if (mapping != MAP_FAILED) {
-        // A stack overflow faults on the guard page rather than writing below it.
-        mprotect(mapping, WATCHDOG_GUARD_SIZE, PROT_NONE);
-#ifdef WATCHDOG_SHARES_MEMORY
-        // A child the owner forks later gets no view of the watchdog's state.
-        madvise(mapping, mapping_size(), MADV_DONTFORK);
-#endif
         char *stack_top = mapping + WATCHDOG_GUARD_SIZE + WATCHDOG_STACK_SIZE;
         watchdog *w = (watchdog *)stack_top;
+        // Every field set anew: a mapping used again holds its last watchdog's.
         w->magic = WATCHDOG_MAGIC;
         w->owner_pidfd = owner_pidfd;
         w->socket_fd = sockets[1];
-        w->state_fd = state_fd;
+        w->may_exec = exec_reaches_entry();
+        w->own_image = 0;
+        w->own_image_at = 0;
+        w->slots_used = 0;
         // Raw, not pthread_sigmask, which leaves libc's internal signals
         // unblocked: their handlers must never run in the watchdog either.
         uint64_t all = ~(uint64_t)0, saved = 0;
@@ -570,15 +601,12 @@ int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out, void
 #endif
         int saved_errno = errno;
         sys4(SYS_rt_sigprocmask, SIG_SETMASK, &saved, NULL, sizeof(saved));
-        if (pid < 0) munmap(mapping, mapping_size());
-        // The watchdog has its own copy of the memfd's descriptor.
-        if (state_fd >= 0) close(state_fd);
         errno = saved_errno;
     }
     // On failure the child, if any, has been reaped: its mapping can go.
     int rc = guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
-    if (rc != 0 && pid >= 0) munmap(mapping, mapping_size());
-    *mapping_out = rc == 0 ? mapping : NULL;
+    if (rc != 0 && mapping != MAP_FAILED) munmap(mapping, mapping_size());
+    *mapping_inout = rc == 0 ? mapping : NULL;
     return rc;
 }
 

@@ -210,13 +210,16 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 /// kills every watched job (cgroup.kill; freeze+kill+thaw where absent),
 /// removes each cgroup once empty and exits. It blocks every signal: only
 /// SIGKILL ends it otherwise.
-/// On success returns 0 with the watchdog's pid, pidfd, the owner's end of
-/// the socket (close-on-exec) and `*mapping`, its stack and state, to be
-/// given to jobshim_watchdog_release once the watchdog has been reaped (not
-/// before: it runs in that memory). -1 with errno and nothing left otherwise.
+/// `*mapping` is NULL, or the mapping of an earlier watchdog of this process,
+/// reaped since, to be used again instead of a new one. On success returns 0
+/// with the watchdog's pid, pidfd, the owner's end of the socket
+/// (close-on-exec) and `*mapping`, its stack and state: once the watchdog
+/// has been reaped (not before: it runs in that memory), pass it to the next
+/// start or to jobshim_watchdog_release. -1 with errno and nothing left
+/// otherwise (a mapping passed in is released).
 int jobshim_watchdog_start(pid_t *pid, int *pidfd, int *socket_fd, void **mapping);
 
-/// Unmaps what jobshim_watchdog_start mapped for a watchdog now reaped.
+/// Unmaps the mapping of a watchdog now reaped (NULL: nothing to do).
 void jobshim_watchdog_release(void *mapping);
 
 /// Kills every process in the cgroup directory `dirfd` without cgroup.kill:

@@ -18,7 +18,7 @@ final class JobWatchdog: Sendable {
         var pid: pid_t
         var pidfd: CInt
         var socket: CInt
-        /// Its stack and state; unmapped once it is reaped.
+        /// Its stack and state; once it is reaped, the next watchdog's.
         var mapping: UnsafeMutableRawPointer?
     }
 
@@ -26,6 +26,10 @@ final class JobWatchdog: Sendable {
         var connection: Connection?
         /// Told to exit (stopWhenIdle), not reaped yet.
         var exiting: Connection?
+        /// The mapping of the last watchdog reaped, for the next one: a
+        /// process that stops its watchdog just before it exits leaves it
+        /// to the exit rather than pay for an munmap (see watchdog.c).
+        var spareMapping: UnsafeMutableRawPointer?
         /// Whether the next moment no job is watched ends the watchdog.
         var exitsWhenIdle = false
         /// Each watched job and its on-demand parent ("" if none); re-sent to
@@ -41,6 +45,11 @@ final class JobWatchdog: Sendable {
     }
 
     private let state = Mutex(State())
+
+    /// Only tests make watchdogs besides the shared one, and drop them.
+    deinit {
+        state.withLock { jobshim_watchdog_release($0.spareMapping) }
+    }
 
     /// Asks the watchdog to kill `path` if this process dies, and then to
     /// remove `parent` too if the library made it and it is empty.
@@ -106,7 +115,7 @@ final class JobWatchdog: Sendable {
     private func reapExiting(_ state: inout State) {
         guard let exiting = state.exiting else { return }
         _ = Syscall.waitPidfd(exiting.pidfd, options: 0)
-        release(exiting)
+        release(exiting, &state)
         state.exiting = nil
     }
 
@@ -121,7 +130,7 @@ final class JobWatchdog: Sendable {
             _ = Syscall.send(connection.socket, Array("X".utf8))
             Syscall.close(connection.socket)
             _ = Syscall.waitPidfd(connection.pidfd, options: 0)
-            release(connection)
+            release(connection, &state)
             state.connection = nil
             return true
         }
@@ -132,6 +141,9 @@ final class JobWatchdog: Sendable {
 
     /// Where its stack and state are mapped in this process, for tests.
     var mappingAddress: UInt? { state.withLock { $0.connection?.mapping.map { UInt(bitPattern: $0) } } }
+
+    /// Where the mapping kept for the next watchdog is, for tests.
+    var spareMappingAddress: UInt? { state.withLock { $0.spareMapping.map { UInt(bitPattern: $0) } } }
 
     private static func record(_ op: Character, _ path: String, _ parent: String) -> [UInt8] {
         Array(String(op).utf8) + Array(path.utf8) + (parent.isEmpty ? [] : [0] + Array(parent.utf8))
@@ -147,7 +159,7 @@ final class JobWatchdog: Sendable {
             if let existing = state.connection { connection = existing } else { connection = try start(&state) }
             if case .success = Syscall.send(connection.socket, record) { return }
             // The watchdog is gone (killed by someone): reap it, start anew, re-watch.
-            stop(connection)
+            stop(connection, &state)
             state.connection = nil
             if attempt == 1 { break }
         }
@@ -159,7 +171,8 @@ final class JobWatchdog: Sendable {
         var pid: pid_t = 0
         var pidfd: CInt = -1
         var socket: CInt = -1
-        var mapping: UnsafeMutableRawPointer?
+        var mapping = state.spareMapping
+        state.spareMapping = nil
         let rc = ProcessRegistry.shared.spawning { () -> CInt in
             let rc = jobshim_watchdog_start(&pid, &pidfd, &socket, &mapping)
             if rc == 0 { ProcessRegistry.shared.insert(pid) }
@@ -177,17 +190,22 @@ final class JobWatchdog: Sendable {
         return connection
     }
 
-    private func stop(_ connection: Connection) {
+    private func stop(_ connection: Connection, _ state: inout State) {
         Syscall.close(connection.socket)
         _ = Syscall.pidfdSendSignal(connection.pidfd, SIGKILL)
         _ = Syscall.waitPidfd(connection.pidfd, options: 0)
-        release(connection)
+        release(connection, &state)
     }
 
-    /// After the watchdog was reaped: forgets it and frees what its start held.
-    private func release(_ connection: Connection) {
+    /// After the watchdog was reaped: forgets it, keeps its mapping for the
+    /// next one (one at most) and frees the rest of what its start held.
+    private func release(_ connection: Connection, _ state: inout State) {
         ProcessRegistry.shared.remove(connection.pid)
-        jobshim_watchdog_release(connection.mapping)
+        if state.spareMapping == nil {
+            state.spareMapping = connection.mapping
+        } else {
+            jobshim_watchdog_release(connection.mapping)
+        }
         Syscall.close(connection.pidfd)
     }
 }
