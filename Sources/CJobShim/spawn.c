@@ -8,7 +8,10 @@
 // setgroups go through syscall(2) directly: glibc's wrappers broadcast the
 // change to every thread of the *parent* (the "setxid" protocol), which
 // would be a disaster from here. Errors travel to the parent as
-// {stage, errno} through a close-on-exec pipe; the parent reaps the child.
+// {stage, errno}: written into the parent's memory on the vfork paths (the
+// parent resumes only once the child has exec'd or exited, as glibc's
+// posix_spawn does), through a close-on-exec pipe from a forked child. The
+// parent reaps a child that failed.
 #ifndef _GNU_SOURCE
 #error "CJobShim must be built with _GNU_SOURCE (Package.swift defines it)"
 #endif
@@ -34,24 +37,32 @@
 #define _NSIG 65
 #endif
 
+typedef struct {
+    int stage;  // 0: none
+    int error;
+} child_failure;
+
 // Shared between parent and child. On the vfork paths the child reads it in
 // place (shared memory); on the fork path it reads its own copy.
 typedef struct {
     const jobshim_spawn_config *config;
     sigset_t parent_mask;
+    // Where a failure goes: the parent's `failure` on the vfork paths
+    // (error_pipe -1), the pipe's write end on the fork path (report NULL).
+    child_failure *report;
     int error_pipe;
+    child_failure failure;
     int join;  // 1: write "0" to cgroup.procs first
 } child_context;
 
-typedef struct {
-    int stage;
-    int error;
-} child_failure;
-
 __attribute__((noreturn)) static void child_fail(const child_context *ctx, int stage) {
     child_failure failure = {stage, errno};
-    ssize_t ignored = write(ctx->error_pipe, &failure, sizeof(failure));
-    (void)ignored;
+    if (ctx->report != NULL) {
+        *ctx->report = failure;
+    } else {
+        ssize_t ignored = write(ctx->error_pipe, &failure, sizeof(failure));
+        (void)ignored;
+    }
     _exit(127);
 }
 
@@ -78,9 +89,9 @@ static int arrange_descriptors(const child_context *ctx, int *error_pipe) {
     int sources[JOBSHIM_MAX_FDS];
     for (int i = 0; i < count; i++) sources[i] = c->fd_sources[i];
 
-    // The error pipe and any source that a dup2 below would overwrite move
-    // above the target range first.
-    if (*error_pipe < count) {
+    // The error pipe (if any) and any source that a dup2 below would
+    // overwrite move above the target range first.
+    if (*error_pipe >= 0 && *error_pipe < count) {
         int moved = fcntl(*error_pipe, F_DUPFD_CLOEXEC, count);
         if (moved < 0) return -1;
         *error_pipe = moved;
@@ -288,8 +299,10 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
         return -1;
     }
 
-    int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    // Only a forked child needs a pipe to report through.
+    int forks = path != JOBSHIM_PATH_CLONE3_INTO_CGROUP && path != JOBSHIM_PATH_CLONE_JOIN;
+    int pipe_fds[2] = {-1, -1};
+    if (forks && pipe2(pipe_fds, O_CLOEXEC) != 0) {
         result->stage = JOBSHIM_STAGE_PIPE;
         result->error = errno;
         return -1;
@@ -297,6 +310,8 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 
     child_context ctx;
     ctx.config = config;
+    ctx.failure = (child_failure){0, 0};
+    ctx.report = forks ? NULL : &ctx.failure;
     ctx.error_pipe = pipe_fds[1];
     ctx.join = (path != JOBSHIM_PATH_CLONE3_INTO_CGROUP);
 
@@ -346,23 +361,28 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
     }
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &ctx.parent_mask, NULL);
-    close(pipe_fds[1]);
+    if (forks) close(pipe_fds[1]);
 
     if (pid < 0) {
-        close(pipe_fds[0]);
+        if (forks) close(pipe_fds[0]);
         result->stage = JOBSHIM_STAGE_CLONE;
         result->error = clone_errno;
         return -1;
     }
 
-    // EOF: the child exec'd (the pipe was close-on-exec). A record: it failed.
-    child_failure failure = {0, 0};
-    ssize_t n;
-    do {
-        n = read(pipe_fds[0], &failure, sizeof(failure));
-    } while (n < 0 && errno == EINTR);
-    close(pipe_fds[0]);
-    if (n == (ssize_t)sizeof(failure)) {
+    // A vfork child has exec'd or exited by now: its report is in place.
+    // A forked one: EOF once it exec'd (the pipe was close-on-exec), a
+    // record if it failed.
+    child_failure failure = ctx.failure;
+    if (forks) {
+        ssize_t n;
+        do {
+            n = read(pipe_fds[0], &failure, sizeof(failure));
+        } while (n < 0 && errno == EINTR);
+        close(pipe_fds[0]);
+        if (n != (ssize_t)sizeof(failure)) failure = (child_failure){0, 0};
+    }
+    if (failure.stage != 0) {
         siginfo_t info;
         while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) != 0 && errno == EINTR) {}
         close(pidfd);

@@ -142,10 +142,13 @@ struct SpawnTests {
         }
     }
 
-    @Test func execFailureInTheChildComesBackAsErrno() async throws {
+    /// On every path: the vfork paths report in the parent's memory, the
+    /// fork path through a pipe.
+    @Test(arguments: paths)
+    func execFailureInTheChildComesBackAsErrno(_ path: SpawnPath) async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             // A script without #! passes the parent's checks and fails in execve.
-            let script = "/tmp/jobobjects-noshebang-\(getpid())"
+            let script = "/tmp/jobobjects-noshebang-\(getpid())-\(path)"
             _ = FileManager.default.createFile(atPath: script, contents: Data("echo hi\n".utf8), attributes: [.posixPermissions: 0o755])
             defer { unlink(script) }
             // ETXTBSY while a process forked elsewhere (another test, the
@@ -153,7 +156,7 @@ struct SpawnTests {
             // descriptor; it closes at the exec.
             var error: JobObjectError?
             for _ in 0..<100 {
-                error = #expect(throws: JobObjectError.self) { try job.spawn(script) }
+                error = #expect(throws: JobObjectError.self) { try job.spawn(SpawnOptions(script), path: path) }
                 if error?.errno != .textFileBusy { break }
                 try await Task.sleep(for: .milliseconds(10))
             }
