@@ -51,7 +51,8 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
                 operation: "prepare job parent", path: path)
         }
         switch Syscall.mkdir(path, 0o755) {
-        case .success, .failure(.fileExists): break
+        case .success: return  // made by this process, so it may make jobs in it
+        case .failure(.fileExists): break
         case .failure(.noSuchFileOrDirectory):
             throw JobObjectError(.jobNotFound,
                 "the job parent's own parent \(CgroupPath.parent(of: path)) does not exist; create it or choose another parent",

@@ -306,7 +306,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         state.withLock { state in
             if state.exitCode == nil { state.exitCode = exitCode }
         }
-        try kill(using: directory.has("cgroup.kill") ? .cgroupKill : .freezeAndKill)
+        try killMembers()
         try await waitUntilEmpty()
     }
 
@@ -315,6 +315,20 @@ public final class JobObject: Sendable, CustomStringConvertible {
 
     /// The exit code given to `terminate`, if the job was terminated.
     public var exitCode: Int32? { state.withLock { $0.exitCode } }
+
+    /// One write to `cgroup.kill`, or where the kernel has none (before
+    /// 5.14: the file is missing) freeze, kill each, thaw. Tried rather than
+    /// looked up first: the write is what almost every kernel takes.
+    private func killMembers() throws(JobObjectError) {
+        switch FileContents.write(at: directory.fd, "cgroup.kill", "1") {
+        case .success:
+            state.withLock { $0.terminationMethod = .cgroupKill }
+        case .failure(.noSuchFileOrDirectory):
+            try kill(using: .freezeAndKill)
+        case .failure(let errno):
+            throw JobObjectError.system(errno, operation: "write cgroup.kill", path: path + "/cgroup.kill", what: "write \"1\" to")
+        }
+    }
 
     func kill(using method: TerminationMethod) throws(JobObjectError) {
         state.withLock { $0.terminationMethod = method }
@@ -356,7 +370,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             return
         }
         do {
-            try kill(using: directory.has("cgroup.kill") ? .cgroupKill : .freezeAndKill)
+            try killMembers()
             try await waitUntilEmpty()
             try await removeCgroups()
         } catch {
@@ -372,10 +386,13 @@ public final class JobObject: Sendable, CustomStringConvertible {
         parent.removeIfUnused()
     }
 
-    /// Removes the job's cgroup, deepest first. rmdir can briefly fail with
-    /// EBUSY after the last process left; that is retried a bounded number
-    /// of times with a short back-off.
+    /// Removes the job's cgroup, deepest first. rmdir fails with EBUSY
+    /// while cgroups made inside the job remain, and can briefly after the
+    /// last process left; the job's own rmdir is tried first (as a rule, no
+    /// payload made cgroups of its own), then the descendants are listed and
+    /// each rmdir is retried a bounded number of times with a short back-off.
     private func removeCgroups() async throws(JobObjectError) {
+        if case .success = Syscall.rmdir(path) { return }
         for dir in directory.descendants() + [path] {
             var attempt = 0
             while true {
