@@ -169,7 +169,9 @@ struct CgroupDiscoveryTests {
         #expect(report.description.contains("spawn path"))
     }
 
-    @Test(arguments: ["", ".", "..", "a/b", "/", "a\nb", "nul\0x", String(repeating: "x", count: 256), "cgroup.procs"])
+    /// "a\r\nb": CR LF is one Character, which a check by Character for
+    /// "\n" or "\r" misses.
+    @Test(arguments: ["", ".", "..", "a/b", "/", "a\nb", "a\rb", "a\r\nb", "nul\0x", String(repeating: "x", count: 256), "cgroup.procs"])
     func invalidJobNamesAreRejected(_ name: String) {
         let error = #expect(throws: JobObjectError.self) { try JobName(name) }
         #expect(error?.code == .invalidJobName)
@@ -180,9 +182,17 @@ struct CgroupDiscoveryTests {
         #expect(try JobName(name).value == name)
     }
 
-    @Test func generatedNamesAreValidAndDistinct() {
+    @Test func generatedNamesAreValidAndDistinct() throws {
         let names = Set((0..<100).map { _ in JobName.generate().value })
         #expect(names.count == 100)
+        for name in names {
+            #expect(try JobName(name).value == name)
+            #expect(name.utf8.count == 20 && name.hasPrefix("job-"), "\(name)")
+            #expect(name.dropFirst(4).allSatisfy { "0123456789abcdef".contains($0) }, "\(name)")
+        }
+        // Every digit position takes every value over many names (no digit stuck).
+        let digitsSeen = (4..<20).map { position in Set(names.map { Array($0.utf8)[position] }).count }
+        #expect(digitsSeen.allSatisfy { $0 > 8 }, "\(digitsSeen)")
     }
 
     @Test func parentResolution() throws {

@@ -9,12 +9,20 @@ public struct JobName: Sendable, Hashable, CustomStringConvertible {
         func reject(_ why: String) -> JobObjectError {
             JobObjectError(.invalidJobName, "invalid job name \(String(reflecting: value)): \(why)", operation: "validate job name")
         }
-        if value.isEmpty { throw reject("it is empty; give a name such as \"build-42\" or omit it to generate one") }
+        // Checked as UTF-8 bytes: each byte looked for is ASCII, which never
+        // occurs inside a longer sequence (and "\r\n", one Character, is
+        // caught too).
+        let bytes = value.utf8
+        if bytes.isEmpty { throw reject("it is empty; give a name such as \"build-42\" or omit it to generate one") }
         if value == "." || value == ".." { throw reject("\".\" and \"..\" name directories, not jobs") }
-        if value.contains("/") { throw reject("it contains \"/\"; a job name is one path component (nest jobs with a parent instead)") }
-        if value.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\0" }) { throw reject("it contains a newline or NUL") }
-        if value.utf8.count > 255 { throw reject("it is \(value.utf8.count) bytes long; the limit is 255") }
-        if value.hasPrefix("cgroup.") { throw reject("names starting with \"cgroup.\" are reserved by the kernel") }
+        if bytes.contains(UInt8(ascii: "/")) { throw reject("it contains \"/\"; a job name is one path component (nest jobs with a parent instead)") }
+        if bytes.contains(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") || $0 == 0 }) { throw reject("it contains a newline or NUL") }
+        if bytes.count > 255 { throw reject("it is \(bytes.count) bytes long; the limit is 255") }
+        if bytes.starts(with: "cgroup.".utf8) { throw reject("names starting with \"cgroup.\" are reserved by the kernel") }
+        self.value = value
+    }
+
+    private init(valid value: String) {
         self.value = value
     }
 
@@ -22,8 +30,21 @@ public struct JobName: Sendable, Hashable, CustomStringConvertible {
     public static func generate() -> JobName {
         var generator = SystemRandomNumberGenerator()
         let bits = generator.next() as UInt64
-        let hex = String(bits, radix: 16)
-        return try! JobName("job-" + String(repeating: "0", count: 16 - hex.count) + hex)
+        // Byte by byte: String(_:radix:), padding and concatenation cost
+        // more on their first use (in a new process, every use of jobsup
+        // run) than the rest of naming the job.
+        let value = String(unsafeUninitializedCapacity: 20) { name in
+            name[0] = UInt8(ascii: "j")
+            name[1] = UInt8(ascii: "o")
+            name[2] = UInt8(ascii: "b")
+            name[3] = UInt8(ascii: "-")
+            for index in 0..<16 {
+                let nibble = UInt8(truncatingIfNeeded: bits >> (60 - 4 * index)) & 0xF
+                name[4 + index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+            }
+            return 20
+        }
+        return JobName(valid: value)
     }
 
     public var description: String { value }
