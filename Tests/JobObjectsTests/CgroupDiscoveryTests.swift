@@ -84,6 +84,9 @@ struct CgroupDiscoveryTests {
         #expect(CgroupHierarchy.confirmed(mountPoints: usual, relative: relative, pid: 0) == nil)
         #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "1:name=x:/a\n0::/b (deleted)\n") == "/b")
         #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "1:name=x:/a\n") == nil)
+        #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "10::/v1\n0::/\n") == "/")
+        #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "0::/no/newline") == "/no/newline")
+        #expect(CgroupHierarchy.ownRelativePath(procSelfCgroup: "\n\n0::/after/empty\n") == "/after/empty")
     }
 
     /// The probe's scan of cgroup.procs: whole numbers only, first and last

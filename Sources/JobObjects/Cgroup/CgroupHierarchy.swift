@@ -43,10 +43,22 @@ public struct CgroupHierarchy: Sendable, Equatable {
 
     /// The `0::` path of /proc/self/cgroup, relative to the root the kernel
     /// shows this process (its cgroup namespace's).
+    /// Scanned as UTF-8 bytes: this runs in every new process that makes a
+    /// job (each `jobsup run`), where splitting the file into Substring lines
+    /// cost more on first use than reading it.
     static func ownRelativePath(procSelfCgroup: String) -> String? {
-        guard let line = procSelfCgroup.nonEmptyLines.first(where: { $0.hasPrefix("0::") }) else { return nil }
-        let relative = String(line.dropFirst(3))
-        return relative.hasSuffix(" (deleted)") ? String(relative.dropLast(10)) : relative
+        let bytes = procSelfCgroup.utf8
+        var lineStart = bytes.startIndex
+        while lineStart < bytes.endIndex {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+            let line = bytes[lineStart..<lineEnd]
+            if line.starts(with: "0::".utf8) {
+                let relative = Substring(line.dropFirst(3))
+                return String(relative.hasSuffix(" (deleted)") ? relative.dropLast(10) : relative)
+            }
+            lineStart = lineEnd == bytes.endIndex ? lineEnd : bytes.index(after: lineEnd)
+        }
+        return nil
     }
 
     /// Parses the two files; separate from `discover` so it can be tested on

@@ -23,20 +23,34 @@ enum FileContents {
         }
     }
 
-    /// Reads an open file from offset 0 to its end.
+    /// Reads an open file from offset 0 to its end, straight into the
+    /// String's storage (invalid UTF-8 repaired, as String(decoding:) does).
+    /// These files fit in one page as a rule; a longer one is read again
+    /// from the start into four times the room, until it fits.
     static func read(fd: CInt) -> Result<String, Errno> {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        var offset: off_t = 0
+        var capacity = 4096
         while true {
-            let result = chunk.withUnsafeMutableBytes { Syscall.pread(fd, $0, offset: offset) }
-            switch result {
-            case .failure(let errno): return .failure(errno)
-            case .success(0): return .success(String(decoding: bytes, as: UTF8.self))
-            case .success(let n):
-                bytes.append(contentsOf: chunk[0..<n])
-                offset += off_t(n)
+            var failure: Errno?
+            var reachedEnd = false
+            let text = String(unsafeUninitializedCapacity: capacity) { buffer in
+                var filled = 0
+                while filled < buffer.count {
+                    switch Syscall.pread(fd, UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[filled...])), offset: off_t(filled)) {
+                    case .failure(let errno):
+                        failure = errno
+                        return 0
+                    case .success(0):
+                        reachedEnd = true
+                        return filled
+                    case .success(let n):
+                        filled += n
+                    }
+                }
+                return filled
             }
+            if let failure { return .failure(failure) }
+            if reachedEnd { return .success(text) }
+            capacity *= 4
         }
     }
 
