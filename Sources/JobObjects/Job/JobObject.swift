@@ -356,8 +356,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
     }
 
     /// Kills the job (when `killsOnClose`), waits until it is empty and
-    /// removes its cgroup (and any cgroups its processes made inside it).
-    /// Calling it again does nothing.
+    /// removes its cgroup (and any cgroups its processes made inside it);
+    /// an empty job is just removed. Calling it again does nothing.
     public func close() async throws(JobObjectError) {
         let proceed = state.withLock { state -> Bool in
             guard state.lifecycle == .open else { return false }
@@ -370,9 +370,14 @@ public final class JobObject: Sendable, CustomStringConvertible {
             return
         }
         do {
-            try killMembers()
-            try await waitUntilEmpty()
-            try await removeCgroups()
+            // A job with no process left (as a rule, once its init exited)
+            // goes with one rmdir, which the kernel refuses (EBUSY) while any
+            // process or child cgroup remains: nothing to kill or wait for.
+            if case .failure = Syscall.rmdir(path) {
+                try killMembers()
+                try await waitUntilEmpty()
+                try await removeCgroups()
+            }
         } catch {
             // Still open: close() may be called again, and deinit or the
             // watchdog remain the backstop.
