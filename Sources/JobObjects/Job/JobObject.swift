@@ -320,13 +320,11 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// 5.14: the file is missing) freeze, kill each, thaw. Tried rather than
     /// looked up first: the write is what almost every kernel takes.
     private func killMembers() throws(JobObjectError) {
-        switch FileContents.write(at: directory.fd, "cgroup.kill", "1") {
-        case .success:
+        do {
+            try directory.write("cgroup.kill", "1")
             state.withLock { $0.terminationMethod = .cgroupKill }
-        case .failure(.noSuchFileOrDirectory):
+        } catch where error.errno == .noSuchFileOrDirectory {
             try kill(using: .freezeAndKill)
-        case .failure(let errno):
-            throw JobObjectError.system(errno, operation: "write cgroup.kill", path: path + "/cgroup.kill", what: "write \"1\" to")
         }
     }
 
