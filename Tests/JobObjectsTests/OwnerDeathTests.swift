@@ -121,7 +121,9 @@ struct OwnerDeathTests {
         #expect(watchdog.stopIfIdle())
         #expect(watchdog.mappingAddress == nil && watchdog.spareMappingAddress == first)
 
-        // The next watchdog runs in it, with none of the last one's state.
+        // The next watchdog runs in it and works. (That its state starts
+        // afresh is not seen here: the last one could only stop once idle,
+        // so its job slots were all free already.)
         let sleeper = try job.spawn("/bin/sleep", "1000")
         try watchdog.watch(job.path, parent: nil)
         #expect(watchdog.mappingAddress == first && watchdog.spareMappingAddress == nil)
@@ -187,11 +189,10 @@ struct OwnerDeathTests {
     }
 }
 
-/// Holds this process's pidfd, its socket end and its state's memfd as 3, 4
-/// and 5 and nothing else, and blocks every signal but SIGKILL and SIGSTOP.
-/// The owner's pidfd (3) and the socket (4), and once it has exec'd into
-/// its own image (after a second of watching: a test on a busy machine may
-/// see either), the memfd its state came in (5).
+/// Holds nothing but the owner's pidfd (3) and its socket end (4), and once
+/// it has exec'd into its own image (after a second of watching: a test on a
+/// busy machine may see either) the memfd its state came in (5); blocks
+/// every signal but SIGKILL and SIGSTOP.
 private func expectOnlyItsOwn(_ watchdog: pid_t, sourceLocation: SourceLocation = #_sourceLocation) {
     let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(watchdog)/fd")) ?? []
     if descriptors.contains("5") {
