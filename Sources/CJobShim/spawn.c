@@ -53,6 +53,9 @@ typedef struct {
     int error_pipe;
     child_failure failure;
     int join;  // 1: write "0" to cgroup.procs first
+    // 1: the kernel already set every caught signal to SIG_DFL
+    // (CLONE_CLEAR_SIGHAND), so the child need not ask about all 64.
+    int dispositions_cleared;
 } child_context;
 
 __attribute__((noreturn)) static void child_fail(const child_context *ctx, int stage) {
@@ -164,7 +167,7 @@ static int child_main(void *arg) {
         if (write(c->cgroup_procs_fd, "0", 1) != 1) child_fail(&local, JOBSHIM_STAGE_CGROUP_JOIN);
     }
 
-    jobshim_reset_signal_dispositions();
+    if (!ctx->dispositions_cleared) jobshim_reset_signal_dispositions();
     if (c->reset_signal_mask) {
         sigset_t empty;
         sigemptyset(&empty);
@@ -314,6 +317,7 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
     ctx.report = forks ? NULL : &ctx.failure;
     ctx.error_pipe = pipe_fds[1];
     ctx.join = (path != JOBSHIM_PATH_CLONE3_INTO_CGROUP);
+    ctx.dispositions_cleared = (path == JOBSHIM_PATH_CLONE3_INTO_CGROUP);
 
     // Block every signal so no parent handler runs in the child before it
     // resets dispositions; the parent's mask comes back right after clone.
@@ -327,7 +331,11 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
     if (path == JOBSHIM_PATH_CLONE3_INTO_CGROUP) {
         struct jobshim_clone_args args;
         memset(&args, 0, sizeof(args));
-        args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD;
+        // CLONE_CLEAR_SIGHAND (Linux 5.5; this path needs 5.7) does in the
+        // kernel, at once, what jobshim_reset_signal_dispositions does with
+        // two sigaction calls per signal: ~70 system calls fewer between
+        // clone and exec, while the parent waits.
+        args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
         args.pidfd = (uint64_t)(uintptr_t)&pidfd;
         args.exit_signal = SIGCHLD;
         args.stack = (uint64_t)(uintptr_t)stack;

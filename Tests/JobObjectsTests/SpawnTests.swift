@@ -166,6 +166,29 @@ struct SpawnTests {
         }
     }
 
+    /// A signal the parent ignores stays ignored in the payload, as across
+    /// execve, on every path: the clone3 path leaves the parent's handlers
+    /// to CLONE_CLEAR_SIGHAND, which must keep SIG_IGN as the others do.
+    /// (That no handler survives cannot be seen after the exec, which resets
+    /// them itself.) One test for all paths: SIGPWR is the process's own.
+    @Test func ignoredSignalsStayIgnoredInThePayload() async throws {
+        let previous = signal(SIGPWR, SIG_IGN)
+        defer { signal(SIGPWR, previous) }
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            for path in Self.paths {
+                var options = SpawnOptions("/bin/cat", arguments: ["/proc/self/status"])
+                options.standardOutput = .pipe
+                let process = try job.spawn(options, path: path)
+                let status = await PipeReader.readAll(process.standardOutput!)
+                try process.standardOutput!.close()
+                #expect(await process.wait() == .exited(code: 0))
+                let ignored = status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }
+                    .flatMap { UInt64($0.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) }
+                #expect(ignored.map { $0 & (1 << (SIGPWR - 1)) != 0 } == true, "\(path): SigIgn \(String(ignored ?? 0, radix: 16))")
+            }
+        }
+    }
+
     @Test func signalAfterExitNeverReachesAReusedPid() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let first = try job.spawn("sleep", "1000")
