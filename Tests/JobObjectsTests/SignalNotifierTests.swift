@@ -48,8 +48,7 @@ struct SignalNotifierTests {
 
     /// SIGKILL cannot be caught: refused before anything changes, so the
     /// previous notifier still delivers. (That the refused one closes its
-    /// pipe is not checked here: the tests running beside this one open and
-    /// close descriptors of this process all the time.)
+    /// pipe: `refusedNotifiersLeaveNoDescriptors`.)
     @Test func refusedSignalsChangeNothing() async throws {
         defer { restoreDefaults([SIGUSR1, SIGUSR2]) }
         let received = Mutex<[Int32]>([])
@@ -61,6 +60,19 @@ struct SignalNotifierTests {
         kill(getpid(), SIGUSR1)
         #expect(await eventually { received.withLock { $0 } == [SIGUSR1] })
         withExtendedLifetime(notifier) {}
+    }
+
+    /// A refused notifier closes the pipe it made and leaves the event loop.
+    /// The tests beside this one open and close a few descriptors of this
+    /// process meanwhile, so one refusal cannot be told apart; 300 that each
+    /// kept their pipe would leave 600.
+    @Test func refusedNotifiersLeaveNoDescriptors() throws {
+        let before = try openDescriptorCount()
+        for _ in 0..<300 {
+            #expect(throws: JobObjectError.self) { try SignalNotifier([SIGKILL]) { _ in } }
+        }
+        let after = try openDescriptorCount()
+        #expect(after - before < 100, "\(before) descriptors open before, \(after) after")
     }
 
     /// jobsup installs its forwarder before the payload starts: a signal
@@ -102,4 +114,16 @@ private func hasDefaultDisposition(_ signal: Int32) -> Bool {
     var action = sigaction()
     sigaction(signal, nil, &action)
     return action.__sigaction_handler.sa_handler == nil
+}
+
+/// How many descriptors this process has open: the entries of
+/// /proc/self/fd, less "." and ".." and the one that lists them.
+private func openDescriptorCount() throws -> Int {
+    let dir = try #require(opendir("/proc/self/fd"))
+    defer { closedir(dir) }
+    var count = -1
+    while let entry = readdir(dir) {
+        if withUnsafeBytes(of: entry.pointee.d_name, { $0.first }) != UInt8(ascii: ".") { count += 1 }
+    }
+    return count
 }
