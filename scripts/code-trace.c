@@ -60,6 +60,7 @@ int main(int argc, char **argv) {
     ptrace(PTRACE_CONT, program, 0, 0);  // runs freely up to its exec
 
     int started = 0;  // PROGRAM has exec'd: step from here on
+    int outcome = -1;  // PROGRAM's exit code (or 128 + its signal)
     long steps = 0, traced = 1;
     while (traced > 0) {
         pid_t pid = waitpid(-1, &status, __WALL);
@@ -68,6 +69,7 @@ int main(int argc, char **argv) {
             break;
         }
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            if (pid == program) outcome = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
             traced--;
             continue;
         }
@@ -100,6 +102,11 @@ int main(int argc, char **argv) {
         ptrace(PTRACE_SINGLESTEP, pid, 0, pass);
     }
     fclose(out);
+    // A trace of a run that failed is not one of what a run executes.
+    if (!started || outcome != 0) {
+        fprintf(stderr, "code-trace: %s %s (status %d)\n", argv[5], started ? "failed" : "did not start", outcome);
+        return 1;
+    }
     fprintf(stderr, "code-trace: %ld steps\n", steps);
     return 0;
 }
