@@ -34,19 +34,21 @@ int jobshim_proc_events_open(void) {
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_size, sizeof(buffer_size));
     }
 
-    struct {
-        struct nlmsghdr header;
-        struct cn_msg message;
-        enum proc_cn_mcast_op op;
-    } __attribute__((packed)) request;
-    memset(&request, 0, sizeof(request));
-    request.header.nlmsg_len = sizeof(request);
-    request.header.nlmsg_type = NLMSG_DONE;
-    request.message.id.idx = CN_IDX_PROC;
-    request.message.id.val = CN_VAL_PROC;
-    request.message.len = sizeof(enum proc_cn_mcast_op);
-    request.op = PROC_CN_MCAST_LISTEN;
-    if (send(fd, &request, sizeof(request), 0) != (ssize_t)sizeof(request)) goto fail;
+    // A netlink header, a connector header, then the operation as the
+    // connector's data (cn_msg ends in a flexible array, so the three are
+    // laid out in a buffer rather than as fields of one struct).
+    enum proc_cn_mcast_op op = PROC_CN_MCAST_LISTEN;
+    char request[NLMSG_LENGTH(sizeof(struct cn_msg) + sizeof(op))] __attribute__((aligned(NLMSG_ALIGNTO)));
+    memset(request, 0, sizeof(request));
+    struct nlmsghdr *header = (struct nlmsghdr *)request;
+    header->nlmsg_len = sizeof(request);
+    header->nlmsg_type = NLMSG_DONE;
+    struct cn_msg *message = NLMSG_DATA(header);
+    message->id.idx = CN_IDX_PROC;
+    message->id.val = CN_VAL_PROC;
+    message->len = sizeof(op);
+    memcpy(message->data, &op, sizeof(op));
+    if (send(fd, request, sizeof(request), 0) != (ssize_t)sizeof(request)) goto fail;
     return fd;
 fail:;
     int saved = errno;
