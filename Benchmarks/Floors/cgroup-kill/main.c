@@ -9,7 +9,9 @@
 // Prints the nanoseconds of each teardown, one per line, on stdout: from
 // the write to cgroup.kill until rmdir succeeded. Filling the job and reaping
 // the killed children afterwards are not timed.
+#ifndef _GNU_SOURCE  // SwiftPM defines it; cc does not
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

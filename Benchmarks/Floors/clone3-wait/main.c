@@ -12,7 +12,9 @@
 // and removes. clone3 is used with fork semantics (no CLONE_VM): from a
 // process this small that is the cheapest correct way in plain C, since a
 // raw CLONE_VM|CLONE_VFORK child would need its own stack (see CJobShim).
+#ifndef _GNU_SOURCE  // SwiftPM defines it; cc does not
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -8,7 +8,9 @@
 //
 // Usage: floor-job-supervisor PARENT CMD [ARGS...]
 //   PARENT  an existing cgroup under which the job (PARENT/floor-PID) is made
+#ifndef _GNU_SOURCE  // SwiftPM defines it; cc does not
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

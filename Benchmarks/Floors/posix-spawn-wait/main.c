@@ -12,7 +12,9 @@
 // child it spawns starts there, as a job's members do. The cgroup is removed
 // before exit. glibc's posix_spawn uses clone(CLONE_VM|CLONE_VFORK), so this
 // is also a vfork-semantics floor.
+#ifndef _GNU_SOURCE  // SwiftPM defines it; cc does not
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>

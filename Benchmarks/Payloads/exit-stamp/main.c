@@ -2,7 +2,9 @@
 // a byte arrives on stdin, then writes CLOCK_MONOTONIC (8 bytes, native
 // order) on stdout and exits at once: the stamp is the moment of exit, to
 // compare with the moment the parent learns of it.
+#ifndef _GNU_SOURCE  // SwiftPM defines it; cc does not
 #define _GNU_SOURCE
+#endif
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>

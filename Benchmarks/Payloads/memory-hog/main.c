@@ -2,7 +2,9 @@
 // touching each new page it stores CLOCK_MONOTONIC in the shared page on
 // fd 3, so once the OOM killer has ended it the last stamp is the moment of
 // the kill (within one page fault), to compare with when the event arrives.
+#ifndef _GNU_SOURCE  // SwiftPM defines it; cc does not
 #define _GNU_SOURCE
+#endif
 #include <stdint.h>
 #include <sys/mman.h>
 #include <time.h>

@@ -1,7 +1,9 @@
 // payload-signal-echo: a job member for the signal round trip. Writes "R"
 // on stdout once its handler is installed, then one "!" per SIGUSR1, from
 // the handler itself. SIGTERM (default action) ends it.
+#ifndef _GNU_SOURCE  // SwiftPM defines it; cc does not
 #define _GNU_SOURCE
+#endif
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
