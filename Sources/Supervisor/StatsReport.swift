@@ -33,9 +33,10 @@ struct StatsReport {
             row("io written:", a.ioWriteBytes.map { Self.size($0) + " in \(a.ioWriteOperations ?? 0) ops" })
             row("processes now:", "\(a.activeProcesses) (\(a.activeThreads) threads)")
             row("processes peak:", a.peakProcesses.map(String.init))
+            // What jobsup itself started in the job (init), not what init forked.
             if a.processesStarted > 0 {
                 let abnormal = a.exits.filter { $0.status.isAbnormal }.count
-                row("processes started:", "\(a.processesStarted) (\(a.exits.count) exited, \(abnormal) abnormally)")
+                row("spawned by jobsup:", "\(a.processesStarted) (\(a.exits.count) exited, \(abnormal) abnormally)")
             }
             row("OOM kills:", a.outOfMemoryKills.map(String.init))
             row("memory.max hits:", a.memoryLimitReached.map(String.init))
