@@ -52,16 +52,21 @@ int jobshim_notify_sigchld(int efd) {
     struct sigaction action;
     memset(&action, 0, sizeof(action));
     action.sa_handler = sigchld_handler;
-    action.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);
     return sigaction(SIGCHLD, &action, NULL);
 }
 
 // The pipe each forwarded signal is written to, as descriptor + 1 (0: none),
 // so that notifiers for different signals do not take each other's over.
-static atomic_int signal_pipes[64];
+static atomic_int signal_pipes[_NSIG];
 
-static void forwarded_handler(int sig) {
+static void forwarded_handler(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    // The kernel reports a write of this process's own to a closed pipe or
+    // past RLIMIT_FSIZE as SI_USER from its own pid (SEND_SIG_NOINFO).
+    if ((sig == SIGPIPE || sig == SIGXFSZ) && info != NULL && info->si_code == SI_USER &&
+        info->si_pid == getpid()) return;
     int saved = errno;
     int fd = atomic_load(&signal_pipes[sig]) - 1;
     if (fd >= 0) {
@@ -76,7 +81,7 @@ int jobshim_notify_signals(int pipe_fd, const int *signals, int count) {
     // Every number is checked before anything changes, so a refusal leaves
     // every signal delivered where it was.
     for (int i = 0; i < count; i++) {
-        if (signals[i] <= 0 || signals[i] >= 64 || signals[i] == SIGKILL || signals[i] == SIGSTOP) {
+        if (signals[i] <= 0 || signals[i] >= _NSIG || signals[i] == SIGKILL || signals[i] == SIGSTOP) {
             errno = EINVAL;
             return -1;
         }
@@ -85,12 +90,18 @@ int jobshim_notify_signals(int pipe_fd, const int *signals, int count) {
         atomic_store(&signal_pipes[signals[i]], pipe_fd + 1);
         struct sigaction action;
         memset(&action, 0, sizeof(action));
-        action.sa_handler = forwarded_handler;
-        action.sa_flags = SA_RESTART;
+        action.sa_sigaction = forwarded_handler;
+        action.sa_flags = SA_RESTART | SA_SIGINFO;
         sigemptyset(&action.sa_mask);
         if (sigaction(signals[i], &action, NULL) != 0) return -1;
     }
     return 0;
+}
+
+int jobshim_signal_is_ignored(int sig) {
+    struct sigaction current;
+    if (sigaction(sig, NULL, &current) != 0) return -1;
+    return !(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_IGN;
 }
 
 int jobshim_set_thread_name(const char *name) {

@@ -169,9 +169,12 @@ static int child_main(void *arg) {
 
     if (!ctx->dispositions_cleared) jobshim_reset_signal_dispositions();
     if (c->reset_signal_mask) {
-        sigset_t empty;
-        sigemptyset(&empty);
-        sigprocmask(SIG_SETMASK, &empty, NULL);
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (int sig = 1; sig < _NSIG && sig <= 64; sig++) {
+            if (c->blocked_signals & (UINT64_C(1) << (sig - 1))) sigaddset(&mask, sig);
+        }
+        sigprocmask(SIG_SETMASK, &mask, NULL);
     } else {
         sigprocmask(SIG_SETMASK, &ctx->parent_mask, NULL);
     }

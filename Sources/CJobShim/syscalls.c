@@ -51,6 +51,10 @@ int jobshim_set_child_subreaper(int on) {
     return prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)(on ? 1 : 0), 0, 0, 0);
 }
 
+int jobshim_set_parent_death_signal(int sig) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0);
+}
+
 int jobshim_is_child_subreaper(void) {
     int value = 0;
     if (prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&value, 0, 0, 0) != 0) return -1;

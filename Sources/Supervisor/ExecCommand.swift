@@ -8,8 +8,10 @@ struct ExecCommand: AsyncParsableCommand {
         abstract: "Start one more process inside a running job, wait for it, and exit with its status.",
         discussion: """
         COMMAND is born inside the job (clone3 into its cgroup), under its limits, with \
-        this shell's stdin, stdout and stderr. jobsup forwards SIGINT, SIGTERM, SIGHUP, \
-        SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to it and exits with its status (128+N \
+        this shell's stdin, stdout and stderr, in a process group of its own. jobsup \
+        passes on to it every signal it can catch (all but SIGCHLD and the fault \
+        signals; signals ignored when jobsup started stay ignored, blocked ones stay \
+        blocked in COMMAND) and exits with its status (128+N \
         for signal N); 125 when the job cannot be opened, 126 when COMMAND cannot be \
         executed, 127 when it is not found. The job's own jobsup ends COMMAND with the \
         job.
@@ -39,10 +41,12 @@ struct ExecCommand: AsyncParsableCommand {
         let status: Int32
         do {
             let job = try JobObject.open(name: target.name, parent: target.cgroupParent)
-            let forwarder = try SignalForwarder()
+            let policy = SignalPolicy.current(reset: false, rewrites: [:], alwaysCaught: [])
+            let forwarder = try SignalForwarder(policy)
             let terminal = TerminalForeground.ifInteractive()
             var options = SpawnOptions(argv[0], arguments: Array(argv.dropFirst()))
-            if terminal != nil { options.processGroup = .newProcessGroup }
+            options.processGroup = .newProcessGroup
+            options.blockedSignals = policy.initBlocked
             let process = try job.spawn(options)
             terminal?.handOver(to: process.pid)
             forwarder.forward { try? process.signal($0) }

@@ -29,6 +29,7 @@ struct JobSup: AsyncParsableCommand {
           jobsup limits web --cpus 0.5
           jobsup kill web
         """,
+        version: "jobsup \(JobsupVersion.text)",
         subcommands: [RunCommand.self, ListCommand.self, StatsCommand.self, EventsCommand.self,
                       SignalCommand.self, KillCommand.self, FreezeCommand.self, ThawCommand.self,
                       ExecCommand.self, LimitsCommand.self, InfoCommand.self])

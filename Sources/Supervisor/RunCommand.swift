@@ -7,13 +7,17 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run a command as the init of a new job and supervise it.",
         discussion: """
-        jobsup becomes a child subreaper, runs COMMAND inside a new job, forwards \
-        SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to it (to every \
-        process of the job with --signal-job) and reaps every orphan; it works as PID 1. \
-        When stdin is the terminal, COMMAND gets the terminal's foreground. When COMMAND \
-        exits, the processes left in the job get SIGTERM, then SIGKILL once the grace \
-        period is over; the job is removed and jobsup exits with COMMAND's status \
-        (128+N for signal N). If jobsup itself is killed, even by SIGKILL, the job dies too.
+        jobsup becomes a child subreaper, runs COMMAND inside a new job in a process \
+        group of its own, passes on to it every signal it can catch (to every process \
+        of the job with --signal-job) and reaps every orphan; it works as PID 1. The \
+        fault signals and SIGCHLD are jobsup's own. SIGTSTP, SIGTTIN and SIGTTOU (and \
+        ^Z at the terminal) freeze the whole job and stop jobsup; SIGCONT thaws it. \
+        Signals ignored when jobsup started stay ignored (nohup works) and blocked ones \
+        stay blocked in COMMAND, unless --reset-signals. When stdin is the terminal, \
+        COMMAND gets the terminal's foreground. When COMMAND exits, the processes left \
+        in the job get SIGTERM, then SIGKILL once the grace period is over; the job is \
+        removed and jobsup exits with COMMAND's status (128+N for signal N). If jobsup \
+        itself is killed, even by SIGKILL, the job dies too.
 
         Limits need their cgroup v2 controller; when they do, jobsup first moves itself \
         into a 'supervisor' leaf cgroup (systemd's delegation convention). Sizes take \
@@ -33,6 +37,7 @@ struct RunCommand: AsyncParsableCommand {
           jobsup run --events json --events-file events.jsonl -- ./server
           jobsup run --rlimit nofile=1024 --cpu-time 30s -- ./untrusted-tool
           jobsup run -f job.yaml --memory-max 1G
+          jobsup run --rewrite-signal TERM:QUIT --success-exit 143 -- ./server
         """)
 
     @Option(help: ArgumentHelp("Name of the job (default: generated). One path component.", valueName: "name"))
@@ -63,6 +68,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("stats-format"), help: ArgumentHelp("Format of --stats: human or json.", valueName: "format"))
     var statsFormat: OutputFormat = .human
 
+    @OptionGroup(title: "Signals and status")
+    var signalOptions: SignalOptions
+
     @OptionGroup(title: "Limits")
     var limitOptions: LimitOptions
 
@@ -84,7 +92,7 @@ struct RunCommand: AsyncParsableCommand {
     var request: RunRequest {
         RunRequest(name: name, cgroupParent: cgroupParent, file: file, grace: grace, signalJob: signalJob,
                    events: events, eventsFile: eventsFile, stats: stats, statsFormat: statsFormat,
-                   limits: limitOptions.flags, argv: argv)
+                   limits: limitOptions.flags, signals: signalOptions.flags, argv: argv)
     }
 
     func run() async throws {

@@ -62,6 +62,7 @@ enum RunFastParser {
         "--stats": { $0.stats = true },
         "--oom-kill-group": { $0.limits.oomKillGroup = true },
         "--cpu-idle": { $0.limits.cpuIdle = true },
+        "--reset-signals": { $0.signals.resetSignals = true },
     ]
 
     private struct Option: Sendable {
@@ -84,14 +85,14 @@ enum RunFastParser {
         }
     }
 
-    private static func repeated(_ path: WritableKeyPath<LimitFlags, [String]> & Sendable) -> Option {
+    private static func repeated(_ path: WritableKeyPath<RunRequest, [String]> & Sendable) -> Option {
         Option(repeatable: true) { request, value in
-            request.limits[keyPath: path].append(value)
+            request[keyPath: path].append(value)
             return true
         }
     }
 
-    /// Every option of `RunCommand` and `LimitOptions`, by the name
+    /// Every option of `RunCommand`, `SignalOptions` and `LimitOptions`, by the name
     /// ArgumentParser knows it by (JobsupCLITests checks both agree).
     private static let options: [String: Option] = [
         "--name": text(\.name),
@@ -126,10 +127,13 @@ enum RunFastParser {
         "--cpu-windows-weight": limit(\.cpuWindowsWeight),
         "--cpuset": limit(\.cpuset),
         "--cpuset-mems": limit(\.cpusetMems),
-        "--io-max": repeated(\.ioMax),
+        "--io-max": repeated(\.limits.ioMax),
         "--io-weight": limit(\.ioWeight),
-        "--rlimit": repeated(\.rlimit),
+        "--rlimit": repeated(\.limits.rlimit),
         "--cpu-time": limit(\.cpuTime),
         "--cpu-time-action": limit(\.cpuTimeAction),
+        "--rewrite-signal": repeated(\.signals.rewrite),
+        "--success-exit": repeated(\.signals.successExit),
+        "--parent-death-signal": text(\.signals.parentDeathSignal),
     ]
 }

@@ -16,6 +16,7 @@ struct RunRequest: Equatable {
     var stats = false
     var statsFormat: OutputFormat = .human
     var limits = LimitFlags()
+    var signals = SignalFlags()
     /// The command and its arguments (after `--`).
     var argv: [String] = []
 
@@ -30,21 +31,29 @@ struct RunRequest: Equatable {
         }
         if let name { do { _ = try JobName(name) } catch { throw ValidationError(error.message) } }
         _ = try limits.limits()
+        _ = try signals.parsed()
     }
 
     /// Runs the job and exits with init's status (or jobsup's own on failure).
     func execute() async -> Never {
+        // Read first: the parent may die at any moment from here on.
+        let parent = getppid()
         let limits: JobLimits
         let eventLines: EventLines?
+        let signals: SignalFlags.Parsed
         do throws(ValidationError) {
             limits = try self.limits.limits()
+            signals = try self.signals.parsed()
             eventLines = try openEvents()
         } catch {
             Diagnostics.write(2, "Error: \(error.message)\n")
             Glibc.exit(SupervisorExit.usage)
         }
-        let settings = Supervisor.Settings(grace: grace?.duration ?? .seconds(5), signalJob: signalJob,
-                                           events: eventLines, accounting: stats)
+        let policy = SignalPolicy.current(reset: signals.resetSignals, rewrites: signals.rewrites,
+                                          alwaysCaught: signals.parentDeathSignal.map { [$0] } ?? [])
+        var settings = Supervisor.Settings(grace: grace?.duration ?? .seconds(5), signalJob: signalJob,
+                                           events: eventLines, accounting: stats, signals: policy)
+        settings.parentDeathSignal = signals.parentDeathSignal.map { (signal: $0, parent: parent) }
         let status: Int32
         if let file {
             status = await runSpec(file, limits: limits, settings: settings)
@@ -53,6 +62,12 @@ struct RunRequest: Equatable {
         }
         JobObject.stopWatchdogIfIdle()
         Glibc.exit(status)
+    }
+
+    /// What jobsup exits with when init ended with `status`.
+    private func exitStatus(of status: ExitStatus) -> Int32 {
+        let shell = status.shellStatus
+        return (try? signals.parsed().successStatuses.contains(shell)) == true ? 0 : shell
     }
 
     private func runCommand(limits: JobLimits, settings: Supervisor.Settings) async -> Int32 {
@@ -70,7 +85,7 @@ struct RunRequest: Equatable {
                                          accounting: outcome.accounting, orphansReaped: outcome.orphansReaped)
                 Diagnostics.write(2, report.text(statsFormat) + "\n")
             }
-            return outcome.initStatus.shellStatus
+            return exitStatus(of: outcome.initStatus)
         } catch {
             Diagnostics.fail(error)
         }
@@ -115,14 +130,16 @@ struct RunRequest: Equatable {
         options.followEvents = settings.events != nil
         options.trackDescendants = settings.events != nil
         let terminal = TerminalForeground.ifInteractive()
-        if terminal != nil { options.processGroup = .newProcessGroup }
+        options.processGroup = .newProcessGroup
+        options.blockedSignals = settings.signals.initBlocked
         do {
             if Self.needsControllers(limits) || spec.resources != PayloadSpec.Resources() {
                 options.cgroupParent = try Self.enterLeaf(parent: cgroupParent)
             }
             Self.prestartWatchdog()
             let reaper = try ChildSubreaper.enable()
-            let forwarder = try SignalForwarder()
+            let forwarder = try SignalForwarder(settings.signals)
+            settings.armParentDeathSignal(forwarder)
             let payload = try await Payload.start(spec, options: options)
             terminal?.handOver(to: payload.initProcess.pid)
             let events = settings.events.flatMap { lines in
@@ -136,7 +153,8 @@ struct RunRequest: Equatable {
                     return SupervisorExit.status(for: error)
                 }
             }
-            forwarder.forward(to: Supervisor.destination(payload.initProcess, job: payload.job, wholeJob: signalJob))
+            Supervisor.route(forwarder, policy: settings.signals, initProcess: payload.initProcess, job: payload.job,
+                             wholeJob: signalJob, terminal: terminal, reaper: reaper)
             let outcome = await payload.wait()
             terminal?.restore()
             forwarder.stop()
@@ -147,7 +165,7 @@ struct RunRequest: Equatable {
                                          orphansReaped: reaper.reapedCount)
                 Diagnostics.write(2, report.text(statsFormat) + "\n")
             }
-            return outcome.initStatus.shellStatus
+            return exitStatus(of: outcome.initStatus)
         } catch {
             Diagnostics.fail(error)
         }

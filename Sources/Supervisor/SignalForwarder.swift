@@ -12,10 +12,19 @@ final class SignalForwarder: Sendable {
     /// Kept for as long as the forwarder: it owns the pipe the handlers write.
     private let notifier: SignalNotifier
 
-    init() throws(JobObjectError) {
+    /// Catches `policy.caught`, then unblocks them for jobsup (only then: a
+    /// signal the caller blocked may be pending, and would otherwise meet its
+    /// default action).
+    init(_ policy: SignalPolicy) throws(JobObjectError) {
         let route = SignalRoute()
         self.route = route
-        notifier = try SignalNotifier(Supervisor.forwardedSignals) { route.receive($0) }
+        notifier = try SignalNotifier(policy.caught) { route.receive($0) }
+        policy.unblockCaught()
+    }
+
+    /// Handles `signal` as if it had arrived.
+    func receive(_ signal: Int32) {
+        route.receive(signal)
     }
 
     /// From now on each signal (first those held) goes to `destination`.

@@ -1,3 +1,4 @@
+import CJobShim
 import Glibc
 import JobObjects
 
@@ -5,9 +6,6 @@ import JobObjects
 /// forwarding, terminal hand-over, the event stream, and the end of the job
 /// when init exits.
 struct Supervisor {
-    /// Signals passed on to init (or, with --signal-job, to the whole job).
-    static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
-
     struct Settings {
         var grace: Duration = .seconds(5)
         /// Forward signals to every process in the job rather than to init.
@@ -16,6 +14,19 @@ struct Supervisor {
         var events: EventLines?
         /// Read the job's accounting before it is removed (for --stats).
         var accounting = false
+        /// What jobsup catches, and init's signal mask.
+        var signals: SignalPolicy
+        /// `--parent-death-signal`, with the parent jobsup had at its start.
+        var parentDeathSignal: (signal: Int32, parent: pid_t)?
+
+        /// Has the kernel send the parent-death signal when jobsup's parent
+        /// dies; if it died already (jobsup has been re-parented since its
+        /// start), the signal is handled now.
+        func armParentDeathSignal(_ forwarder: SignalForwarder) {
+            guard let (signal, parent) = parentDeathSignal else { return }
+            _ = jobshim_set_parent_death_signal(signal)
+            if getppid() != parent { forwarder.receive(signal) }
+        }
     }
 
     struct Outcome {
@@ -35,11 +46,15 @@ struct Supervisor {
         let terminal = TerminalForeground.ifInteractive()
         do {
             reaper = try ChildSubreaper.enable()
-            forwarder = try SignalForwarder()
+            forwarder = try SignalForwarder(settings.signals)
+            settings.armParentDeathSignal(forwarder)
             // Subscribe before the spawn so the stream starts with init.
             if let lines = settings.events { events = EventFollower(job.events, into: lines) }
             var options = options
-            if terminal != nil { options.processGroup = .newProcessGroup }
+            // A group of its own, so that a signal to the caller's group
+            // reaches init once, through jobsup, not twice.
+            options.processGroup = .newProcessGroup
+            options.blockedSignals = settings.signals.initBlocked
             initProcess = try job.spawn(options)
         } catch {
             try? await job.close()
@@ -47,7 +62,8 @@ struct Supervisor {
             throw error
         }
         terminal?.handOver(to: initProcess.pid)
-        forwarder.forward(to: destination(initProcess, job: job, wholeJob: settings.signalJob))
+        route(forwarder, policy: settings.signals, initProcess: initProcess, job: job, wholeJob: settings.signalJob,
+              terminal: terminal, reaper: reaper)
         let status = await initProcess.wait()
         terminal?.restore()
         await endProcesses(of: job, grace: settings.grace)
@@ -63,6 +79,24 @@ struct Supervisor {
         return Outcome(initStatus: status, accounting: accounting, orphansReaped: reaper.reapedCount)
     }
 
+
+    /// From now on each signal `forwarder` catches (first those it held)
+    /// does what `policy` says: passed on to init (or the job), dropped, or
+    /// stopping and resuming the whole job.
+    static func route(_ forwarder: SignalForwarder, policy: SignalPolicy, initProcess: ProcessHandle, job: JobObject,
+                      wholeJob: Bool, terminal: TerminalForeground?, reaper: ChildSubreaper) {
+        let forward = destination(initProcess, job: job, wholeJob: wholeJob)
+        let control = JobControl(job: job, initProcess: initProcess, terminal: terminal, forward: forward)
+        control.followTerminalStops(with: reaper)
+        forwarder.forward { received in
+            switch policy.action(for: received) {
+            case .forward(let signal): forward(signal)
+            case .stopJob: control.stop()
+            case .resumeJob: control.resume()
+            case .drop: break
+            }
+        }
+    }
 
     /// Where a forwarded signal goes: to init while it runs, to the whole
     /// job with `wholeJob` or once init has exited.

@@ -24,6 +24,10 @@ struct TerminalForeground {
         return TerminalForeground(fd: 0, originalGroup: group)
     }
 
+    /// Whether jobsup's process group holds the terminal now (after `fg`,
+    /// not after `bg`).
+    var jobsupIsForeground: Bool { tcgetpgrp(fd) == originalGroup }
+
     /// Makes `group` (init's process group, led by init) the foreground group.
     func handOver(to group: pid_t) {
         if Self.withSIGTTOUBlocked({ tcsetpgrp(fd, group) }) == 0 {

@@ -19,6 +19,8 @@ struct RunFastParserTests {
         ["--io-max", "8:0:wbps=10M", "--io-max", "8:16:riops=100"], ["--io-weight", "50"],
         ["--rlimit", "nofile=1024", "--rlimit", "core=0"], ["--cpu-time", "30s"],
         ["--cpu-time", "1m", "--cpu-time-action", "notify"],
+        ["--rewrite-signal", "TERM:QUIT", "--rewrite-signal=USR1:0"], ["--success-exit", "143"],
+        ["--parent-death-signal", "TERM"], ["--reset-signals"],
     ]
 
     @Test(arguments: examples)

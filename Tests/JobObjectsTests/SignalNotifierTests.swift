@@ -93,8 +93,9 @@ struct SignalNotifierTests {
     }
 
     @Test func forwarderPassesSignalsOn() async throws {
-        defer { restoreDefaults(Supervisor.forwardedSignals) }
-        let forwarder = try SignalForwarder()
+        let policy = SignalPolicy(caught: [SIGUSR1, SIGWINCH], initBlocked: [])
+        defer { restoreDefaults(policy.caught) }
+        let forwarder = try SignalForwarder(policy)
         let passed = Mutex<[Int32]>([])
         forwarder.forward { signal in passed.withLock { $0.append(signal) } }
         kill(getpid(), SIGUSR1)
@@ -102,6 +103,29 @@ struct SignalNotifierTests {
         kill(getpid(), SIGWINCH)
         #expect(await eventually { passed.withLock { $0 } == [SIGUSR1, SIGWINCH] })
         forwarder.stop()
+    }
+
+    /// A write of this process's own to a closed pipe raises SIGPIPE, which
+    /// the notifier does not report (the write fails with EPIPE); a SIGPIPE
+    /// sent by another process is reported.
+    @Test func ownBrokenPipeIsNotReportedButOneSentByOthersIs() async throws {
+        defer { restoreDefaults([SIGPIPE]) }
+        let received = Mutex<[Int32]>([])
+        let notifier = try SignalNotifier([SIGPIPE]) { signal in received.withLock { $0.append(signal) } }
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        close(fds[0])
+        var byte: UInt8 = 1
+        #expect(write(fds[1], &byte, 1) == -1 && errno == EPIPE)
+        close(fds[1])
+        // Another process's SIGPIPE, after ours: once it is reported, ours
+        // would have been before it.
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let kill = try job.spawn(SpawnOptions("kill", arguments: ["-PIPE", "\(getpid())"]))
+            #expect(await kill.wait() == .exited(code: 0))
+        }
+        #expect(await eventually { received.withLock { $0 } == [SIGPIPE] })
+        withExtendedLifetime(notifier) {}
     }
 }
 

@@ -38,6 +38,9 @@ int jobshim_has_exited_child(void);
 int jobshim_waitid_pid(pid_t pid, siginfo_t *info, int options);
 /// prctl(PR_SET_CHILD_SUBREAPER, on).
 int jobshim_set_child_subreaper(int on);
+/// prctl(PR_SET_PDEATHSIG): `sig` is sent to this process when the thread
+/// that created it exits (0: none).
+int jobshim_set_parent_death_signal(int sig);
 /// prctl(PR_GET_CHILD_SUBREAPER).
 int jobshim_is_child_subreaper(void);
 
@@ -85,16 +88,25 @@ int jobshim_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token)
 /// Waits like epoll_wait; fills tokens[i] and events[i] for each ready entry.
 int jobshim_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
 
-/// Installs a SIGCHLD handler (SA_RESTART|SA_NOCLDSTOP) whose only action is
-/// to add 1 to the eventfd `efd`, so orphan exits wake an epoll loop.
+/// Installs a SIGCHLD handler (SA_RESTART) whose only action is to add 1 to
+/// the eventfd `efd`, so that a child's exit, stop or continuation wakes an
+/// epoll loop.
 int jobshim_notify_sigchld(int efd);
 
 /// Installs handlers for `signals` that write the signal number as one byte
 /// to `pipe_fd` (non-blocking): a supervisor reads them from an epoll loop
-/// instead of running code in a handler. Numbers 1...63 but SIGKILL and
+/// instead of running code in a handler. Numbers 1...64 but SIGKILL and
 /// SIGSTOP; checked before anything changes. Each signal goes to the pipe of
-/// the last call that named it.
+/// the last call that named it. A SIGPIPE or SIGXFSZ the process caused
+/// itself (a write of its own to a closed pipe or past RLIMIT_FSIZE, which
+/// the kernel reports as SI_USER from the process's own pid) is dropped: the
+/// write fails with EPIPE or EFBIG instead, and the signal says nothing about
+/// the outside world.
 int jobshim_notify_signals(int pipe_fd, const int *signals, int count);
+
+/// Whether `sig`'s disposition is SIG_IGN (0 or 1; -1 with errno for a
+/// number sigaction refuses).
+int jobshim_signal_is_ignored(int sig);
 
 // MARK: - Spawning
 
@@ -152,7 +164,8 @@ typedef struct {
     const int *fd_sources;       // child fd i becomes a dup of fd_sources[i]; -1 keeps fd i
     int fd_count;                // at most JOBSHIM_MAX_FDS; every other fd is closed on exec
     int session;                 // 0: inherit, 1: new process group, 2: new session
-    int reset_signal_mask;       // 1: child starts with no signal blocked
+    int reset_signal_mask;       // 1: child starts with blocked_signals blocked; 0: the parent thread's mask
+    uint64_t blocked_signals;    // bit N-1 = signal N
     const jobshim_rlimit *rlimits;
     int rlimit_count;
     int set_groups;              // 1: setgroups(groups, group_count)

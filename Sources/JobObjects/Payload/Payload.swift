@@ -38,6 +38,8 @@ public final class Payload: Sendable {
         /// Further descriptors for init: child fd → caller fd (3 and up).
         public var extraDescriptors: [Int32: FileDescriptor] = [:]
         public var processGroup: SpawnOptions.ProcessGroup = .inherit
+        /// Signals init starts with blocked (`SpawnOptions.blockedSignals`).
+        public var blockedSignals: Set<Int32> = []
         /// Overrides the spec's terminationGracePeriodSeconds.
         public var grace: Duration?
         /// Sweep /run/jobobjects for storage whose owner and janitor both
@@ -165,6 +167,7 @@ public final class Payload: Sendable {
             spawn.standardError = options.standardError
             spawn.extraDescriptors = options.extraDescriptors
             spawn.processGroup = options.processGroup
+            spawn.blockedSignals = options.blockedSignals
             spawn.credentials = credentials
             spawn.capabilities = plan.capabilities
             spawn.noNewPrivileges = plan.noNewPrivileges

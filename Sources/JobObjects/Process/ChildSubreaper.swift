@@ -10,7 +10,9 @@ import SystemPackage
 /// Only orphans are reaped: a child that a `ProcessHandle` waits for through
 /// its pidfd is left to that handle, so its exit status is never stolen.
 /// Enabling installs a SIGCHLD handler (which only wakes the monitor thread),
-/// so it is meant for supervisors that own their process.
+/// so it is meant for supervisors that own their process. Through the same
+/// wake-ups a supervisor can follow its init's job-control stops
+/// (`onStop(of:_:)`).
 ///
 /// ```swift
 /// let reaper = try ChildSubreaper.enable()
@@ -33,6 +35,12 @@ public final class ChildSubreaper: Sendable {
     private let stream = Mutex<OrphanStream?>(nil)
     private let eventFD: CInt
     private let reaped = Atomic<Int>(0)
+    private let stopWatchers = Mutex<[StopWatcher]>([])
+
+    private struct StopWatcher {
+        let process: ProcessHandle
+        let handler: @Sendable (Int32) -> Void
+    }
 
     private static let instance = Mutex<ChildSubreaper?>(nil)
 
@@ -57,6 +65,7 @@ public final class ChildSubreaper: Sendable {
             var count: UInt64 = 0
             _ = withUnsafeMutableBytes(of: &count) { read(self.eventFD, $0.baseAddress, 8) }
             _ = self.reapOrphans()
+            self.reportStops()
         }
         // Orphans that arrived before the handler existed.
         _ = reapOrphans()
@@ -84,6 +93,27 @@ public final class ChildSubreaper: Sendable {
             }
             reaped.add(exits.count, ordering: .relaxed)
             return exits
+        }
+    }
+
+    /// Calls `handler` on the monitor's thread with the signal that stopped
+    /// `process`, each time it stops (SIGTSTP from a terminal's ^Z, SIGTTIN,
+    /// SIGTTOU, SIGSTOP), until it exits. `process` must be a child of this
+    /// process: only a parent hears of its children's stops.
+    public func onStop(of process: ProcessHandle, _ handler: @escaping @Sendable (Int32) -> Void) {
+        stopWatchers.withLock { $0.append(StopWatcher(process: process, handler: handler)) }
+        // A stop that came before the watcher existed.
+        reportStops()
+    }
+
+    /// Asks each watched process whether it stopped since the last wake-up.
+    private func reportStops() {
+        let watchers = stopWatchers.withLock { watchers in
+            watchers.removeAll { $0.process.exitStatus != nil }
+            return watchers
+        }
+        for watcher in watchers {
+            if let signal = Syscall.stopSignal(pidfd: watcher.process.pidfd) { watcher.handler(signal) }
         }
     }
 

@@ -10,6 +10,14 @@ import Glibc
 /// goes to the notifier made last of those that name it, and notifiers of
 /// different signals are independent (a refused one changes nothing).
 ///
+/// A SIGPIPE or SIGXFSZ the process caused itself is not reported: the
+/// kernel raises them for a write of its own to a closed pipe or past its
+/// file-size limit (and so does `kill(getpid(), …)`), and the write fails
+/// with EPIPE or EFBIG instead. So a supervisor can forward SIGPIPE sent by
+/// others without forwarding the ones its own writes raise. A signal
+/// blocked on every thread never arrives; the notifier leaves the signal
+/// mask alone.
+///
 /// ```swift
 /// let notifier = try SignalNotifier([SIGTERM, SIGINT])
 /// Task { for await signal in notifier.signals { try? child.signal(signal) } }
@@ -62,7 +70,7 @@ public final class SignalNotifier: Sendable {
             close(readFD)
             close(writeFD)
             throw JobObjectError(.invalidArgument,
-                                 "cannot handle signals \(numbers.map(signalName)): give numbers 1...63 other than SIGKILL and SIGSTOP, which cannot be caught",
+                                 "cannot handle signals \(numbers.map(signalName)): give numbers 1...64 other than SIGKILL and SIGSTOP, which cannot be caught",
                                  operation: "watch signals")
         }
     }

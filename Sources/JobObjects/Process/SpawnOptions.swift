@@ -26,9 +26,14 @@ public struct SpawnOptions: Sendable {
     /// Every descriptor not named here or above is closed in the child.
     public var extraDescriptors: [Int32: FileDescriptor] = [:]
     public var processGroup: ProcessGroup = .inherit
-    /// Start with no signal blocked (default), rather than with the caller's
-    /// thread's mask. Signal handlers always go back to their defaults.
+    /// Start with exactly `blockedSignals` blocked (default: none), rather
+    /// than with the caller's thread's mask. Caught signals always go back
+    /// to their default action; ignored ones stay ignored, as execve keeps them.
     public var resetSignalMask = true
+    /// The signals blocked in the child when it starts, with
+    /// `resetSignalMask`: a supervisor that unblocks signals for itself
+    /// passes on the mask it was started with, as tini does.
+    public var blockedSignals: Set<Int32> = []
     /// Per-process limits (setrlimit) applied in the child before exec.
     public var resourceLimits: [ResourceLimit] = []
     /// Run as this user, group and supplementary groups (numbers; resolve names first).

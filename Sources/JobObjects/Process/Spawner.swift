@@ -80,6 +80,9 @@ enum Spawner {
                                     case .newSession: 2
                                     }
                                     config.reset_signal_mask = options.resetSignalMask ? 1 : 0
+                                    config.blocked_signals = options.blockedSignals.reduce(0) { mask, signal in
+                                        (1...64).contains(signal) ? mask | (UInt64(1) << UInt64(signal - 1)) : mask
+                                    }
                                     config.rlimits = rlimitPointer.baseAddress
                                     config.rlimit_count = CInt(rlimitPointer.count)
                                     config.set_groups = options.credentials?.supplementaryGroups == nil ? 0 : 1

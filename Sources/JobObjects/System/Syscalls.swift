@@ -72,6 +72,15 @@ enum Syscall {
             .map { _ in jobshim_siginfo_pid(&info) == 0 ? nil : info }
     }
 
+    /// The signal that stopped the child behind `pidfd`, if it stopped since
+    /// the last call (waitid WSTOPPED | WNOHANG, which consumes the report).
+    static func stopSignal(pidfd: CInt) -> Int32? {
+        var info = siginfo_t()
+        guard jobshim_waitid_pidfd(pidfd, &info, WSTOPPED | WNOHANG) == 0, jobshim_siginfo_pid(&info) != 0,
+              jobshim_siginfo_code(&info) == CLD_STOPPED else { return nil }
+        return jobshim_siginfo_status(&info)
+    }
+
     /// waitid(P_PID, pid, WEXITED | extra); nil when the process has not exited (WNOHANG).
     static func waitPid(_ pid: pid_t, options: CInt) -> Result<siginfo_t?, Errno> {
         var info = siginfo_t()
