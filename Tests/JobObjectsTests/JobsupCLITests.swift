@@ -45,6 +45,16 @@ struct JobsupCLITests {
         (["--events", "xml"], "events"),
         (["--stats-format", "yaml"], "stats-format"),
         (["--no-such-flag"], "Unknown option '--no-such-flag'"),
+        (["--rewrite-signal", "TERM"], "invalid --rewrite-signal \"TERM\": give FROM:TO"),
+        (["--rewrite-signal", "TERM:NOPE"], "invalid --rewrite-signal \"TERM:NOPE\": give FROM:TO"),
+        (["--rewrite-signal", "SEGV:TERM"], "jobsup does not catch SIGSEGV"),
+        (["--rewrite-signal", "KILL:TERM"], "jobsup does not catch SIGKILL"),
+        (["--rewrite-signal", "TERM:QUIT", "--rewrite-signal", "15:INT"], "names SIGTERM twice"),
+        (["--success-exit", "256"], "invalid --success-exit \"256\": give an exit status from 0 to 255"),
+        (["--success-exit=-1"], "invalid --success-exit \"-1\""),
+        (["--parent-death-signal", "KILL"], "jobsup does not catch SIGKILL"),
+        (["--parent-death-signal", "RTMIN+99"], "invalid --parent-death-signal \"RTMIN+99\""),
+        (["--rewrite-signal", String(repeating: "x", count: 100_000)], "xxx…\": give FROM:TO"),
     ]
 
     @Test(arguments: badFlags)

@@ -25,8 +25,8 @@ enum Jobsup {
     }
 
     /// Runs jobsup to the end.
-    static func run(_ arguments: [String], in job: JobObject) async throws -> Result {
-        let process = try start(arguments, in: job)
+    static func run(_ arguments: [String], in job: JobObject, configure: (inout SpawnOptions) -> Void = { _ in }) async throws -> Result {
+        let process = try start(arguments, in: job, configure: configure)
         return await finish(process)
     }
 
