@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
 @testable import JobObjects
+import Synchronization
+import SystemPackage
 import Testing
 
 /// `jobsup run` as init, against the conventions tini and dumb-init keep:
@@ -51,7 +53,7 @@ struct JobsupInitTests {
     @Test func aSignalToTheCallersGroupReachesInitOnce() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let script = """
-            n=0; trap 'n=$((n+1))' USR1; trap 'echo "count $n"; exit 0' TERM
+            n=0; trap 'n=$((n+1)); echo "usr1 $n"' USR1; trap 'echo "count $n"; exit 0' TERM
             echo "groups $(ps -o pgid= -p $$) $(ps -o pgid= -p $PPID)"; echo ready; \(Self.idle)
             """
             let process = try Jobsup.start(["run", "--", "sh", "-c", script], in: job) { $0.processGroup = .newProcessGroup }
@@ -60,7 +62,8 @@ struct JobsupInitTests {
             #expect(groups.count == 2 && groups[0] != groups[1], "init must not be in jobsup's group: \(lines)")
             #expect(groups.last == process.pid)
             #expect(kill(-process.pid, SIGUSR1) == 0)
-            // USR1 is passed on before TERM, so init counts it before it stops.
+            #expect(await PipeReader.readUntil("usr1 1", from: process.standardOutput!).isEmpty)
+            // A second USR1, had init been in the group too, comes before TERM.
             #expect(kill(process.pid, SIGTERM) == 0)
             let result = await Jobsup.finish(process)
             #expect(result.out == "count 1\n", "\(result.out)")
@@ -175,12 +178,14 @@ struct JobsupInitTests {
             // input is what the test types.
             let shell = try spawnPiped(job, ["script", "-qfec", "bash --norc --noprofile -i", "/dev/null"], stderr: true) {
                 $0.standardInput = .pipe
-                $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil, "PS1": "$ "])
+                $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
             }
             let type = { (text: String) throws in _ = try shell.standardInput!.writeAll(Array(text.utf8)) }
-            let output = Task { await PipeReader.readAll(shell.standardOutput!) }
-            try type("\(jobsupPath) run --name \(name) -- sh -c 'sleep 1000 & read line; echo \"got $line\"'\n")
-            #expect(await eventually { Self.populated(events) })
+            let transcript = Transcript(shell.standardOutput!)
+            // Typed once bash is ready for it, as a person would.
+            #expect(await eventually { transcript.text.contains("$ ") || transcript.text.contains("# ") }, "\(transcript.text)")
+            try type("\(jobsupPath) run --name \(name) -- sh -c 'sleep 1000 & echo started; read line; echo \"got $line\"'\n")
+            #expect(await eventually { transcript.text.contains("started") && Self.populated(events) }, "\(transcript.text)")
             try type("\u{1A}")
             #expect(await eventually { Self.isFrozen(events) })
             try type("fg\n")
@@ -189,12 +194,12 @@ struct JobsupInitTests {
             #expect(await eventually { access(events, F_OK) != 0 })
             try type("exit\n")
             try shell.standardInput!.close()
-            let text = await output.value
+            _ = await shell.wait()
+            let text = await transcript.finished()
             try shell.standardOutput!.close()
             try? shell.standardError!.close()
             #expect(text.contains("Stopped"), "\(text)")
             #expect(text.contains("got typed-after-fg"), "\(text)")
-            _ = await shell.wait()
             #expect(try job.processIDs().isEmpty)
         }
     }
@@ -279,5 +284,33 @@ struct JobsupInitTests {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return nil }
         return stat[stat.index(close, offsetBy: 2)...].split(separator: " ").first.map(String.init)
+    }
+}
+
+/// Everything a process writes to a pipe, read as it comes on a thread of
+/// its own, so a test can wait for a prompt.
+final class Transcript: Sendable {
+    private let bytes = Mutex<[UInt8]>([])
+    private let done = Mutex<Bool>(false)
+
+    init(_ fd: FileDescriptor) {
+        Thread.detachNewThread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd.rawValue, $0.baseAddress, 4096) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                bytes.withLock { $0 += buffer[0..<n] }
+            }
+            done.withLock { $0 = true }
+        }
+    }
+
+    var text: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
+
+    /// The whole transcript, once the writer closed its end.
+    func finished() async -> String {
+        _ = await eventually { done.withLock { $0 } }
+        return text
     }
 }
