@@ -77,7 +77,7 @@ static void forwarded_handler(int sig, siginfo_t *info, void *context) {
     errno = saved;
 }
 
-int jobshim_notify_signals(int pipe_fd, const int *signals, int count) {
+int jobshim_notify_signals(int pipe_fd, const int *signals, int count, int keep_ignored) {
     // Every number is checked before anything changes, so a refusal leaves
     // every signal delivered where it was.
     for (int i = 0; i < count; i++) {
@@ -93,7 +93,13 @@ int jobshim_notify_signals(int pipe_fd, const int *signals, int count) {
         action.sa_sigaction = forwarded_handler;
         action.sa_flags = SA_RESTART | SA_SIGINFO;
         sigemptyset(&action.sa_mask);
-        if (sigaction(signals[i], &action, NULL) != 0) return -1;
+        struct sigaction previous;
+        if (sigaction(signals[i], &action, &previous) != 0) return -1;
+        // Put back, rather than ask first: one call for each signal, and a
+        // second only for the rare one that was ignored.
+        if (keep_ignored && !(previous.sa_flags & SA_SIGINFO) && previous.sa_handler == SIG_IGN) {
+            if (sigaction(signals[i], &previous, NULL) != 0) return -1;
+        }
     }
     return 0;
 }

@@ -18,7 +18,7 @@ final class SignalForwarder: Sendable {
     init(_ policy: SignalPolicy) throws(JobObjectError) {
         let route = SignalRoute()
         self.route = route
-        notifier = try SignalNotifier(policy.caught) { route.receive($0) }
+        notifier = try SignalNotifier(policy.caught, keepingIgnored: policy.keepIgnored) { route.receive($0) }
         policy.unblockCaught()
     }
 

@@ -19,6 +19,9 @@ import JobObjects
 struct SignalPolicy: Equatable {
     /// What jobsup catches (and so unblocks for itself).
     var caught: [Int32]
+    /// Leave the signals in `caught` that are ignored when the handlers are
+    /// installed ignored (false with --reset-signals).
+    var keepIgnored = true
     /// Rewrites applied to a caught signal before it is acted on; 0 drops it.
     var rewrites: [Int32: Int32] = [:]
     /// The mask init starts with: the caller's, or none with --reset-signals.
@@ -55,27 +58,24 @@ struct SignalPolicy: Equatable {
     /// `--reset-signals` flag) gives every signal its default action and
     /// init an empty mask; otherwise ignored signals stay ignored and the
     /// caller's mask is passed on.
+    /// `alwaysCaught` (the parent-death signal) is caught even if ignored.
     static func current(reset: Bool, rewrites: [Int32: Int32], alwaysCaught: [Int32]) -> SignalPolicy {
         var blocked = sigset_t()
         pthread_sigmask(SIG_BLOCK, nil, &blocked)
-        if reset {
-            for signal in 1...Int32(64) where signal != SIGKILL && signal != SIGSTOP {
-                if jobshim_signal_is_ignored(signal) == 1 { Glibc.signal(signal, SIG_DFL) }
-            }
-        }
-        var caught: [Int32] = []
-        for signal in catchable {
-            let ignored = jobshim_signal_is_ignored(signal) == 1
-            if ignored && !reset && !alwaysCaught.contains(signal) { continue }
-            caught.append(signal)
+        // What is ignored is only asked here, for the rare cases; the
+        // handlers' installation keeps the rest ignored (keepIgnored).
+        let reverted = reset ? (1...Int32(64)).filter { $0 != SIGKILL && $0 != SIGSTOP } : alwaysCaught
+        for signal in reverted where jobshim_signal_is_ignored(signal) == 1 {
+            Glibc.signal(signal, SIG_DFL)
         }
         let initBlocked = reset ? [] : Set((1...64).map(Int32.init).filter { sigismember(&blocked, $0) == 1 })
-        return SignalPolicy(caught: caught, rewrites: rewrites, initBlocked: initBlocked)
+        return SignalPolicy(caught: catchable, keepIgnored: !reset, rewrites: rewrites, initBlocked: initBlocked)
     }
 
     /// Unblocks what jobsup catches, on this thread (the one that runs the
     /// event loop; threads made later inherit its mask), so that a signal
-    /// the caller blocked still reaches jobsup to be passed on.
+    /// the caller blocked still reaches jobsup to be passed on. (One that
+    /// stays ignored is discarded whether blocked or not.)
     func unblockCaught() {
         var set = sigset_t()
         sigemptyset(&set)

@@ -185,7 +185,9 @@ struct JobsupInitTests {
             // Typed once bash is ready for it, as a person would.
             #expect(await eventually { transcript.text.contains("$ ") || transcript.text.contains("# ") }, "\(transcript.text)")
             try type("\(jobsupPath) run --name \(name) -- sh -c 'sleep 1000 & echo started; read line; echo \"got $line\"'\n")
-            #expect(await eventually { transcript.text.contains("started") && Self.populated(events) }, "\(transcript.text)")
+            if await !eventually({ transcript.text.contains("started") && Self.populated(events) }) {
+                Issue.record("jobsup's init did not start: \(transcript.text)\n\(Self.processTable())")
+            }
             try type("\u{1A}")
             #expect(await eventually { Self.isFrozen(events) })
             try type("fg\n")
@@ -269,6 +271,20 @@ struct JobsupInitTests {
             #expect(result.status == .exited(code: 0))
             #expect(try job.processIDs().isEmpty)
         }
+    }
+
+    /// Every process with its group, the terminal's group, state and wait
+    /// channel: what a hung terminal test needs to be understood.
+    static func processTable() -> String {
+        let pipe = Pipe()
+        let ps = Process()
+        ps.executableURL = URL(fileURLWithPath: "/bin/ps")
+        ps.arguments = ["-e", "-o", "pid,ppid,pgid,sid,tpgid,stat,wchan:24,args"]
+        ps.standardOutput = pipe
+        guard (try? ps.run()) != nil else { return "(ps failed)" }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        ps.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func isFrozen(_ events: String) -> Bool {

@@ -93,7 +93,7 @@ struct SignalNotifierTests {
     }
 
     @Test func forwarderPassesSignalsOn() async throws {
-        let policy = SignalPolicy(caught: [SIGUSR1, SIGWINCH], initBlocked: [])
+        let policy = SignalPolicy(caught: [SIGUSR1, SIGWINCH], keepIgnored: false, initBlocked: [])
         defer { restoreDefaults(policy.caught) }
         let forwarder = try SignalForwarder(policy)
         let passed = Mutex<[Int32]>([])
@@ -103,6 +103,25 @@ struct SignalNotifierTests {
         kill(getpid(), SIGWINCH)
         #expect(await eventually { passed.withLock { $0 } == [SIGUSR1, SIGWINCH] })
         forwarder.stop()
+    }
+
+    /// keepingIgnored: an ignored signal stays ignored and is not reported;
+    /// the others named are caught.
+    @Test func keepingIgnoredLeavesAnIgnoredSignalAlone() async throws {
+        defer { restoreDefaults([SIGUSR1, SIGUSR2]) }
+        Glibc.signal(SIGUSR2, SIG_IGN)
+        let received = Mutex<[Int32]>([])
+        let notifier = try SignalNotifier([SIGUSR2, SIGUSR1], keepingIgnored: true) { signal in
+            received.withLock { $0.append(signal) }
+        }
+        var action = sigaction()
+        sigaction(SIGUSR2, nil, &action)
+        #expect(unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == 1, "SIGUSR2 must stay SIG_IGN")
+        kill(getpid(), SIGUSR2)
+        kill(getpid(), SIGUSR1)
+        #expect(await eventually { received.withLock { $0 } == [SIGUSR1] })
+        #expect(received.withLock { $0 } == [SIGUSR1])
+        withExtendedLifetime(notifier) {}
     }
 
     /// A write of this process's own to a closed pipe raises SIGPIPE, which

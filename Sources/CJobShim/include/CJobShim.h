@@ -101,8 +101,11 @@ int jobshim_notify_sigchld(int efd);
 /// itself (a write of its own to a closed pipe or past RLIMIT_FSIZE, which
 /// the kernel reports as SI_USER from the process's own pid) is dropped: the
 /// write fails with EPIPE or EFBIG instead, and the signal says nothing about
-/// the outside world.
-int jobshim_notify_signals(int pipe_fd, const int *signals, int count);
+/// the outside world. With `keep_ignored`, a signal whose disposition is
+/// SIG_IGN keeps it (a handler is installed and the disposition put back:
+/// one call for each signal, two only for an ignored one; a signal arriving
+/// between the two is reported).
+int jobshim_notify_signals(int pipe_fd, const int *signals, int count, int keep_ignored);
 
 /// Whether `sig`'s disposition is SIG_IGN (0 or 1; -1 with errno for a
 /// number sigaction refuses).

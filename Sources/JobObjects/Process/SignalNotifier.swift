@@ -16,7 +16,9 @@ import Glibc
 /// with EPIPE or EFBIG instead. So a supervisor can forward SIGPIPE sent by
 /// others without forwarding the ones its own writes raise. A signal
 /// blocked on every thread never arrives; the notifier leaves the signal
-/// mask alone.
+/// mask alone. With `keepingIgnored`, a signal ignored when the notifier is
+/// made stays ignored and is never reported, as a shell leaves alone the
+/// signals it was started with ignored (`nohup`).
 ///
 /// ```swift
 /// let notifier = try SignalNotifier([SIGTERM, SIGINT])
@@ -32,20 +34,21 @@ public final class SignalNotifier: Sendable {
     private let stream: SignalStream?
 
     /// Notifies of `numbers` through `signals`.
-    public convenience init(_ numbers: [Int32]) throws(JobObjectError) {
+    public convenience init(_ numbers: [Int32], keepingIgnored: Bool = false) throws(JobObjectError) {
         let stream = SignalStream()
-        try self.init(numbers, stream: stream) { stream.continuation.yield($0) }
+        try self.init(numbers, keepingIgnored: keepingIgnored, stream: stream) { stream.continuation.yield($0) }
     }
 
     /// Calls `handler` with each of `numbers` as it arrives, in order, on the
     /// thread that runs the library's event loop: its monitor thread, or the
     /// thread of a `CallingThreadExecutor` that drives it. It must not block.
     /// The cheaper choice for a supervisor: no stream and no task to start.
-    public convenience init(_ numbers: [Int32], handler: @escaping @Sendable (Int32) -> Void) throws(JobObjectError) {
-        try self.init(numbers, stream: nil, handler: handler)
+    public convenience init(_ numbers: [Int32], keepingIgnored: Bool = false,
+                            handler: @escaping @Sendable (Int32) -> Void) throws(JobObjectError) {
+        try self.init(numbers, keepingIgnored: keepingIgnored, stream: nil, handler: handler)
     }
 
-    private init(_ numbers: [Int32], stream: SignalStream?,
+    private init(_ numbers: [Int32], keepingIgnored: Bool, stream: SignalStream?,
                  handler: @escaping @Sendable (Int32) -> Void) throws(JobObjectError) {
         // The pipe stays open for the life of the process: a handler may
         // still write to it after the notifier is gone.
@@ -64,7 +67,7 @@ public final class SignalNotifier: Sendable {
             close(writeFD)
             throw error
         }
-        let status = numbers.withUnsafeBufferPointer { jobshim_notify_signals(writeFD, $0.baseAddress, CInt($0.count)) }
+        let status = numbers.withUnsafeBufferPointer { jobshim_notify_signals(writeFD, $0.baseAddress, CInt($0.count), keepingIgnored ? 1 : 0) }
         if status != 0 {
             EventLoop.shared.remove(fd: readFD, token: token)
             close(readFD)
