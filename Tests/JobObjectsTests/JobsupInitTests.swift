@@ -182,18 +182,23 @@ struct JobsupInitTests {
             }
             let type = { (text: String) throws in _ = try shell.standardInput!.writeAll(Array(text.utf8)) }
             let transcript = Transcript(shell.standardOutput!)
-            // Typed once bash is ready for it, as a person would.
-            #expect(await eventually { transcript.text.contains("$ ") || transcript.text.contains("# ") }, "\(transcript.text)")
-            try type("\(jobsupPath) run --name \(name) -- sh -c 'sleep 1000 & echo started; read line; echo \"got $line\"'\n")
-            if await !eventually({ transcript.text.contains("started") && Self.populated(events) }) {
-                Issue.record("jobsup's init did not start: \(transcript.text)\n\(Self.processTable())")
+            // Each step waits for what a person would see before the next
+            // key. The bound is generous: a saturated, emulated VM starts an
+            // interactive bash slowly.
+            func expectSoon(_ what: String, _ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async {
+                if await !eventually(within: .seconds(300), condition) {
+                    Issue.record("\(what) did not happen: \(transcript.text)\n\(Self.processTable())", sourceLocation: sourceLocation)
+                }
             }
+            await expectSoon("bash's prompt") { transcript.text.contains("$ ") || transcript.text.contains("# ") }
+            try type("\(jobsupPath) run --name \(name) -- sh -c 'sleep 1000 & echo in\"\"it-ready; read line; echo \"got $line\"'\n")
+            await expectSoon("init's start") { transcript.text.contains("init-ready") && Self.populated(events) }
             try type("\u{1A}")
-            #expect(await eventually { Self.isFrozen(events) })
+            await expectSoon("the freeze") { Self.isFrozen(events) && transcript.text.contains("Stopped") }
             try type("fg\n")
-            #expect(await eventually { !Self.isFrozen(events) })
+            await expectSoon("the thaw") { !Self.isFrozen(events) }
             try type("typed-after-fg\n")
-            #expect(await eventually { access(events, F_OK) != 0 })
+            await expectSoon("the job's end") { access(events, F_OK) != 0 }
             try type("exit\n")
             try shell.standardInput!.close()
             _ = await shell.wait()
