@@ -54,6 +54,7 @@ struct RunRequest: Equatable {
         var settings = Supervisor.Settings(grace: grace?.duration ?? .seconds(5), signalJob: signalJob,
                                            events: eventLines, accounting: stats, signals: policy)
         settings.parentDeathSignal = signals.parentDeathSignal.map { (signal: $0, parent: parent) }
+        settings.successStatuses = signals.successStatuses
         let status: Int32
         if let file {
             status = await runSpec(file, limits: limits, settings: settings)
@@ -65,9 +66,9 @@ struct RunRequest: Equatable {
     }
 
     /// What jobsup exits with when init ended with `status`.
-    private func exitStatus(of status: ExitStatus) -> Int32 {
+    private func exitStatus(of status: ExitStatus, _ settings: Supervisor.Settings) -> Int32 {
         let shell = status.shellStatus
-        return (try? signals.parsed().successStatuses.contains(shell)) == true ? 0 : shell
+        return settings.successStatuses.contains(shell) ? 0 : shell
     }
 
     private func runCommand(limits: JobLimits, settings: Supervisor.Settings) async -> Int32 {
@@ -85,7 +86,7 @@ struct RunRequest: Equatable {
                                          accounting: outcome.accounting, orphansReaped: outcome.orphansReaped)
                 Diagnostics.write(2, report.text(statsFormat) + "\n")
             }
-            return exitStatus(of: outcome.initStatus)
+            return exitStatus(of: outcome.initStatus, settings)
         } catch {
             Diagnostics.fail(error)
         }
@@ -165,7 +166,7 @@ struct RunRequest: Equatable {
                                          orphansReaped: reaper.reapedCount)
                 Diagnostics.write(2, report.text(statsFormat) + "\n")
             }
-            return exitStatus(of: outcome.initStatus)
+            return exitStatus(of: outcome.initStatus, settings)
         } catch {
             Diagnostics.fail(error)
         }

@@ -16,6 +16,8 @@ struct Supervisor {
         var accounting = false
         /// What jobsup catches, and init's signal mask.
         var signals: SignalPolicy
+        /// Init statuses (as the shell reports them) jobsup exits 0 for.
+        var successStatuses: Set<Int32> = []
         /// `--parent-death-signal`, with the parent jobsup had at its start.
         var parentDeathSignal: (signal: Int32, parent: pid_t)?
 
