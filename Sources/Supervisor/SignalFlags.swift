@@ -77,7 +77,7 @@ struct SignalOptions: ParsableArguments {
     var successExit: [String] = []
 
     @Option(name: .customLong("parent-death-signal"),
-            help: ArgumentHelp("Have the kernel send this signal to jobsup when its parent dies; it is passed on like any other (e.g. TERM, KILL is not accepted).", valueName: "signal"))
+            help: ArgumentHelp("Have the kernel send this signal to jobsup when its parent dies; it is passed on like any other: e.g. TERM (not KILL or STOP, which jobsup cannot catch).", valueName: "signal"))
     var parentDeathSignal: String?
 
     @Flag(name: .customLong("reset-signals"),
