@@ -135,9 +135,15 @@ struct JobsupInitTests {
     /// gone jobsup's writes fail, and the task still runs to its end.
     @Test func aClosedOutputDoesNotEndTheJob() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let process = try Jobsup.start(["run", "--events", "json", "--", "sh", "-c", "sleep 0.3; echo finished"], in: job)
+            // Init ends only once the reader is gone, so jobsup's event lines
+            // about its exit meet a closed pipe.
+            let process = try Jobsup.start(["run", "--events", "json", "--", "sh", "-c", "read line; echo finished"], in: job) {
+                $0.standardInput = .pipe
+            }
             _ = await Jobsup.readLine(process.standardError!)
             try process.standardError!.close()
+            _ = try process.standardInput!.writeAll(Array("go\n".utf8))
+            try process.standardInput!.close()
             let out = await PipeReader.readAll(process.standardOutput!)
             try process.standardOutput!.close()
             #expect(out == "finished\n")
