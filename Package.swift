@@ -5,6 +5,7 @@ let package = Package(
     name: "JobObjects",
     products: [
         .library(name: "JobObjects", targets: ["JobObjects"]),
+        .library(name: "JobObjectsPayload", targets: ["JobObjectsPayload"]),
         .executable(name: "jobsup", targets: ["Supervisor"]),
     ],
     dependencies: [
@@ -14,35 +15,55 @@ let package = Package(
     ],
     targets: [
         // Only what cannot be Swift: the code between clone and execve, the
-        // owner-death watchdog, syscalls libc lacks. Links libcap/libseccomp.
+        // owner-death watchdog's loop, syscalls libc lacks. Links only libc.
         .target(
             name: "CJobShim",
-            cSettings: [.define("_GNU_SOURCE")],
-            linkerSettings: [.linkedLibrary("cap"), .linkedLibrary("seccomp")]
+            cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("internal")]
         ),
-        // libyaml, through which payload specs and seccomp profiles are read
-        // (Debian: libyaml-dev); no Foundation is linked into JobObjects.
-        .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // Job objects: cgroups, jobs, limits, events, processes.
         .target(
             name: "JobObjects",
             dependencies: [
                 "CJobShim",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The payload's C: the janitor, libcap names, libseccomp compilation.
+        .target(
+            name: "CJobShimPayload",
+            dependencies: ["CJobShim"],
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("cap"), .linkedLibrary("seccomp")]
+        ),
+        // libyaml, through which payload specs and seccomp profiles are read
+        // (Debian: libyaml-dev); no Foundation is linked.
+        .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // HostProcess-style payloads on top of job objects: identity,
+        // capabilities, seccomp, storage, specs.
+        .target(
+            name: "JobObjectsPayload",
+            dependencies: [
+                "JobObjects",
+                "CJobShim",
+                "CJobShimPayload",
                 "CLibYAML",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "Supervisor",
             dependencies: [
                 "JobObjects",
+                "JobObjectsPayload",
                 "CJobShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "JobObjectsTests",
-            dependencies: ["JobObjects", "CJobShim", "Supervisor"]
+            dependencies: ["JobObjects", "JobObjectsPayload", "CJobShim", "CJobShimPayload", "Supervisor"]
         ),
     ],
     swiftLanguageModes: [.v6]

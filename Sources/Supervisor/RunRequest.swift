@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import JobObjects
+import JobObjectsPayload
 
 /// What `jobsup run` was asked to do, as given on the command line: filled
 /// by `RunFastParser` on the common path, or by ArgumentParser (`RunCommand`)

@@ -57,7 +57,8 @@ struct OwnerDeathTests {
         }
     }
 
-    /// It shares this process's memory but holds only its own descriptors,
+    /// It is a forked copy of this process that holds only its own
+    /// descriptors (the owner's pidfd, its socket, its job table's memfd),
     /// and lets no signal but SIGKILL (and SIGSTOP) in, so that
     /// no handler of this process runs in it and Ctrl-C or a SIGTERM meant
     /// for others does not end it.
@@ -80,7 +81,7 @@ struct OwnerDeathTests {
         expectNothingLeft(path: job.path)
     }
 
-    /// After a second of watching a job in this process's memory, the
+    /// After a second of watching a job as a forked copy of this process, the
     /// watchdog execs into an image of its own: this executable, entered
     /// before main. It keeps its descriptors, its blocked signals and its
     /// jobs (see sigkilledOwnerTakesItsJobAlong for one it kills after).
@@ -101,41 +102,6 @@ struct OwnerDeathTests {
         #expect(await eventually { access(job.path, F_OK) != 0 })
         #expect(watchdog.stopIfIdle())
         #expect(processState(pid) == nil)
-        try? await job.close()
-        expectNothingLeft(path: job.path, processes: [sleeper])
-    }
-
-    /// Its stack and state are a private anonymous mapping of this process
-    /// (no memfd until it execs), which outlives it: once it is reaped, the
-    /// next watchdog runs in the same memory (one is kept at most, so none
-    /// piles up), and a process about to exit leaves the unmapping to its exit.
-    @Test func watchdogsMemoryIsKeptForTheNextOne() async throws {
-        let job = try JobObject.create(name: uniqueJobName())
-        let watchdog = JobWatchdog()
-        try watchdog.watch(job.path, parent: nil)
-        let first = try #require(watchdog.mappingAddress)
-        let line = try #require(mapping(at: String(first, radix: 16)))
-        // Address, permissions, offset, device, inode: no file behind it.
-        #expect(line.split(separator: " ").count == 5, "not anonymous: \(line)")
-        watchdog.unwatch(job.path)
-        #expect(watchdog.stopIfIdle())
-        #expect(watchdog.mappingAddress == nil && watchdog.spareMappingAddress == first)
-
-        // The next watchdog runs in it and works. (That its state starts
-        // afresh is not seen here: the last one could only stop once idle,
-        // so its job slots were all free already.)
-        let sleeper = try job.spawn("/bin/sleep", "1000")
-        try watchdog.watch(job.path, parent: nil)
-        #expect(watchdog.mappingAddress == first && watchdog.spareMappingAddress == nil)
-        let pid = try #require(watchdog.pid)
-        #expect(await eventually { commandName(pid) == "jobobjects-wd" })
-        expectOnlyItsOwn(pid)
-        watchdog.killAndRemove(job.path)
-        #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
-        #expect(await eventually { access(job.path, F_OK) != 0 })
-        #expect(watchdog.stopIfIdle())
-        #expect(processState(pid) == nil)
-        #expect(watchdog.spareMappingAddress == first)
         try? await job.close()
         expectNothingLeft(path: job.path, processes: [sleeper])
     }
@@ -226,18 +192,6 @@ private func statusField(_ pid: pid_t, _ name: String) -> String? {
     let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
     let line = status?.split(separator: "\n").first { $0.hasPrefix(name + ":") }
     return line.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
-}
-
-/// The lines of /proc/self/maps: range, permissions, offset, device, inode
-/// and name of each mapping.
-private func currentMappings() -> [Substring] {
-    ((try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? "").split(separator: "\n")
-}
-
-/// The line of /proc/self/maps for the mapping that starts at `address`
-/// (hex, no 0x).
-private func mapping(at address: String) -> Substring? {
-    currentMappings().first { $0.hasPrefix(address + "-") }
 }
 
 /// The state letter of /proc/PID/stat (R, S, Z …), nil once the pid is gone.

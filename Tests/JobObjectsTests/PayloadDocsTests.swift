@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import JobObjects
+@testable import JobObjectsPayload
 import Testing
 
 /// Runs the worked example of docs/hostprocess.md as written there, with

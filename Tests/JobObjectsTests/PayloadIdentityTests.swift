@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import JobObjects
+@testable import JobObjectsPayload
 import Testing
 
 @Suite("payload identity: users, groups, ephemeral users, capabilities", .enabled(if: PayloadTier.isRoot, "switching users needs root"))

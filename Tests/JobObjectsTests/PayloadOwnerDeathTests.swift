@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import JobObjects
+@testable import JobObjectsPayload
 import Testing
 
 /// The owner of a payload is SIGKILLed: the watchdog kills the job and the

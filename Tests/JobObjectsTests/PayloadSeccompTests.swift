@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import JobObjects
+@testable import JobObjectsPayload
 import Testing
 
 @Suite("payload seccomp profiles")

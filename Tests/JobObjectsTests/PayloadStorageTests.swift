@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import JobObjects
+@testable import JobObjectsPayload
 import Testing
 
 @Suite("payload storage: sandbox, volumes, unmount on init exit", .enabled(if: PayloadTier.isRoot, "mounts need root"))

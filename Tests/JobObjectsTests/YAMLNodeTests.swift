@@ -1,4 +1,5 @@
 @testable import JobObjects
+@testable import JobObjectsPayload
 import Testing
 
 @Suite("YAML documents (libyaml)")

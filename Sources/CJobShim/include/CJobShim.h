@@ -3,8 +3,14 @@
 // Only what cannot be Swift lives here: syscalls that glibc does not wrap (or
 // wraps as variadic functions Swift cannot call), the code that runs between
 // clone and execve (async-signal-safe, no allocation), and the owner-death
-// watchdog, which shares the owner's memory and must not touch the Swift
-// runtime (or libc's TLS).
+// watchdog's loop (a forked process, which must not touch the Swift runtime).
+// It links no library but libc. The sources are grouped by the context they
+// run in — parent/ (a thread of the caller), child/ (the spawned child before
+// execve), helper/ (forked helper processes), anywhere/ (async-signal-safe
+// leaves any of those call) — and depend in that order, without a cycle.
+//
+// One error convention: a function returns -1 (or NULL) and sets errno on
+// failure, as libc does; jobshim_spawn also names the step that failed.
 // Every symbol carries the `jobshim_` prefix.
 #ifndef CJOBSHIM_H
 #define CJOBSHIM_H
@@ -16,9 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-// The payload half (mounts, janitor, libcap, libseccomp): part of this
-// module because this header is its umbrella.
-#include "CJobShimPayload.h"
+#include "CJobShimGuardian.h"
 #include "CJobShimProcEvents.h"
 
 #ifdef __cplusplus
@@ -67,8 +71,8 @@ int jobshim_file_system(const char *path, int64_t *magic, int64_t *flags);
 /// it is read-only (the mount or its file system), and `root`, the path
 /// within the file system that the mount shows — mountinfo's root field (for
 /// cgroup2, relative to the caller's cgroup namespace). Returns 1 when found,
-/// 0 when `path` is not the root of a mount, -errno otherwise: -ENOSYS
-/// before Linux 6.8, -ENAMETOOLONG when the root does not fit in root_size
+/// 0 when `path` is not the root of a mount, -1 with errno otherwise: ENOSYS
+/// before Linux 6.8, ENAMETOOLONG when the root does not fit in root_size
 /// bytes with its NUL.
 int jobshim_mount_at(const char *path, int64_t *magic, int *read_only, char *root, size_t root_size);
 
@@ -155,6 +159,30 @@ typedef struct {
     uint64_t hard;
 } jobshim_rlimit;
 
+/// One mount, prepared by the parent. A bind mount has `fstype` NULL and
+/// `flags` holding MS_BIND (and MS_REC for a recursive bind).
+typedef struct {
+    const char *source;
+    const char *target;
+    const char *fstype;       // NULL: bind mount
+    unsigned long flags;      // MS_* for mount(2)
+    const char *data;         // NULL: none
+    int read_only;            // 1: made read-only once mounted
+    unsigned long keep_flags; // MS_NOSUID|MS_NODEV|MS_NOEXEC|MS_NOATIME… of the source,
+                              // kept when read-only falls back to MS_REMOUNT
+} jobshim_mount;
+
+/// At most this many mounts per spawn (the child reports a failed mount as a
+/// stage number, see JOBSHIM_STAGE_MOUNT).
+#define JOBSHIM_MAX_MOUNTS 64
+
+/// Applies one mount: mount(2), then, when `read_only`, mount_setattr(2)
+/// with MOUNT_ATTR_RDONLY (recursively, Linux 5.12) or, before 5.12, a
+/// MS_REMOUNT|MS_BIND|MS_RDONLY remount of its top. Async-signal-safe.
+/// Returns 0, or -1 with errno; *step is 1 when mount(2) failed, 2 when
+/// making it read-only failed.
+int jobshim_apply_mount(const jobshim_mount *mount, int *step);
+
 /// Everything the child needs, prepared by the parent before clone so the
 /// child only makes syscalls.
 typedef struct {
@@ -203,6 +231,22 @@ typedef struct {
     int error;   // errno on failure
 } jobshim_spawn_result;
 
+/// MS_* flags of the mount holding `path` that a read-only remount must keep
+/// (from statvfs's ST_* flags). Returns 0 and sets *flags, or -1 with errno.
+int jobshim_mount_flags_of(const char *path, unsigned long *flags);
+
+/// The MS_* values Swift needs (Glibc exports them as an enum Swift cannot
+/// combine portably).
+unsigned long jobshim_ms_bind(void);
+unsigned long jobshim_ms_rec(void);
+unsigned long jobshim_ms_slave(void);
+unsigned long jobshim_ms_private(void);
+
+/// 1 when `path` (JOBSHIM_PATH_*) is compiled into this build: the clone3
+/// path needs a few instructions written per architecture (x86_64 and
+/// aarch64), the others exist everywhere.
+int jobshim_spawn_path_compiled(int path);
+
 /// Spawns `config` by `path` (JOBSHIM_PATH_*). Returns 0 once the child has
 /// exec'd (result->pid, result->pidfd set). Returns -1 on failure with
 /// result->stage and result->error; a child that failed before exec has
@@ -211,10 +255,8 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 
 // MARK: - Owner-death watchdog
 
-/// Starts the watchdog: a small process that holds a pidfd of its owner (the
-/// caller) and a SOCK_SEQPACKET socket. It is a child that shares the
-/// caller's memory (clone with CLONE_VM; forked where watchdog.c has no raw
-/// syscalls for the architecture), so starting it copies and execs nothing.
+/// Starts the watchdog: a forked process that holds a pidfd of its owner
+/// (the caller) and a SOCK_SEQPACKET socket, and makes only syscalls.
 /// Messages are one record each, an operation byte and a path; 'W' and 'R'
 /// may add a NUL and the job's parent when the library made it on demand, to
 /// be removed with the job if empty:
@@ -222,27 +264,28 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 ///   'U' path  stop watching it (closed or detached by its owner)
 ///   'R' path  kill it now and remove it once empty (a handle dropped unclosed)
 ///   'X'       exit now if nothing is watched (the owner is exiting cleanly)
+/// Paths are at most JOBSHIM_WATCHDOG_PATH_MAX - 1 bytes.
 /// When the owner dies (even by SIGKILL) or closes the socket, the watchdog
 /// kills every watched job (cgroup.kill; freeze+kill+thaw where absent),
 /// removes each cgroup once empty and exits. It blocks every signal: only
 /// SIGKILL ends it otherwise.
-/// `*mapping` is NULL, or the mapping of an earlier watchdog of this process,
-/// reaped since, to be used again instead of a new one. On success returns 0
-/// with the watchdog's pid, pidfd, the owner's end of the socket
-/// (close-on-exec) and `*mapping`, its stack and state: once the watchdog
-/// has been reaped (not before: it runs in that memory), pass it to the next
-/// start or to jobshim_watchdog_release. -1 with errno and nothing left
-/// otherwise (a mapping passed in is released).
-int jobshim_watchdog_start(pid_t *pid, int *pidfd, int *socket_fd, void **mapping);
+/// Returns 0 with its pid, pidfd and the owner's end of the socket
+/// (close-on-exec), or -1 with errno and nothing left.
+int jobshim_watchdog_start(pid_t *pid, int *pidfd, int *socket_fd);
 
-/// Unmaps the mapping of a watchdog now reaped (NULL: nothing to do).
-void jobshim_watchdog_release(void *mapping);
+#define JOBSHIM_WATCHDOG_PATH_MAX 4096
+
+// MARK: - Killing a cgroup
 
 /// Kills every process in the cgroup directory `dirfd` without cgroup.kill:
 /// freeze, SIGKILL each member of cgroup.procs, thaw; repeats until
 /// cgroup.procs reads empty or `rounds` is reached. Returns the number of
-/// processes signalled or -1.
+/// processes signalled, or -1 with errno. Async-signal-safe.
 int jobshim_kill_frozen_members(int dirfd, int rounds);
+
+/// cgroup.kill of `dirfd`, or jobshim_kill_frozen_members where the file is
+/// missing. 0, or -1 with errno. Async-signal-safe.
+int jobshim_kill_cgroup(int dirfd);
 
 #ifdef __cplusplus
 }

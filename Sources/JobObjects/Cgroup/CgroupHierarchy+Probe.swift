@@ -37,7 +37,7 @@ extension CgroupHierarchy {
             var readOnly: Int32 = 0
             let (found, root) = withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(PATH_MAX)) { buffer in
                 let found = jobshim_mount_at(mountPoint, &magic, &readOnly, buffer.baseAddress!, buffer.count)
-                return (found, found == 1 ? String(cString: buffer.baseAddress!) : "")
+                return (found < 0 ? -Glibc.errno : found, found == 1 ? String(cString: buffer.baseAddress!) : "")
             }
             switch found {
             case -ENOENT: continue

@@ -77,7 +77,7 @@ public struct JobObjectError: Error, Sendable, CustomStringConvertible, Equatabl
 extension JobObjectError {
     /// A failed system call on `path`, with the message chosen by errno where
     /// a common cause has a common fix.
-    static func system(_ errno: Errno, operation: String, path: String? = nil, what: String) -> JobObjectError {
+    package static func system(_ errno: Errno, operation: String, path: String? = nil, what: String) -> JobObjectError {
         let place = path.map { " \($0)" } ?? ""
         switch errno {
         case .readOnlyFileSystem:

@@ -6,11 +6,10 @@ import SystemPackage
 /// The Swift side of the owner-death watchdog (see `watchdog.c`): one small
 /// process per owner process, started with the first job that kills on
 /// close. It kills and removes every job this process still holds when this
-/// process dies, even by SIGKILL, so kill-on-close always holds. It starts
-/// as a child sharing this process's memory (C code only) and, after a
-/// second of watching, execs into an image of its own. It runs from the
-/// moment it is started; records sent to it wait in its socket until it
-/// reads them.
+/// process dies, even by SIGKILL, so kill-on-close always holds. It is a
+/// forked child running C code only and, after a second of watching, execs
+/// into an image of its own. It runs from the moment it is started; records
+/// sent to it wait in its socket until it reads them.
 final class JobWatchdog: Sendable {
     static let shared = JobWatchdog()
 
@@ -18,18 +17,12 @@ final class JobWatchdog: Sendable {
         var pid: pid_t
         var pidfd: CInt
         var socket: CInt
-        /// Its stack and state; once it is reaped, the next watchdog's.
-        var mapping: UnsafeMutableRawPointer?
     }
 
     private struct State {
         var connection: Connection?
         /// Told to exit (stopWhenIdle), not reaped yet.
         var exiting: Connection?
-        /// The mapping of the last watchdog reaped, for the next one: a
-        /// process that stops its watchdog just before it exits leaves it
-        /// to the exit rather than pay for an munmap (see watchdog.c).
-        var spareMapping: UnsafeMutableRawPointer?
         /// Whether the next moment no job is watched ends the watchdog.
         var exitsWhenIdle = false
         /// Each watched job and its on-demand parent ("" if none); re-sent to
@@ -45,11 +38,6 @@ final class JobWatchdog: Sendable {
     }
 
     private let state = Mutex(State())
-
-    /// Only tests make watchdogs besides the shared one, and drop them.
-    deinit {
-        state.withLock { jobshim_watchdog_release($0.spareMapping) }
-    }
 
     /// Asks the watchdog to kill `path` if this process dies, and then to
     /// remove `parent` too if the library made it and it is empty.
@@ -139,20 +127,14 @@ final class JobWatchdog: Sendable {
     /// The watchdog's pid, for tests and diagnostics.
     var pid: pid_t? { state.withLock { $0.connection?.pid } }
 
-    /// Where its stack and state are mapped in this process, for tests.
-    var mappingAddress: UInt? { state.withLock { $0.connection?.mapping.map { UInt(bitPattern: $0) } } }
-
-    /// Where the mapping kept for the next watchdog is, for tests.
-    var spareMappingAddress: UInt? { state.withLock { $0.spareMapping.map { UInt(bitPattern: $0) } } }
-
     private static func record(_ op: Character, _ path: String, _ parent: String) -> [UInt8] {
         Array(String(op).utf8) + Array(path.utf8) + (parent.isEmpty ? [] : [0] + Array(parent.utf8))
     }
 
     private func send(_ op: Character, _ path: String, _ parent: String, _ state: inout State) throws(JobObjectError) {
         let record = Self.record(op, path, parent)
-        guard path.utf8.count < 4000, parent.utf8.count < 4000 else {
-            throw JobObjectError(.invalidArgument, "job path is longer than the watchdog accepts (3999 bytes)", operation: "watch job", path: path)
+        guard path.utf8.count < Int(JOBSHIM_WATCHDOG_PATH_MAX), parent.utf8.count < Int(JOBSHIM_WATCHDOG_PATH_MAX) else {
+            throw JobObjectError(.invalidArgument, "job path is longer than the watchdog accepts (\(JOBSHIM_WATCHDOG_PATH_MAX - 1) bytes)", operation: "watch job", path: path)
         }
         for attempt in 0..<2 {
             let connection: Connection
@@ -171,10 +153,8 @@ final class JobWatchdog: Sendable {
         var pid: pid_t = 0
         var pidfd: CInt = -1
         var socket: CInt = -1
-        var mapping = state.spareMapping
-        state.spareMapping = nil
         let rc = ProcessRegistry.shared.spawning { () -> CInt in
-            let rc = jobshim_watchdog_start(&pid, &pidfd, &socket, &mapping)
+            let rc = jobshim_watchdog_start(&pid, &pidfd, &socket)
             if rc == 0 { ProcessRegistry.shared.insert(pid) }
             return rc
         }
@@ -182,7 +162,7 @@ final class JobWatchdog: Sendable {
             throw JobObjectError(.watchdogUnavailable, "cannot start the owner-death watchdog", operation: "create job",
                                  errno: Errno(rawValue: Glibc.errno))
         }
-        let connection = Connection(pid: pid, pidfd: pidfd, socket: socket, mapping: mapping)
+        let connection = Connection(pid: pid, pidfd: pidfd, socket: socket)
         state.connection = connection
         for (path, parent) in state.watched {
             _ = Syscall.send(socket, Self.record("W", path, parent))
@@ -197,15 +177,9 @@ final class JobWatchdog: Sendable {
         release(connection, &state)
     }
 
-    /// After the watchdog was reaped: forgets it, keeps its mapping for the
-    /// next one (one at most) and frees the rest of what its start held.
+    /// After the watchdog was reaped: forgets it.
     private func release(_ connection: Connection, _ state: inout State) {
         ProcessRegistry.shared.remove(connection.pid)
-        if state.spareMapping == nil {
-            state.spareMapping = connection.mapping
-        } else {
-            jobshim_watchdog_release(connection.mapping)
-        }
         Syscall.close(connection.pidfd)
     }
 }

@@ -17,7 +17,7 @@ extension JobLimits {
     }
 
     /// Rejects out-of-range and malformed values before anything is written.
-    func validate() throws(JobObjectError) {
+    package func validate() throws(JobObjectError) {
         func reject(_ message: String) -> JobObjectError {
             JobObjectError(.invalidArgument, message, operation: "validate limits")
         }

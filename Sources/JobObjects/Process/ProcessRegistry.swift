@@ -4,8 +4,8 @@ import Synchronization
 /// The children this process reaps through pidfds (spawned payloads and the
 /// watchdog). The child subreaper consults it so that it reaps only orphans
 /// and never steals the exit status of a process a handle waits for.
-final class ProcessRegistry: Sendable {
-    static let shared = ProcessRegistry()
+package final class ProcessRegistry: Sendable {
+    package static let shared = ProcessRegistry()
 
     private let pids = Mutex<Set<Int32>>([])
     /// Spawns hold it shared from clone until the child is registered; a scan
@@ -13,19 +13,19 @@ final class ProcessRegistry: Sendable {
     /// is not registered yet. Concurrent spawns do not wait for each other.
     private let spawnScanLock = ReadWriteLock()
 
-    func insert(_ pid: Int32) { _ = pids.withLock { $0.insert(pid) } }
-    func remove(_ pid: Int32) { _ = pids.withLock { $0.remove(pid) } }
-    func contains(_ pid: Int32) -> Bool { pids.withLock { $0.contains(pid) } }
+    package func insert(_ pid: Int32) { _ = pids.withLock { $0.insert(pid) } }
+    package func remove(_ pid: Int32) { _ = pids.withLock { $0.remove(pid) } }
+    package func contains(_ pid: Int32) -> Bool { pids.withLock { $0.contains(pid) } }
 
     /// Runs `body`, which creates and registers a child, outside any scan.
-    func spawning<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    package func spawning<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         spawnScanLock.lockShared()
         defer { spawnScanLock.unlock() }
         return try body()
     }
 
     /// Runs `body`, a scan for orphans, while no spawn is between clone and registration.
-    func scanning<T>(_ body: () -> T) -> T {
+    package func scanning<T>(_ body: () -> T) -> T {
         spawnScanLock.lockExclusive()
         defer { spawnScanLock.unlock() }
         return body()

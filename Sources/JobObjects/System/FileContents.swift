@@ -6,9 +6,9 @@ import SystemPackage
 /// These files are generated on read, so each read starts at offset 0 and
 /// takes what one pass returns; writes are one `write` each, as the kernel
 /// parses them per call.
-enum FileContents {
+package enum FileContents {
     /// Reads a whole small file by path.
-    static func read(_ path: String) -> Result<String, Errno> {
+    package static func read(_ path: String) -> Result<String, Errno> {
         Syscall.open(path, O_RDONLY).flatMap { fd in
             defer { Syscall.close(fd) }
             return read(fd: fd)
@@ -16,7 +16,7 @@ enum FileContents {
     }
 
     /// Reads `name` inside the directory `dirfd`.
-    static func read(at dirfd: CInt, _ name: String) -> Result<String, Errno> {
+    package static func read(at dirfd: CInt, _ name: String) -> Result<String, Errno> {
         Syscall.openat(dirfd, name, O_RDONLY).flatMap { fd in
             defer { Syscall.close(fd) }
             return read(fd: fd)
@@ -27,7 +27,7 @@ enum FileContents {
     /// String's storage (invalid UTF-8 repaired, as String(decoding:) does).
     /// These files fit in one page as a rule; a longer one is read again
     /// from the start into four times the room, until it fits.
-    static func read(fd: CInt) -> Result<String, Errno> {
+    package static func read(fd: CInt) -> Result<String, Errno> {
         var capacity = 4096
         while true {
             var failure: Errno?
@@ -55,14 +55,14 @@ enum FileContents {
     }
 
     /// Writes `value` to `name` inside `dirfd` in one `write`.
-    static func write(at dirfd: CInt, _ name: String, _ value: String) -> Result<Void, Errno> {
+    package static func write(at dirfd: CInt, _ name: String, _ value: String) -> Result<Void, Errno> {
         Syscall.openat(dirfd, name, O_WRONLY).flatMap { fd in
             defer { Syscall.close(fd) }
             return write(fd: fd, value)
         }
     }
 
-    static func write(fd: CInt, _ value: String) -> Result<Void, Errno> {
+    package static func write(fd: CInt, _ value: String) -> Result<Void, Errno> {
         var value = value
         return value.withUTF8 { Syscall.write(fd, UnsafeRawBufferPointer($0)) }.map { _ in () }
     }
@@ -70,13 +70,13 @@ enum FileContents {
 
 extension String {
     /// The lines of a /proc or cgroupfs file, without empty ones.
-    var nonEmptyLines: [Substring] {
+    package var nonEmptyLines: [Substring] {
         split(separator: "\n", omittingEmptySubsequences: true)
     }
 
     /// The value of `key` in "key value" lines, without building a table
     /// (for the files read on every wait, such as cgroup.events).
-    func value(ofKey key: String) -> Substring? {
+    package func value(ofKey key: String) -> Substring? {
         for line in nonEmptyLines {
             guard line.hasPrefix(key) else { continue }
             let rest = line.dropFirst(key.count)
@@ -86,7 +86,7 @@ extension String {
     }
 
     /// Parses "key value" lines (cgroup.events, cpu.stat, memory.events …).
-    var keyedValues: [Substring: Substring] {
+    package var keyedValues: [Substring: Substring] {
         var values: [Substring: Substring] = [:]
         for line in nonEmptyLines {
             let parts = line.split(separator: " ", maxSplits: 1)

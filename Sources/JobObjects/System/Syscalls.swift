@@ -8,7 +8,7 @@ import SystemPackage
 /// Runs `body` until it does not fail with EINTR (when `retryOnInterrupt`),
 /// turning `-1` into a thrown `Errno`.
 @inline(__always)
-func valueOrErrno<T: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ body: () -> T) -> Result<T, Errno> {
+package func valueOrErrno<T: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ body: () -> T) -> Result<T, Errno> {
     while true {
         let value = body()
         if value != -1 { return .success(value) }
@@ -18,55 +18,55 @@ func valueOrErrno<T: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ body: (
     }
 }
 
-enum Syscall {
-    static func open(_ path: String, _ flags: CInt, mode: mode_t = 0) -> Result<CInt, Errno> {
+package enum Syscall {
+    package static func open(_ path: String, _ flags: CInt, mode: mode_t = 0) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.open(path, flags | O_CLOEXEC, mode) }
     }
 
-    static func openat(_ dirfd: CInt, _ name: String, _ flags: CInt) -> Result<CInt, Errno> {
+    package static func openat(_ dirfd: CInt, _ name: String, _ flags: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.openat(dirfd, name, flags | O_CLOEXEC) }
     }
 
     /// Never retried: after EINTR the descriptor is already gone on Linux.
-    static func close(_ fd: CInt) {
+    package static func close(_ fd: CInt) {
         _ = Glibc.close(fd)
     }
 
-    static func mkdir(_ path: String, _ mode: mode_t) -> Result<CInt, Errno> {
+    package static func mkdir(_ path: String, _ mode: mode_t) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.mkdir(path, mode) }
     }
 
-    static func rmdir(_ path: String) -> Result<CInt, Errno> {
+    package static func rmdir(_ path: String) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.rmdir(path) }
     }
 
-    static func access(_ path: String, _ mode: CInt) -> Result<CInt, Errno> {
+    package static func access(_ path: String, _ mode: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.access(path, mode) }
     }
 
-    static func pread(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, offset: off_t) -> Result<Int, Errno> {
+    package static func pread(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, offset: off_t) -> Result<Int, Errno> {
         valueOrErrno { Glibc.pread(fd, buffer.baseAddress, buffer.count, offset) }
     }
 
-    static func write(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) -> Result<Int, Errno> {
+    package static func write(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) -> Result<Int, Errno> {
         valueOrErrno { Glibc.write(fd, buffer.baseAddress, buffer.count) }
     }
 
-    static func pipe() -> Result<(read: CInt, write: CInt), Errno> {
+    package static func pipe() -> Result<(read: CInt, write: CInt), Errno> {
         var fds: [CInt] = [-1, -1]
         return valueOrErrno { jobshim_pipe2(&fds, O_CLOEXEC) }.map { _ in (fds[0], fds[1]) }
     }
 
-    static func pidfdOpen(_ pid: pid_t) -> Result<CInt, Errno> {
+    package static func pidfdOpen(_ pid: pid_t) -> Result<CInt, Errno> {
         valueOrErrno { jobshim_pidfd_open(pid, 0) }
     }
 
-    static func pidfdSendSignal(_ pidfd: CInt, _ signal: CInt) -> Result<CInt, Errno> {
+    package static func pidfdSendSignal(_ pidfd: CInt, _ signal: CInt) -> Result<CInt, Errno> {
         valueOrErrno { jobshim_pidfd_send_signal(pidfd, signal) }
     }
 
     /// waitid(P_PIDFD, pidfd, WEXITED | extra); nil when the process has not exited (WNOHANG).
-    static func waitPidfd(_ pidfd: CInt, options: CInt) -> Result<siginfo_t?, Errno> {
+    package static func waitPidfd(_ pidfd: CInt, options: CInt) -> Result<siginfo_t?, Errno> {
         var info = siginfo_t()
         return valueOrErrno { jobshim_waitid_pidfd(pidfd, &info, WEXITED | options) }
             .map { _ in jobshim_siginfo_pid(&info) == 0 ? nil : info }
@@ -74,7 +74,7 @@ enum Syscall {
 
     /// The signal that stopped the child behind `pidfd`, if it stopped since
     /// the last call (waitid WSTOPPED | WNOHANG, which consumes the report).
-    static func stopSignal(pidfd: CInt) -> Int32? {
+    package static func stopSignal(pidfd: CInt) -> Int32? {
         var info = siginfo_t()
         guard jobshim_waitid_pidfd(pidfd, &info, WSTOPPED | WNOHANG) == 0, jobshim_siginfo_pid(&info) != 0,
               jobshim_siginfo_code(&info) == CLD_STOPPED else { return nil }
@@ -82,31 +82,31 @@ enum Syscall {
     }
 
     /// waitid(P_PID, pid, WEXITED | extra); nil when the process has not exited (WNOHANG).
-    static func waitPid(_ pid: pid_t, options: CInt) -> Result<siginfo_t?, Errno> {
+    package static func waitPid(_ pid: pid_t, options: CInt) -> Result<siginfo_t?, Errno> {
         var info = siginfo_t()
         return valueOrErrno { jobshim_waitid_pid(pid, &info, WEXITED | options) }
             .map { _ in jobshim_siginfo_pid(&info) == 0 ? nil : info }
     }
 
-    static func setChildSubreaper(_ on: Bool) -> Result<CInt, Errno> {
+    package static func setChildSubreaper(_ on: Bool) -> Result<CInt, Errno> {
         valueOrErrno { jobshim_set_child_subreaper(on ? 1 : 0) }
     }
 
-    static func epollCreate() -> Result<CInt, Errno> {
+    package static func epollCreate() -> Result<CInt, Errno> {
         valueOrErrno { CJobShim.epoll_create1(CInt(EPOLL_CLOEXEC)) }
     }
 
-    static func eventfd() -> Result<CInt, Errno> {
+    package static func eventfd() -> Result<CInt, Errno> {
         valueOrErrno { CJobShim.eventfd(0, CInt(EFD_CLOEXEC | EFD_NONBLOCK)) }
     }
 
-    static func send(_ fd: CInt, _ bytes: [UInt8]) -> Result<Int, Errno> {
+    package static func send(_ fd: CInt, _ bytes: [UInt8]) -> Result<Int, Errno> {
         bytes.withUnsafeBytes { buffer in
             valueOrErrno { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }
         }
     }
 
-    static func kill(_ pid: pid_t, _ signal: CInt) -> Result<CInt, Errno> {
+    package static func kill(_ pid: pid_t, _ signal: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.kill(pid, signal) }
     }
 }
@@ -114,11 +114,25 @@ enum Syscall {
 extension Result where Failure == Errno {
     /// Unwraps, turning an errno into a `JobObjectError` with context.
     /// The message's parts are built only on failure.
-    func orThrow(_ operation: @autoclosure () -> String, path: @autoclosure () -> String? = nil,
+    package func orThrow(_ operation: @autoclosure () -> String, path: @autoclosure () -> String? = nil,
                  what: @autoclosure () -> String) throws(JobObjectError) -> Success {
         switch self {
         case .success(let value): return value
         case .failure(let errno): throw JobObjectError.system(errno, operation: operation(), path: path(), what: what())
         }
+    }
+}
+
+extension Syscall {
+    /// The names in a directory (no "." or ".."), via opendir/readdir.
+    package static func listDirectory(_ path: String) -> Result<[String], Errno> {
+        guard let dir = opendir(path) else { return .failure(Errno(rawValue: Glibc.errno)) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return .success(names)
     }
 }

@@ -1,5 +1,0 @@
-/// A resource the spec asks for that cannot be a limit.
-struct LimitProblem: Error {
-    var field: String
-    var message: String
-}
