@@ -1,3 +1,4 @@
+import CJobShim
 import Foundation
 import Glibc
 @testable import JobObjects
@@ -27,6 +28,24 @@ struct SpawnTests {
         #expect(await process.wait() == .exited(code: 0))
         try await job.close()
         expectNothingLeft(path: job.path, processes: [process])
+    }
+
+    /// clone3 only where the kernel offers it and this build has it; clone
+    /// and join otherwise. Each path these choices lead to is forced on this
+    /// machine by the tests above (`paths`).
+    @Test func spawnPathFallsBackToWhatTheKernelAndBuildHave() {
+        func path(clone3: Bool, intoCgroup: Bool, compiled: Bool) -> SpawnPath {
+            KernelFeatures(clone3: clone3, cloneIntoCgroup: intoCgroup, waitidPidfd: true, clone3PathCompiled: compiled).spawnPath
+        }
+        #expect(path(clone3: true, intoCgroup: true, compiled: true) == .clone3IntoCgroup)
+        #expect(path(clone3: true, intoCgroup: true, compiled: false) == .cloneThenJoin)
+        #expect(path(clone3: true, intoCgroup: false, compiled: true) == .cloneThenJoin)
+        #expect(path(clone3: false, intoCgroup: false, compiled: true) == .cloneThenJoin)
+        // This build, on x86_64 or aarch64, has every path.
+        for candidate in [SpawnPath.clone3IntoCgroup, .cloneThenJoin, .forkThenJoin] {
+            #expect(jobshim_spawn_path_compiled(candidate.shimValue) == 1, "\(candidate)")
+        }
+        #expect(jobshim_spawn_path_compiled(0) == 0)
     }
 
     @Test func spawnedPidIsListedInCgroupProcs() async throws {

@@ -9,10 +9,16 @@ public struct KernelFeatures: Sendable, Equatable, CustomStringConvertible {
     public let cloneIntoCgroup: Bool
     /// `waitid` accepts `P_PIDFD` (Linux 5.4).
     public let waitidPidfd: Bool
+    /// This build has the clone3 spawn path: it needs a few instructions
+    /// written for each architecture (x86_64 and aarch64 have them).
+    public let clone3PathCompiled: Bool
 
-    /// The spawn path the library uses on this kernel, best first.
+    /// The spawn path the library uses, best first: clone3 into the job
+    /// where the kernel and this build both have it, else clone and join.
+    /// (fork and join, the third, is never chosen: it exists for callers
+    /// that ask for it, and it copies the parent's page tables.)
     public var spawnPath: SpawnPath {
-        if clone3 && cloneIntoCgroup { return .clone3IntoCgroup }
+        if clone3PathCompiled && clone3 && cloneIntoCgroup { return .clone3IntoCgroup }
         return .cloneThenJoin
     }
 
@@ -20,10 +26,12 @@ public struct KernelFeatures: Sendable, Equatable, CustomStringConvertible {
     public static let current = KernelFeatures(
         clone3: jobshim_probe_clone3() == 1,
         cloneIntoCgroup: jobshim_probe_clone_into_cgroup() == 1,
-        waitidPidfd: jobshim_probe_waitid_pidfd() == 1)
+        waitidPidfd: jobshim_probe_waitid_pidfd() == 1,
+        clone3PathCompiled: jobshim_spawn_path_compiled(CInt(JOBSHIM_PATH_CLONE3_INTO_CGROUP)) == 1)
 
     public var description: String {
-        "clone3=\(clone3) CLONE_INTO_CGROUP=\(cloneIntoCgroup) waitid(P_PIDFD)=\(waitidPidfd) spawn=\(spawnPath)"
+        "clone3=\(clone3) CLONE_INTO_CGROUP=\(cloneIntoCgroup) waitid(P_PIDFD)=\(waitidPidfd)"
+            + " clone3-path-compiled=\(clone3PathCompiled) spawn=\(spawnPath)"
     }
 }
 
