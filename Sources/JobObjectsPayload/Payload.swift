@@ -214,7 +214,7 @@ public final class Payload: Sendable {
     /// Kills every process of the job now (`cgroup.kill`); the end-of-life
     /// sequence then runs as when init exits. Returns how it ended.
     public func terminate() async -> PayloadOutcome {
-        if initProcess.exitStatus == nil { _ = try? job.signal(SIGKILL) }
+        if initProcess.exitStatus == nil { _ = try? job.signal(.kill) }
         return await wait()
     }
 
@@ -266,25 +266,15 @@ public final class Payload: Sendable {
     private func endProcesses() async -> PayloadCleanupStep {
         let target = "job \(job.name)"
         do {
-            guard try !job.isEmpty else { return PayloadCleanupStep(.endProcesses, target, detail: "init left nothing") }
-            let signalled = try job.signal(SIGTERM)
-            let job = self.job
-            let grace = self.grace
-            let emptied = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { (try? await job.waitUntilEmpty()) != nil }
-                group.addTask {
-                    try? await Task.sleep(for: grace)
-                    return false
-                }
-                let first = await group.next() ?? false
-                group.cancelAll()
-                return first
-            }
-            if emptied && (try? job.isEmpty) == true {
+            let termination = GracefulTermination(signal: .terminate, grace: grace)
+            switch try await job.terminate(termination, exitCode: initProcess.exitStatus?.shellStatus ?? 1) {
+            case .wasEmpty:
+                return PayloadCleanupStep(.endProcesses, target, detail: "init left nothing")
+            case .leftWithinGrace(let signalled):
                 return PayloadCleanupStep(.endProcesses, target, detail: "\(signalled) process(es) exited on SIGTERM")
+            case .killedAfterGrace(let signalled):
+                return PayloadCleanupStep(.endProcesses, target, detail: "\(signalled) process(es) got SIGTERM; killed after the grace period of \(grace)")
             }
-            try await job.terminate(exitCode: initProcess.exitStatus?.shellStatus ?? 1)
-            return PayloadCleanupStep(.endProcesses, target, detail: "\(signalled) process(es) got SIGTERM; killed after the grace period of \(grace)")
         } catch {
             return PayloadCleanupStep(.endProcesses, target, error: error)
         }

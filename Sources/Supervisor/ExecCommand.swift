@@ -49,7 +49,7 @@ struct ExecCommand: AsyncParsableCommand {
             options.blockedSignals = policy.initBlocked
             let process = try job.spawn(options)
             terminal?.handOver(to: process.pid)
-            forwarder.forward { try? process.signal($0) }
+            forwarder.forward { try? process.signal(Signal($0)) }
             status = await process.wait().shellStatus
             terminal?.restore()
             forwarder.stop()

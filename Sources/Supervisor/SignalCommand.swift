@@ -23,7 +23,7 @@ struct SignalCommand: AsyncParsableCommand {
     func run() async throws {
         let job = target.open()
         await management { () async throws(JobObjectError) in
-            let count = try job.signal(signal.number)
+            let count = try job.signal(Signal(signal.number))
             Diagnostics.output("\(signalName(signal.number)) sent to \(count) process(es) of job \(job.name)")
         }
     }

@@ -68,7 +68,7 @@ struct Supervisor {
               terminal: terminal, reaper: reaper)
         let status = await initProcess.wait()
         terminal?.restore()
-        await endProcesses(of: job, grace: settings.grace)
+        _ = try? await job.terminate(GracefulTermination(signal: .terminate, grace: settings.grace))
         let accounting = settings.accounting ? try? job.accounting() : nil
         forwarder.stop()
         do {
@@ -105,23 +105,10 @@ struct Supervisor {
     static func destination(_ initProcess: ProcessHandle, job: JobObject, wholeJob: Bool) -> @Sendable (Int32) -> Void {
         { signal in
             if wholeJob || initProcess.exitStatus != nil {
-                _ = try? job.signal(signal)
+                _ = try? job.signal(Signal(signal))
             } else {
-                try? initProcess.signal(signal)
+                try? initProcess.signal(Signal(signal))
             }
-        }
-    }
-
-    /// SIGTERM to whatever init left behind, then at most `grace` for it to
-    /// leave; close() kills what remains.
-    static func endProcesses(of job: JobObject, grace: Duration) async {
-        guard (try? job.isEmpty) == false else { return }
-        _ = try? job.signal(SIGTERM)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await job.waitUntilEmpty() }
-            group.addTask { try? await Task.sleep(for: grace) }
-            await group.next()
-            group.cancelAll()
         }
     }
 }

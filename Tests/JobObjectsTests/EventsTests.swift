@@ -118,7 +118,7 @@ struct EventsTests {
             if case .cpuTimeThresholdExceeded(let used, let threshold) = seen.last {
                 #expect(used > threshold && threshold == .milliseconds(50))
             }
-            try loop.signal(SIGKILL)
+            try loop.signal(.kill)
         }
     }
 

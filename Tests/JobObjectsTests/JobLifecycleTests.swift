@@ -71,7 +71,7 @@ struct JobLifecycleTests {
             _ = await PipeReader.readUntil("ready", from: payload.standardOutput!)
             try payload.standardOutput!.close()
             let members = try job.processIDs().map(watch)
-            #expect(try job.signal(SIGTERM) == 3)
+            #expect(try job.signal(.terminate) == 3)
             try await job.waitUntilEmpty()
             #expect(members.allSatisfy(isGone))
         }
@@ -125,7 +125,7 @@ struct JobLifecycleTests {
         try target.assign(sleeper)
         #expect(try target.processIDs() == [sleeper.pid])
         #expect(try outside.processIDs().isEmpty)
-        try sleeper.signal(SIGKILL)
+        try sleeper.signal(.kill)
         _ = await sleeper.wait()
         let error = #expect(throws: JobObjectError.self) { try target.assign(sleeper) }
         #expect(error?.code == .processExited)

@@ -300,7 +300,7 @@ struct JobsupCLITests {
             let process = try Jobsup.start(["run", "--", "sh", "-c",
                 "trap 'echo got-\(name); exit 0' \(name); echo ready; while :; do sleep 0.05; done"], in: job)
             _ = await PipeReader.readUntil("ready", from: process.standardOutput!)
-            try process.signal(signal)
+            try process.signal(Signal(signal))
             let result = await Jobsup.finish(process)
             #expect(result.out.contains("got-\(name)"))
             #expect(result.status == .exited(code: 0))
@@ -337,7 +337,7 @@ struct JobsupCLITests {
             if !before.contains("init-ready") {
                 _ = await PipeReader.readUntil("init-ready", from: process.standardOutput!)
             }
-            try process.signal(SIGUSR1)
+            try process.signal(.user1)
             let result = await Jobsup.finish(process)
             #expect(result.out.contains("init-got-usr1"), "\(result.out) \(result.err)")
             #expect(result.out.contains("child-got-usr1") == wholeJob, "\(result.out) \(result.err)")
@@ -350,7 +350,7 @@ struct JobsupCLITests {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let process = try Jobsup.start(["run", "--", "sh", "-c", "sh -c 'setsid sleep 1000 & echo ready; wait'"], in: job)
             _ = await PipeReader.readUntil("ready", from: process.standardOutput!)
-            try process.signal(SIGKILL)
+            try process.signal(.kill)
             _ = await Jobsup.finish(process)
             // The watchdog kills the job and exits; nothing is left in ours.
             try await job.waitUntilEmpty()

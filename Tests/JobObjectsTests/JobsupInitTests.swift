@@ -249,7 +249,7 @@ struct JobsupInitTests {
                 $0.standardInput = .null
             }
             _ = await PipeReader.readUntil("ready", from: parent.standardOutput!)
-            try parent.signal(SIGKILL)
+            try parent.signal(.kill)
             _ = await parent.wait()
             // EOF once jobsup and init, which share the pipe, have exited.
             let rest = await PipeReader.readAll(parent.standardOutput!)

@@ -20,11 +20,11 @@ struct JobsupManageTests {
             do {
                 try await body(name, job, process)
             } catch {
-                try? process.signal(SIGKILL)
+                try? process.signal(.kill)
                 _ = await Jobsup.finish(process)
                 throw error
             }
-            if process.exitStatus == nil { try? process.signal(SIGTERM) }
+            if process.exitStatus == nil { try? process.signal(.terminate) }
             _ = await Jobsup.finish(process)
             try await job.waitUntilEmpty()
         }

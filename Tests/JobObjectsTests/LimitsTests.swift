@@ -225,7 +225,7 @@ struct LimitsTests {
                 if case .cpuTimeBudgetReached = event { break }
             }
             #expect(loop.exitStatus == nil)
-            try loop.signal(SIGKILL)
+            try loop.signal(.kill)
         }
     }
 

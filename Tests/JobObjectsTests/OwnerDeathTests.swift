@@ -35,7 +35,7 @@ struct OwnerDeathTests {
                     return watchdog.map { commandLine($0) == "jobobjects-watchdog\0" } ?? false
                 })
             }
-            try owner.signal(SIGKILL)
+            try owner.signal(.kill)
             #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
             // The watchdog kills the job at once and removes its cgroup. (A
             // bound, not waitUntilEmpty: a watchdog that lost the job must

@@ -84,7 +84,7 @@ struct PayloadOwnerDeathTests {
                 #expect(mountPoints(under: root).isEmpty)
             }
 
-            try owner.signal(SIGKILL)
+            try owner.signal(.kill)
             #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
             // The watchdog and the janitor run in the owner's cgroup (ours)
             // and exit once their work is done: empty means done.

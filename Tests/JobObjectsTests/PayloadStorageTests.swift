@@ -147,7 +147,7 @@ extension PayloadStorageTests {
         let members = try payload.job.processIDs().map(watch)
         #expect(members.count >= 3)
         if mode == .hostVisible { #expect(mountPoints(under: "/run/jobobjects/\(name)").count == 2) }
-        try payload.initProcess.signal(SIGKILL)
+        try payload.initProcess.signal(.kill)
         let outcome = await payload.wait()
         try payload.initProcess.standardOutput!.close()
         #expect(outcome.initStatus == .signaled(signal: SIGKILL, coreDumped: false))

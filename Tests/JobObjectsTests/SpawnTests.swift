@@ -211,7 +211,7 @@ struct SpawnTests {
     @Test func signalAfterExitNeverReachesAReusedPid() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let first = try job.spawn("sleep", "1000")
-            try first.signal(SIGKILL)
+            try first.signal(.kill)
             _ = await first.wait()
             // Ask the kernel to hand the same pid out next (ns_last_pid), so a
             // pid-based API would now hit the new process.
@@ -221,7 +221,7 @@ struct SpawnTests {
                 try handle.close()
             }
             let second = try job.spawn("sleep", "1000")
-            let error = #expect(throws: JobObjectError.self) { try first.signal(SIGKILL) }
+            let error = #expect(throws: JobObjectError.self) { try first.signal(.kill) }
             #expect(error?.code == .processExited)
             #expect(!isGone(second))
             #expect(second.exitStatus == nil)
@@ -238,7 +238,7 @@ struct SpawnTests {
                 ((try? job.accounting().totalTime) ?? .zero) >= .milliseconds(50)
             }
             #expect(burned)
-            try burner.signal(SIGKILL)
+            try burner.signal(.kill)
             _ = await burner.wait()
             let accounting = try job.accounting()
             #expect(accounting.processesStarted == 4)

@@ -72,7 +72,7 @@ struct SupervisorTests {
             let process = try spawnPiped(job, [jobsupPath, "run", "--", "sh", "-c",
                                                "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.05; done"])
             _ = await PipeReader.readUntil("ready", from: process.standardOutput!)
-            try process.signal(SIGTERM)
+            try process.signal(.terminate)
             let rest = await PipeReader.readAll(process.standardOutput!)
             try process.standardOutput!.close()
             #expect(rest.contains("got-term"))

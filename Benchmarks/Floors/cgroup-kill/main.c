@@ -1,7 +1,10 @@
 // floor-cgroup-kill: the kernel's floor for tearing a job down: write
 // cgroup.kill, wait for cgroup.events "populated 0" (poll POLLPRI), rmdir.
+// With --wait-children it waits for its children's exits instead (what a
+// supervisor that knows its members can do: the kernel notifies
+// cgroup.events at most every 10 ms, an exit at once), then rmdir.
 //
-// Usage: floor-cgroup-kill PARENT PROCS ITERATIONS [PROGRAM ARG]
+// Usage: floor-cgroup-kill [--wait-children] PARENT PROCS ITERATIONS [PROGRAM ARG]
 //   PARENT      the cgroup under which jobs live (e.g. /sys/fs/cgroup/unified/jobobjects)
 //   PROCS       sleeping processes in the job when it is torn down
 //   ITERATIONS  teardowns to time, each of a fresh PARENT/floor-cgroup-kill-PID
@@ -45,6 +48,8 @@ static int is_empty(int events_fd) {
     return strstr(buf, "populated 0") != NULL;
 }
 
+static int wait_children;
+
 static unsigned long long teardown(const char *cgroup, long procs, char **child_argv) {
     if (mkdir(cgroup, 0755) != 0) die("create", cgroup);
     int cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -73,6 +78,9 @@ static unsigned long long teardown(const char *cgroup, long procs, char **child_
 
     unsigned long long t0 = floor_now_ns();
     if (write(kill_fd, "1", 1) != 1) die("write cgroup.kill in", cgroup);
+    for (long i = 0; wait_children && i < procs; i++) {
+        while (wait(NULL) < 0 && errno == EINTR) {}
+    }
     while (!is_empty(events_fd)) {
         struct pollfd p = {events_fd, POLLPRI, 0};
         int rc = poll(&p, 1, 30000);
@@ -89,15 +97,20 @@ static unsigned long long teardown(const char *cgroup, long procs, char **child_
     close(kill_fd);
     close(events_fd);
     close(cgroup_fd);
-    for (long i = 0; i < procs; i++) {
+    for (long i = 0; !wait_children && i < procs; i++) {
         while (wait(NULL) < 0 && errno == EINTR) {}
     }
     return elapsed;
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--wait-children") == 0) {
+        wait_children = 1;
+        argv++;
+        argc--;
+    }
     if (argc < 4) {
-        fprintf(stderr, "usage: floor-cgroup-kill PARENT PROCS ITERATIONS [PROGRAM ARG]\n");
+        fprintf(stderr, "usage: floor-cgroup-kill [--wait-children] PARENT PROCS ITERATIONS [PROGRAM ARG]\n");
         return 2;
     }
     const char *parent = argv[1];

@@ -24,7 +24,7 @@ public enum Teardown {
         return FilledJob(job: job, members: members)
     }
 
-    /// `JobObject.close()` (cgroup.kill, wait for `populated 0`, rmdir),
+    /// `JobObject.close()` (cgroup.kill, wait for the members, rmdir),
     /// timed; then, untimed, waits until every member has been reaped so
     /// the next measurement starts from a quiet monitor thread.
     public static func close(_ filled: FilledJob) async throws -> UInt64 {
@@ -36,8 +36,11 @@ public enum Teardown {
         return elapsed
     }
 
-    /// The floor, `floor-cgroup-kill` (one teardown of a fresh cgroup).
-    public static func floor(processes: Int, parent: String) throws -> UInt64 {
-        try HelperPrograms.samples(HelperPrograms.cgroupKillFloor, [parent, String(processes), "1"])[0]
+    /// The floor, `floor-cgroup-kill` (one teardown of a fresh cgroup):
+    /// waiting on `cgroup.events`, or with `waitingForChildren` on the
+    /// members' exits, as a supervisor that spawned them can.
+    public static func floor(processes: Int, parent: String, waitingForChildren: Bool = false) throws -> UInt64 {
+        let arguments = (waitingForChildren ? ["--wait-children"] : []) + [parent, String(processes), "1"]
+        return try HelperPrograms.samples(HelperPrograms.cgroupKillFloor, arguments)[0]
     }
 }

@@ -123,6 +123,10 @@ struct Sets {
                 Variant(name: floor, baseline: floor, series: "C cgroup.kill floor", x: Double(size), batch: 1) { _ in
                     [try Teardown.floor(processes: size, parent: parent)]
                 },
+                Variant(name: "C cgroup.kill + wait for each child + rmdir (floor), N=\(size)", baseline: floor,
+                        series: "C cgroup.kill, children waited for", x: Double(size), batch: 1) { _ in
+                    [try Teardown.floor(processes: size, parent: parent, waitingForChildren: true)]
+                },
                 Variant(name: "JobObjects job.close(), N=\(size)", baseline: floor, series: "JobObjects close()", x: Double(size), batch: 1) { _ in
                     let filled = try await Teardown.fill(processes: size)
                     return [try await Teardown.close(filled)]

@@ -12,7 +12,7 @@ public struct JobObjectError: Error, Sendable, CustomStringConvertible, Equatabl
             case cgroup2NotMounted, parentNotWritable, parentNotDelegated, invalidJobName
             case jobExists, jobNotFound, controllerUnavailable, invalidArgument
             case executableNotFound, spawnFailed, processExited, jobClosed, systemCallFailed
-            case watchdogUnavailable
+            case watchdogUnavailable, outputLimitExceeded
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -45,6 +45,8 @@ public struct JobObjectError: Error, Sendable, CustomStringConvertible, Equatabl
         public static let systemCallFailed = Code(.systemCallFailed)
         /// The owner-death watchdog could not be started or reached.
         public static let watchdogUnavailable = Code(.watchdogUnavailable)
+        /// A process wrote more than the caller would collect (`JobObject.run`).
+        public static let outputLimitExceeded = Code(.outputLimitExceeded)
 
         public var description: String { "\(value)" }
     }

@@ -40,6 +40,9 @@ public final class JobObject: Sendable, CustomStringConvertible {
         var exits: [ProcessExit] = []
         var exitCode: Int32?
         var terminationMethod: TerminationMethod?
+        /// Set once `cgroup.kill` was written: later spawns join instead of
+        /// being cloned into the cgroup (see `spawn(_:)`).
+        var killedThroughCgroup = false
         /// The limits kept by the handle, not the kernel.
         var cpuTimeBudget: CPUTimeBudget?
         var perProcess: [ResourceLimit] = []
@@ -159,7 +162,13 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// outside it. Returns once the child has exec'd.
     @discardableResult
     public func spawn(_ options: SpawnOptions) throws(JobObjectError) -> ProcessHandle {
-        try spawn(options, path: KernelFeatures.current.spawnPath)
+        var path = KernelFeatures.current.spawnPath
+        // Once the job was killed through cgroup.kill, a child cloned into it
+        // with CLONE_INTO_CGROUP is SIGKILLed at birth on some kernels (6.18
+        // among them: the fork compares the kill count of the parent's cgroup
+        // with the job's); a child that joins is not.
+        if path == .clone3IntoCgroup, state.withLock({ $0.killedThroughCgroup }) { path = .cloneThenJoin }
+        return try spawn(options, path: path)
     }
 
     /// Spawns `executable` with `arguments`, inheriting everything else.
@@ -261,21 +270,48 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// Sends `signal` to every process in the job and returns how many got it.
     ///
     /// Each member is held by a pidfd and its cgroup checked before the
-    /// signal, so a pid reused by a process outside the job is never signalled.
+    /// signal, so a pid reused by a process outside the job is never
+    /// signalled. The job is listed again after each pass and the sweep
+    /// repeats until a pass finds no member it has not signalled: a process
+    /// forked while the signal went round gets it too. (A job that forks
+    /// faster than it can be swept stops the sweep after
+    /// `Self.maximumSignalPasses`; `terminate` ends such a job.)
     @discardableResult
-    public func signal(_ signal: Int32) throws(JobObjectError) -> Int {
-        var delivered = 0
+    public func signal(_ signal: Signal) throws(JobObjectError) -> Int {
         let prefix = path.dropFirst(parent.hierarchy.mountPoint.count)
-        for pid in try processIDs() {
-            guard case .success(let pidfd) = Syscall.pidfdOpen(pid) else { continue }
-            defer { Syscall.close(pidfd) }
-            guard case .success(let text) = FileContents.read("/proc/\(pid)/cgroup"),
-                  let line = text.nonEmptyLines.first(where: { $0.hasPrefix("0::") }) else { continue }
-            let cgroup = line.dropFirst(3)
-            guard cgroup == prefix || cgroup.hasPrefix(prefix + "/") else { continue }
-            if case .success = Syscall.pidfdSendSignal(pidfd, signal) { delivered += 1 }
+        var signalled: Set<pid_t> = []
+        var delivered = 0
+        for _ in 0..<Self.maximumSignalPasses {
+            let fresh = try processIDs().filter { !signalled.contains($0) }
+            if fresh.isEmpty { break }
+            for pid in fresh {
+                signalled.insert(pid)
+                if Self.send(signal, to: pid, inCgroup: prefix) { delivered += 1 }
+            }
         }
         return delivered
+    }
+
+    @available(*, deprecated, message: "pass a Signal: signal(.terminate), signal(Signal(number))")
+    @discardableResult
+    public func signal(_ signal: Int32) throws(JobObjectError) -> Int {
+        try self.signal(Signal(signal))
+    }
+
+    /// How many times `signal` lists the job at most.
+    public static let maximumSignalPasses = 16
+
+    /// `signal` to `pid`, held by a pidfd, if it is in the cgroup `prefix`
+    /// (relative to the mount) or below.
+    private static func send(_ signal: Signal, to pid: pid_t, inCgroup prefix: Substring) -> Bool {
+        guard case .success(let pidfd) = Syscall.pidfdOpen(pid) else { return false }
+        defer { Syscall.close(pidfd) }
+        guard case .success(let text) = FileContents.read("/proc/\(pid)/cgroup"),
+              let line = text.nonEmptyLines.first(where: { $0.hasPrefix("0::") }) else { return false }
+        let cgroup = line.dropFirst(3)
+        guard cgroup == prefix || cgroup.hasPrefix(prefix + "/") else { return false }
+        guard case .success = Syscall.pidfdSendSignal(pidfd, signal.rawValue) else { return false }
+        return true
     }
 
     // MARK: Freezing
@@ -306,8 +342,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         state.withLock { state in
             if state.exitCode == nil { state.exitCode = exitCode }
         }
-        try killMembers()
-        try await waitUntilEmpty()
+        try await killAndWaitUntilEmpty()
     }
 
     /// How the last `terminate` or `close` killed the job.
@@ -322,7 +357,10 @@ public final class JobObject: Sendable, CustomStringConvertible {
     private func killMembers() throws(JobObjectError) {
         do {
             try directory.write("cgroup.kill", "1")
-            state.withLock { $0.terminationMethod = .cgroupKill }
+            state.withLock { state in
+                state.terminationMethod = .cgroupKill
+                state.killedThroughCgroup = true
+            }
         } catch where error.errno == .noSuchFileOrDirectory {
             try kill(using: .freezeAndKill)
         }
@@ -333,6 +371,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         switch method {
         case .cgroupKill:
             try directory.write("cgroup.kill", "1")
+            state.withLock { $0.killedThroughCgroup = true }
         case .freezeAndKill:
             for dir in [path] + directory.descendants().reversed() {
                 guard case .success(let fd) = Syscall.open(dir, O_RDONLY | O_DIRECTORY) else { continue }
@@ -342,6 +381,19 @@ public final class JobObject: Sendable, CustomStringConvertible {
                 }
             }
         }
+    }
+
+    /// Kills every member and returns once the job is empty. The members
+    /// this handle spawned are waited for on their pidfds, which report
+    /// each exit at once; `cgroup.events`, which the kernel notifies at
+    /// most every 10 ms, is then read, and waited on only while processes
+    /// this handle does not know (their descendants) remain.
+    private func killAndWaitUntilEmpty() async throws(JobObjectError) {
+        let known = state.withLock { Array($0.running.values) }
+        try killMembers()
+        for process in known { _ = await process.wait() }
+        if try isEmpty { return }
+        try await waitUntilEmpty()
     }
 
     /// Returns once no process is left in the job (cgroup.events
@@ -372,8 +424,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             // goes with one rmdir, which the kernel refuses (EBUSY) while any
             // process or child cgroup remains: nothing to kill or wait for.
             if case .failure = Syscall.rmdir(path) {
-                try killMembers()
-                try await waitUntilEmpty()
+                try await killAndWaitUntilEmpty()
                 try await removeCgroups()
             }
         } catch {

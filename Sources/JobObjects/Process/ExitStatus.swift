@@ -47,8 +47,13 @@ public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// "SIGTERM" for 15, as strsignal would name it but stable.
+/// "SIGTERM" for 15, as strsignal would name it but stable; "SIGRTMIN+2"
+/// for a real-time signal. (`Signal.name` is the same.)
 public func signalName(_ signal: Int32) -> String {
+    let realTime = Signal.realTime
+    if realTime.contains(signal) {
+        return signal == realTime.lowerBound ? "SIGRTMIN" : "SIGRTMIN+\(signal - realTime.lowerBound)"
+    }
     let names: [Int32: String] = [
         SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP",
         SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGUSR1: "SIGUSR1",

@@ -72,16 +72,22 @@ public final class ProcessHandle: Sendable, CustomStringConvertible {
         Syscall.close(pidfd)
     }
 
-    /// Sends `signal` to this process. The corresponding call is `pidfd_send_signal`.
-    /// Throws `.processExited` when it has already exited.
-    public func signal(_ signal: Int32) throws(JobObjectError) {
-        switch Syscall.pidfdSendSignal(pidfd, signal) {
+    /// Sends `signal` to this process (`pidfd_send_signal`: never to a
+    /// process that reused its pid). Throws `.processExited` when it has
+    /// already exited.
+    public func signal(_ signal: Signal) throws(JobObjectError) {
+        switch Syscall.pidfdSendSignal(pidfd, signal.rawValue) {
         case .success: return
         case .failure(.noSuchProcess):
             throw JobObjectError(.processExited, "process \(pid) has already exited", operation: "signal process")
         case .failure(let errno):
-            throw JobObjectError.system(errno, operation: "signal process", what: "send \(signalName(signal)) to process \(pid)")
+            throw JobObjectError.system(errno, operation: "signal process", what: "send \(signal) to process \(pid)")
         }
+    }
+
+    @available(*, deprecated, message: "pass a Signal: signal(.terminate), signal(Signal(number))")
+    public func signal(_ signal: Int32) throws(JobObjectError) {
+        try self.signal(Signal(signal))
     }
 
     /// The exit status once the process has exited, else nil. Never blocks.
