@@ -15,8 +15,8 @@ public struct KernelFeatures: Sendable, Equatable, CustomStringConvertible {
 
     /// The spawn path the library uses, best first: clone3 into the job
     /// where the kernel and this build both have it, else clone and join.
-    /// (fork and join, the third, is never chosen: it exists for callers
-    /// that ask for it, and it copies the parent's page tables.)
+    /// (Fork and join, the third, is never chosen: it copies the parent's
+    /// page tables. The tests force it, so the child code stays fork-safe.)
     public var spawnPath: SpawnPath {
         if clone3PathCompiled && clone3 && cloneIntoCgroup { return .clone3IntoCgroup }
         return .cloneThenJoin
