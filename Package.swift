@@ -61,9 +61,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Examples, built with the package and used by the tests: a program
+        // on JobObjects alone, and one that runs a payload spec.
+        .executableTarget(name: "run-in-job", dependencies: ["JobObjects"], path: "Examples/RunInJob"),
+        .executableTarget(name: "run-payload", dependencies: ["JobObjects", "JobObjectsPayload"], path: "Examples/RunPayload"),
         .testTarget(
             name: "JobObjectsTests",
-            dependencies: ["JobObjects", "JobObjectsPayload", "CJobShim", "CJobShimPayload", "Supervisor"]
+            dependencies: ["JobObjects", "JobObjectsPayload", "CJobShim", "CJobShimPayload", "Supervisor", "run-in-job", "run-payload"]
         ),
     ],
     swiftLanguageModes: [.v6]

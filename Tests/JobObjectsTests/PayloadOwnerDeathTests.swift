@@ -6,32 +6,14 @@ import Testing
 
 /// The owner of a payload is SIGKILLed: the watchdog kills the job and the
 /// janitor releases the storage and the uid. The owner is either the built
-/// jobsup (`run -f`) or this test binary run again with only
-/// `payloadOwnerHelper` selected, inside a job of the test's own so that
-/// nothing it leaves can escape the check.
+/// jobsup (`run -f`) or the `run-payload` example (the library alone),
+/// inside a job of the test's own so that nothing it leaves can escape the
+/// check.
 @Suite("payload owner killed", .enabled(if: PayloadTier.isRoot, "mounts need root"))
 struct PayloadOwnerDeathTests {
-    static let specVariable = "JOBOBJECTS_PAYLOAD_OWNER_SPEC"
-    static let parentVariable = "JOBOBJECTS_PAYLOAD_OWNER_PARENT"
-    static let readyMarker = "payload-owner-ready"
-
-    /// Does nothing in a normal run. As the owner child of the tests below:
-    /// starts the payload from the spec, says so, and waits for it.
-    @Test func payloadOwnerHelper() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let path = environment[Self.specVariable] else { return }
-        let spec = try PayloadSpec.load(path: path)
-        var options = Payload.RunOptions(cgroupParent: environment[Self.parentVariable])
-        options.standardInput = .null
-        options.standardOutput = .null
-        let payload = try await Payload.start(spec, options: options)
-        FileHandle.standardOutput.write(Data("\(Self.readyMarker)\n".utf8))
-        _ = await payload.wait()
-    }
-
     enum Owner: String, CaseIterable, Sendable {
-        /// This test binary, running `payloadOwnerHelper`.
-        case testHelper
+        /// Examples/RunPayload: `run-payload SPEC PARENT`.
+        case library
         /// The built `jobsup`, running `jobsup run -f SPEC`.
         case jobsup
     }
@@ -57,11 +39,9 @@ struct PayloadOwnerDeathTests {
             let parent = outer.path + "/jobs"
             let owner: ProcessHandle
             switch ownerKind {
-            case .testHelper:
-                let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-                owner = try spawnPiped(outer, [testBinary, "--testing-library", "swift-testing", "--filter", "payloadOwnerHelper"]) {
-                    $0.environment = .inheritUpdating([Self.specVariable: specPath, Self.parentVariable: parent])
-                }
+            case .library:
+                let runPayload = try #require(builtExecutable("run-payload"), "run-payload is built with the tests")
+                owner = try spawnPiped(outer, [runPayload, specPath, parent]) { $0.standardInput = .null }
             case .jobsup:
                 owner = try spawnPiped(outer, [jobsupPath, "run", "-f", specPath, "--cgroup-parent", parent]) {
                     $0.standardInput = .null

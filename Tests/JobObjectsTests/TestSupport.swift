@@ -106,14 +106,19 @@ enum PipeReader {
 
 /// The jobsup binary built next to this test bundle.
 var jobsupPath: String {
+    builtExecutable("jobsup") ?? ProcessInfo.processInfo.environment["JOBSUP"] ?? "jobsup"
+}
+
+/// An executable of this package (jobsup, the examples) built next to this
+/// test bundle.
+func builtExecutable(_ name: String) -> String? {
     let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     let bundle = URL(fileURLWithPath: executable).deletingLastPathComponent()
     for candidate in [bundle, bundle.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("jobsup").path
+        let path = candidate.appendingPathComponent(name).path
         if FileManager.default.isExecutableFile(atPath: path) { return path }
     }
-    let fromEnvironment = ProcessInfo.processInfo.environment["JOBSUP"] ?? "jobsup"
-    return fromEnvironment
+    return nil
 }
 
 /// Spawns `argv` in `job` with stdout (and optionally stderr) piped.
