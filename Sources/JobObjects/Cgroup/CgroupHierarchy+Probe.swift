@@ -6,8 +6,8 @@ extension CgroupHierarchy {
     private static let cgroup2Magic: Int64 = 0x6367_7270
 
     /// The hierarchy found without reading mountinfo, which the kernel
-    /// generates line by line on each read (a fifth of `jobsup run`'s
-    /// start-up on a small host, more with many mounts): the first usual
+    /// generates line by line on each read (slow on a host with many
+    /// mounts, see Benchmarks/ANALYSIS.md): the first usual
     /// mount point that is a cgroup2 mount, and in it the `relative` cgroup.
     /// Where the kernel has statmount(2) it tells what mountinfo would
     /// (`described`); before Linux 6.8 the own `cgroup.procs` confirms it
@@ -86,9 +86,9 @@ extension CgroupHierarchy {
 
     /// Whether `pid` is one of the decimal numbers, one per line, of
     /// `cgroup.procs`. A byte scan rather than lines and Int32 parsing: the
-    /// list is the hierarchy root's when jobsup runs there (every process
-    /// not in a cgroup of its own), and the first use of the generic
-    /// parsing cost more than the read.
+    /// list is the hierarchy root's when the caller runs there (every
+    /// process not in a cgroup of its own), and the first use of the
+    /// generic parsing costs more than the read.
     static func lists(_ pid: pid_t, _ procs: String) -> Bool {
         var value: Int64 = 0
         var inNumber = false

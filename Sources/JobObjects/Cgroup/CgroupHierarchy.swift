@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// Where the cgroup2 hierarchy is mounted and where the caller sits in it.
@@ -30,10 +31,19 @@ public struct CgroupHierarchy: Sendable, Equatable {
 
     /// Discovers the hierarchy of the calling process: by `probe` where
     /// cgroup2 is at a usual place, else from all of mountinfo.
+    /// The last hierarchy the probe found, and the own cgroup it was found
+    /// for: the mount is looked for once per process (and again when the
+    /// process has moved to another cgroup); /proc/self/cgroup is read at
+    /// every call.
+    private static let discovered = Mutex<(relative: String, hierarchy: CgroupHierarchy)?>(nil)
+
     public static func discover() throws(JobObjectError) -> CgroupHierarchy {
         let cgroup = try FileContents.read("/proc/self/cgroup")
             .orThrow("discover cgroup2", path: "/proc/self/cgroup", what: "read")
-        if let relative = ownRelativePath(procSelfCgroup: cgroup), let found = probe(relative: relative) {
+        let relative = ownRelativePath(procSelfCgroup: cgroup)
+        if let relative, let known = discovered.withLock({ $0 }), known.relative == relative { return known.hierarchy }
+        if let relative, let found = probe(relative: relative) {
+            discovered.withLock { $0 = (relative, found) }
             return found
         }
         let mountinfo = try FileContents.read("/proc/self/mountinfo")
@@ -43,9 +53,9 @@ public struct CgroupHierarchy: Sendable, Equatable {
 
     /// The `0::` path of /proc/self/cgroup, relative to the root the kernel
     /// shows this process (its cgroup namespace's).
-    /// Scanned as UTF-8 bytes: this runs in every new process that makes a
-    /// job (each `jobsup run`), where splitting the file into Substring lines
-    /// cost more on first use than reading it.
+    /// Scanned as UTF-8 bytes: this runs once in every process that makes a
+    /// job, where the first use of generic line splitting costs more than
+    /// the read (Benchmarks/ANALYSIS.md).
     static func ownRelativePath(procSelfCgroup: String) -> String? {
         let bytes = procSelfCgroup.utf8
         var lineStart = bytes.startIndex
@@ -106,8 +116,8 @@ struct Cgroup2Mount {
     /// The lines of mountinfo whose file system type is cgroup2: those that
     /// hold " - cgroup2 " (mountinfo escapes spaces inside fields, so this is
     /// the separator and the type field). Searched for in the bytes, with
-    /// memchr and memcmp: splitting every line of a long mountinfo into
-    /// fields cost more than the rest of jobsup's start-up.
+    /// memchr and memcmp: a long mountinfo split into fields line by line
+    /// costs more than everything else a process does to make its first job.
     static func lines(of mountinfo: String) -> [Substring] {
         var mountinfo = mountinfo
         return mountinfo.withUTF8 { text -> [Substring] in

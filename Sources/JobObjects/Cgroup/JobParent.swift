@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// The cgroup under which jobs are created.
 ///
@@ -45,6 +46,21 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// Creates the parent directory when missing and checks that jobs can
     /// be made in it.
     func prepare() throws(JobObjectError) {
+        if Self.prepared.withLock({ $0.contains(path) }) { return }
+        try prepareAnew()
+        Self.prepared.withLock { _ = $0.insert(path) }
+    }
+
+    /// Parents this process has prepared: made or found, and checked.
+    /// `create` prepares a parent again when making a job in it fails
+    /// because it has gone meanwhile (`forgetPrepared`).
+    private static let prepared = Mutex<Set<String>>([])
+
+    func forgetPrepared() {
+        _ = Self.prepared.withLock { $0.remove(path) }
+    }
+
+    private func prepareAnew() throws(JobObjectError) {
         if hierarchy.isReadOnly {
             throw JobObjectError(.parentNotWritable,
                 "the cgroup2 mount \(hierarchy.mountPoint) is read-only; jobs need a writable cgroup2 (in a container: a private cgroup namespace with a writable /sys/fs/cgroup)",
@@ -69,7 +85,7 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// process's job keeps it: rmdir then fails with EBUSY and that is fine).
     func removeIfUnused() {
         guard isDefault else { return }
-        _ = Syscall.rmdir(path)
+        if case .success = Syscall.rmdir(path) { forgetPrepared() }
     }
 
     /// The controllers jobs under this parent can use: those listed in its

@@ -30,9 +30,9 @@ public struct JobName: Sendable, Hashable, CustomStringConvertible {
     public static func generate() -> JobName {
         var generator = SystemRandomNumberGenerator()
         let bits = generator.next() as UInt64
-        // Byte by byte: String(_:radix:), padding and concatenation cost
-        // more on their first use (in a new process, every use of jobsup
-        // run) than the rest of naming the job.
+        // Byte by byte: in a process that makes one job, the first use of
+        // String(_:radix:), padding and concatenation costs more than the
+        // rest of naming the job.
         let value = String(unsafeUninitializedCapacity: 20) { name in
             name[0] = UInt8(ascii: "j")
             name[1] = UInt8(ascii: "o")

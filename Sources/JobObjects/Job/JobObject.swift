@@ -29,8 +29,9 @@ public final class JobObject: Sendable, CustomStringConvertible {
     let directory: CgroupDirectory
     let cgroupEvents: CgroupEventsMonitor
     let eventMonitor: JobEventMonitor
-    /// cgroup.procs, open for writing: assigning processes and the join path.
-    private let procsFD: CInt
+    /// cgroup.procs, open for writing: assigning processes and the join
+    /// paths. Opened at the first use; clone3 into the job needs none.
+    private let procsFD = Mutex<CInt?>(nil)
     private let state = Mutex(State())
 
     private struct State {
@@ -66,7 +67,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// event stream (`descendantStarted`/`descendantExited`, root only). The
     /// kernel's process events connector delivers every fork and exit on the
     /// machine to the process that listens, so a caller that never reads
-    /// descendant events (such as `jobsup run` without `--events`) passes false.
+    /// descendant events passes false.
     public static func create(name: String? = nil, parent: String? = nil, limits: JobLimits = JobLimits(),
                               killOnClose: Bool = true, trackDescendants: Bool = true) throws(JobObjectError) -> JobObject {
         let jobName = try name.map { name throws(JobObjectError) in try JobName(name) } ?? JobName.generate()
@@ -90,6 +91,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
                     operation: "create job", path: path, errno: .fileExists)
             case .failure(.noSuchFileOrDirectory):
                 // Another process removed the (default) parent as its last job left; make it again.
+                parent.forgetPrepared()
                 try parent.prepare()
                 continue
             case .failure(let errno):
@@ -102,7 +104,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         }
         do {
             let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose,
-                                    trackDescendants: trackDescendants)
+                                    trackDescendants: trackDescendants, isNew: true)
             try job.setLimits(limits)
             if killOnClose { try JobWatchdog.shared.watch(path, parent: parent.isDefault ? parent.path : nil) }
             return job
@@ -131,21 +133,31 @@ public final class JobObject: Sendable, CustomStringConvertible {
         return job
     }
 
+    /// `isNew`: the cgroup was just made, so no process is in it yet.
     private init(name: JobName, parent: JobParent, path: String, killsOnClose: Bool,
-                 trackDescendants: Bool = true) throws(JobObjectError) {
+                 trackDescendants: Bool = true, isNew: Bool = false) throws(JobObjectError) {
         self.name = name
         self.parent = parent
         self.killsOnClose = killsOnClose
         directory = try CgroupDirectory(opening: path)
-        cgroupEvents = try CgroupEventsMonitor(directory: directory)
+        cgroupEvents = CgroupEventsMonitor(directory: directory)
         eventMonitor = JobEventMonitor(directory: directory)
-        if trackDescendants { eventMonitor.trackDescendants(of: (try? directory.memberPIDs()) ?? []) }
-        procsFD = try Syscall.openat(directory.fd, "cgroup.procs", O_WRONLY)
-            .orThrow("open job", path: path + "/cgroup.procs", what: "open for writing")
+        if trackDescendants { eventMonitor.trackDescendants(of: isNew ? [] : (try? directory.memberPIDs()) ?? []) }
+    }
+
+    /// cgroup.procs of the job, open for writing.
+    private func cgroupProcs() throws(JobObjectError) -> CInt {
+        try procsFD.withLock { fd throws(JobObjectError) -> CInt in
+            if let open = fd { return open }
+            let opened = try Syscall.openat(directory.fd, "cgroup.procs", O_WRONLY)
+                .orThrow("open job", path: path + "/cgroup.procs", what: "open for writing")
+            fd = opened
+            return opened
+        }
     }
 
     deinit {
-        Syscall.close(procsFD)
+        if let fd = procsFD.withLock({ $0 }) { Syscall.close(fd) }
         let lifecycle = state.withLock { $0.lifecycle }
         // The synchronous backstop for a handle dropped without close():
         // one write to cgroup.kill now, and the watchdog removes the cgroup
@@ -188,7 +200,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
         let process: ProcessHandle
         do {
             process = try ProcessRegistry.shared.spawning { () throws(JobObjectError) -> ProcessHandle in
-                try Spawner.spawn(options, cgroupFD: directory.fd, cgroupProcsFD: procsFD, path: spawnPath)
+                try Spawner.spawn(options, cgroupFD: directory.fd,
+                                  cgroupProcsFD: spawnPath == .clone3IntoCgroup ? -1 : cgroupProcs(), path: spawnPath)
             }
         } catch {
             eventMonitor.finishStart(nil)
@@ -220,7 +233,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         guard case .success = Syscall.pidfdSendSignal(process.pidfd, 0) else {
             throw JobObjectError(.processExited, "process \(process.pid) has exited", operation: "assign process")
         }
-        switch FileContents.write(fd: procsFD, String(process.pid)) {
+        switch FileContents.write(fd: try cgroupProcs(), String(process.pid)) {
         case .success: break
         case .failure(.noSuchProcess):
             throw JobObjectError(.processExited, "process \(process.pid) has exited", operation: "assign process")
@@ -575,10 +588,10 @@ extension JobObject {
     /// cannot be started now (`create` then reports why). Call it from the
     /// cgroup the caller will stay in: the watchdog starts in its owner's
     /// cgroup, and a process there keeps controllers from being enabled for
-    /// that cgroup's children. `jobsup run` calls it once it is in its final
-    /// cgroup, before it creates its job.
+    /// that cgroup's children. A supervisor calls it once it is in its
+    /// final cgroup, before it creates its job.
     @discardableResult
-    public static func prestartWatchdog() -> Bool {
+    package static func prestartWatchdog() -> Bool {
         JobWatchdog.shared.prestart()
     }
 
@@ -601,7 +614,7 @@ extension JobObject {
     /// for it before the caller exits. A supervisor with one job calls this
     /// any time before that job closes; a job created after the watchdog
     /// exited starts a new one, which stays.
-    public static func stopWatchdogWhenIdle() {
+    package static func stopWatchdogWhenIdle() {
         JobWatchdog.shared.stopWhenIdle()
     }
 }

@@ -15,7 +15,7 @@ enum ControllerDelegation {
     /// the jobs under `parent`: the caller's own (delegated) cgroup when the
     /// parent lies below it. A parent outside it is usually that of a job
     /// run by a supervisor in another cgroup and managed from here with
-    /// `--cgroup-parent` (`jobsup limits`); that supervisor sits in the
+    /// a parent path given explicitly; that supervisor sits in the
     /// `supervisor` leaf of its delegated cgroup (`moveCallerIntoLeaf`), so
     /// the nearest ancestor holding such a leaf is where that supervisor
     /// itself would enable controllers from, and so may we. Without one,

@@ -15,10 +15,10 @@ import Glibc
 /// }
 /// ```
 ///
-/// Why: in `jobsup run -- /bin/true` the thread pool's start-up and hand-offs
-/// cost ~0.55 ms, and the monitor thread (its start, the hop from it to the
-/// waiting thread at every event, and stopping it at exit) ~0.7 ms more, in a
-/// run of ~3 ms (Benchmarks/ANALYSIS.md).
+/// Why: for a short-lived supervisor the thread pool's start-up and
+/// hand-offs, and the monitor thread's start and the hop from it at every
+/// event, are most of its run (Benchmarks/ANALYSIS.md). Package API: jobsup
+/// uses it; it is not a promise to library users.
 ///
 /// Tasks the body starts run here when they prefer this executor:
 /// `Task(executorPreference: CallingThreadExecutor.current)`. Continuations
@@ -33,10 +33,10 @@ import Glibc
 /// `run` on the same thread: the inner one would wait on its own wake-up
 /// only, and neither the outer tasks nor (if the outer drives it) the
 /// monitor would be served meanwhile.
-public final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
+package final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
     /// The executor running the current task, for the tasks it starts
     /// (a task-local: unstructured tasks copy it).
-    @TaskLocal public static var current: CallingThreadExecutor?
+    @TaskLocal package static var current: CallingThreadExecutor?
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// Written when a job arrives from another thread while `run` waits.
@@ -49,7 +49,7 @@ public final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
 
     /// Runs `body` as a task on the calling thread and returns its result
     /// once it finishes.
-    public static func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    package static func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let executor = try CallingThreadExecutor()
         let outcome = Outcome<T>()
         $current.withValue(executor) {
@@ -74,7 +74,7 @@ public final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
         mutex.deallocate()
     }
 
-    public func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         pthread_mutex_lock(mutex)
         jobs.append(job)

@@ -10,7 +10,10 @@ import Synchronization
 /// its state already holds returns at once.
 final class CgroupEventsMonitor: Sendable {
     private let path: String
-    private let fd: CInt
+    private let directory: CgroupDirectory
+    /// cgroup.events, opened at the first read: a job that is made and
+    /// closed without a wait never opens it.
+    private let descriptor = Mutex<CInt?>(nil)
     private let state = Mutex(State())
 
     private struct State {
@@ -34,20 +37,34 @@ final class CgroupEventsMonitor: Sendable {
         var continuation: CheckedContinuation<Void, Never>
     }
 
-    init(directory: CgroupDirectory) throws(JobObjectError) {
+    init(directory: CgroupDirectory) {
         path = directory.path + "/cgroup.events"
-        fd = try Syscall.openat(directory.fd, "cgroup.events", O_RDONLY).orThrow("open job", path: path, what: "open")
+        self.directory = directory
     }
 
     deinit {
         state.withLock { $0.backstop }?.cancel()
+        guard let fd = descriptor.withLock({ $0 }) else { return }
         if let token = state.withLock({ $0.token }) { EventLoop.shared.remove(fd: fd, token: token) }
         Syscall.close(fd)
+    }
+
+    private func fd() throws(JobObjectError) -> CInt {
+        try descriptor.withLock { fd throws(JobObjectError) -> CInt in
+            if let open = fd { return open }
+            let opened = try Syscall.openat(directory.fd, "cgroup.events", O_RDONLY).orThrow("open job", path: path, what: "open")
+            fd = opened
+            return opened
+        }
     }
 
     /// The current state. A cgroup removed meanwhile (by the watchdog, or
     /// another handle's close) reads as ENODEV: it is empty and thawed.
     func current() throws(JobObjectError) -> CgroupEvents {
+        let fd: CInt
+        do { fd = try self.fd() } catch where error.errno == .noSuchFileOrDirectory {
+            return CgroupEvents(populated: false, frozen: false)
+        }
         switch FileContents.read(fd: fd) {
         case .success(let text): return CgroupEvents(text)
         case .failure(.operationNotSupportedByDevice): return CgroupEvents(populated: false, frozen: false)
@@ -113,7 +130,7 @@ final class CgroupEventsMonitor: Sendable {
         }
         guard claimed else { return }
         do {
-            let token = try EventLoop.shared.add(fd: fd, events: UInt32(EPOLLPRI.rawValue)) { [weak self] _ in
+            let token = try EventLoop.shared.add(fd: fd(), events: UInt32(EPOLLPRI.rawValue)) { [weak self] _ in
                 self?.changed()
             }
             state.withLock { $0.token = token }

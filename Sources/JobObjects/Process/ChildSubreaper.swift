@@ -133,7 +133,7 @@ public final class ChildSubreaper: Sendable {
 
 /// The orphan-exit stream, made on first use. A class, so that a reaper
 /// whose stream is never used holds only a nil reference (no stream type is
-/// instantiated on jobsup's path).
+/// instantiated by a program that never asks for it).
 private final class OrphanStream: Sendable {
     let exits: AsyncStream<ProcessExit>
     let continuation: AsyncStream<ProcessExit>.Continuation

@@ -81,7 +81,7 @@ public final class SignalNotifier: Sendable {
 
 /// The stream of a notifier made without a handler. A class, so that a
 /// notifier made with one holds only a nil reference (no stream type is
-/// instantiated on jobsup's path).
+/// instantiated by a program that passes a handler).
 private final class SignalStream: Sendable {
     let signals: AsyncStream<Int32>
     let continuation: AsyncStream<Int32>.Continuation
