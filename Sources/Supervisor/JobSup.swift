@@ -52,10 +52,13 @@ enum JobSupMain {
         // pages to fault in, more to tear down at exit), for the few
         // allocations it makes.
         _ = jobshim_use_one_malloc_arena()
-        // `jobsup run` with a well-formed command line skips ArgumentParser
-        // (see RunFastParser); execute() exits, so this never falls through.
+        // `jobsup run` with a valid command line skips ArgumentParser, which
+        // builds its model of every command by reflection (milliseconds in a
+        // static binary); its options are jobsup's own anyway (RunFlags).
+        // execute() exits, so this never falls through; help and errors go
+        // the long way, for ArgumentParser's layout.
         let arguments = CommandLine.arguments
-        if arguments.count > 1, arguments[1] == "run", let request = RunFastParser.parse(arguments.dropFirst(2)),
+        if arguments.count > 1, arguments[1] == "run", let request = try? RunFlags.parse(arguments.dropFirst(2)),
            (try? request.validate()) != nil {
             _ = try? CallingThreadExecutor.run { await request.execute() }
         }

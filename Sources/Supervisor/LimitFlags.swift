@@ -3,9 +3,8 @@ import Glibc
 import JobObjects
 
 /// The limit flags of `jobsup run` and `jobsup limits` as given, before they
-/// are checked: filled by ArgumentParser (`LimitOptions`) or by `jobsup
-/// run`'s fast parser (`RunFastParser`). `limits()` checks them, each with a
-/// message that says what is wrong and what is accepted.
+/// are checked (declared in `RunFlags.limits`). `limits()` checks them, each
+/// with a message that says what is wrong and what is accepted.
 struct LimitFlags: Equatable {
     var memoryMax: String?
     var memoryHigh: String?

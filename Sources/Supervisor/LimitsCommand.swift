@@ -2,7 +2,7 @@ import ArgumentParser
 import JobObjects
 
 struct LimitsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+    static var configuration: CommandConfiguration { CommandConfiguration(
         commandName: "limits",
         abstract: "Print a job's limits, or change them while it runs.",
         discussion: """
@@ -16,26 +16,39 @@ struct LimitsCommand: AsyncParsableCommand {
           jobsup limits build
           jobsup limits build --memory-max 4G --memory-high 3G
           jobsup limits build --cpus 0.5 --format json
-        """)
+
+        """ + "\n" + FlagHelp.text([FlagSection(title: "Limits", flags: RunFlags.limits)])) }
 
     @OptionGroup var target: JobTarget
 
     @Option(help: ArgumentHelp("Output of the limits: human or json.", valueName: "format"))
     var format: OutputFormat = .human
 
-    @OptionGroup(title: "Limits")
-    var limitOptions: LimitOptions
+    /// The limit options (declared in `RunFlags.limits`), read by `flags()`.
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Limits to set (listed above).", valueName: "limit options"))
+    var limitArguments: [String] = []
+
+    /// The limit options given.
+    func flags() throws(ValidationError) -> LimitFlags {
+        var flags = LimitFlags()
+        let rest = try FlagParser.parse(limitArguments[...], RunFlags.limits, into: &flags)
+        if let extra = rest.first { throw ValidationError("unexpected argument \(quoted(extra)): give the job's name, then limit options") }
+        return flags
+    }
 
     func validate() throws {
-        if !limitOptions.rlimit.isEmpty || limitOptions.cpuTime != nil {
+        let flags = try flags()
+        if !flags.rlimit.isEmpty || flags.cpuTime != nil {
             throw ValidationError("--rlimit and --cpu-time are kept by the jobsup that runs the job; give them to jobsup run")
         }
+        _ = try flags.limits()
     }
 
     func run() async throws {
-        let limits = try limitOptions.limits()
+        let flags = try flags()
+        let limits = try flags.limits()
         var target = self.target
-        if !limitOptions.isEmpty && RunRequest.needsControllers(limits) {
+        if !flags.isEmpty && RunRequest.needsControllers(limits) {
             // Enabling a controller for the jobs needs the cgroups above
             // them free of processes, this one included.
             await management { () async throws(JobObjectError) in
@@ -44,7 +57,7 @@ struct LimitsCommand: AsyncParsableCommand {
         }
         let job = target.open()
         await management { () async throws(JobObjectError) in
-            if !limitOptions.isEmpty { try job.setLimits(limits) }
+            if !flags.isEmpty { try job.setLimits(limits) }
             Diagnostics.output(LimitsReport(job.limits).text(format))
         }
     }

@@ -3,7 +3,7 @@ import Glibc
 import JobObjects
 
 struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+    static var configuration: CommandConfiguration { CommandConfiguration(
         commandName: "run",
         abstract: "Run a command as the init of a new job and supervise it.",
         discussion: """
@@ -38,65 +38,27 @@ struct RunCommand: AsyncParsableCommand {
           jobsup run --rlimit nofile=1024 --cpu-time 30s -- ./untrusted-tool
           jobsup run -f job.yaml --memory-max 1G
           jobsup run --rewrite-signal TERM:QUIT --success-exit 143 -- ./server
-        """)
 
-    @Option(help: ArgumentHelp("Name of the job (default: generated). One path component.", valueName: "name"))
-    var name: String?
+        """ + "\n" + FlagHelp.text(RunFlags.sections)) }
 
-    @Option(name: .customLong("cgroup-parent"),
-            help: ArgumentHelp("Cgroup under which the job is created (default: $JOBOBJECTS_CGROUP_PARENT, else 'jobobjects' under jobsup's own cgroup).", valueName: "path"))
-    var cgroupParent: String?
-
-    @Option(name: .customShort("f"), help: ArgumentHelp("Read the job from a payload spec file (YAML or JSON).", valueName: "file"))
-    var file: String?
-
-    @Option(help: ArgumentHelp("How long processes left after COMMAND exits get between SIGTERM and SIGKILL: 500ms, 5s, 1m (default 5s).", valueName: "duration"))
-    var grace: DurationArgument?
-
-    @Flag(name: .customLong("signal-job"), help: "Forward signals to every process in the job, not only to COMMAND.")
-    var signalJob = false
-
-    @Option(help: ArgumentHelp("Stream the job's events as lines on stderr: json or human.", valueName: "format"))
-    var events: EventLines.Format?
-
-    @Option(name: .customLong("events-file"), help: ArgumentHelp("Write the events to this file instead of stderr (implies --events json unless --events is given).", valueName: "path"))
-    var eventsFile: String?
-
-    @Flag(help: "Print the job's accounting on stderr when it ends.")
-    var stats = false
-
-    @Option(name: .customLong("stats-format"), help: ArgumentHelp("Format of --stats: human or json.", valueName: "format"))
-    var statsFormat: OutputFormat = .human
-
-    @OptionGroup(title: "Signals and status")
-    var signalOptions: SignalOptions
-
-    @OptionGroup(title: "Limits")
-    var limitOptions: LimitOptions
-
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command to run, after --.", valueName: "command"))
-    var command: [String] = []
-
-    var argv: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
+    /// The options (declared in `RunFlags`), `--` and the command, read
+    /// by `RunFlags.parse`: ArgumentParser only routes them here.
+    @Argument(parsing: .captureForPassthrough,
+              help: ArgumentHelp("The options above, then -- and the command to run.", valueName: "options -- command"))
+    var arguments: [String] = []
 
     func validate() throws {
-        // ArgumentParser passes an unknown option on as the command.
-        if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
-        if command.first != "--", let first = command.first, first.hasPrefix("-") {
-            throw ValidationError("Unknown option '\(first)' (the command goes after --)")
-        }
-        try request.validate()
+        if arguments.first == "--help" || arguments.first == "-h" { throw CleanExit.helpRequest(self) }
+        try request().validate()
     }
 
-    /// The request the flags make.
-    var request: RunRequest {
-        RunRequest(name: name, cgroupParent: cgroupParent, file: file, grace: grace, signalJob: signalJob,
-                   events: events, eventsFile: eventsFile, stats: stats, statsFormat: statsFormat,
-                   limits: limitOptions.flags, signals: signalOptions.flags, argv: argv)
+    /// The request the command line makes.
+    func request() throws(ValidationError) -> RunRequest {
+        try RunFlags.parse(arguments[...])
     }
 
     func run() async throws {
-        await request.execute()
+        try await request().execute()
     }
 }
 

@@ -3,9 +3,8 @@ import Glibc
 import JobObjects
 import JobObjectsPayload
 
-/// What `jobsup run` was asked to do, as given on the command line: filled
-/// by `RunFastParser` on the common path, or by ArgumentParser (`RunCommand`)
-/// for help, errors and anything the fast parser leaves to it.
+/// What `jobsup run` was asked to do, as given on the command line (read by
+/// `RunFlags.parse`).
 struct RunRequest: Equatable {
     var name: String?
     var cgroupParent: String?
@@ -21,8 +20,7 @@ struct RunRequest: Equatable {
     /// The command and its arguments (after `--`).
     var argv: [String] = []
 
-    /// The checks ArgumentParser's `validate()` makes, without the command
-    /// line's own (unknown options, a command not after `--`).
+    /// The checks that need more than one option, and the values' own.
     func validate() throws(ValidationError) {
         if argv.isEmpty && file == nil {
             throw ValidationError("no command given; usage: jobsup run [options] -- COMMAND [ARGS...] (or -f FILE)")

@@ -64,28 +64,3 @@ func quoted(_ value: String) -> String {
     let limit = 64
     return value.count > limit ? "\"\(value.prefix(limit))…\"" : "\"\(value)\""
 }
-
-/// `jobsup run`'s signal options as ArgumentParser declares them;
-/// `SignalFlags` holds and checks the values.
-struct SignalOptions: ParsableArguments {
-    @Option(name: .customLong("rewrite-signal"),
-            help: ArgumentHelp("Pass signal FROM on as TO (TO 0 drops it); repeatable. The rewritten signal is handled as if jobsup had received it: TSTP:0 keeps a job from being stopped, TERM:QUIT passes SIGQUIT on.", valueName: "from:to"))
-    var rewriteSignal: [String] = []
-
-    @Option(name: .customLong("success-exit"),
-            help: ArgumentHelp("Exit 0 when COMMAND exits with this status (0-255, 128+N for signal N); repeatable.", valueName: "status"))
-    var successExit: [String] = []
-
-    @Option(name: .customLong("parent-death-signal"),
-            help: ArgumentHelp("Have the kernel send this signal to jobsup when its parent dies; it is passed on like any other: e.g. TERM (not KILL or STOP, which jobsup cannot catch).", valueName: "signal"))
-    var parentDeathSignal: String?
-
-    @Flag(name: .customLong("reset-signals"),
-          help: "Start COMMAND with no signal blocked or ignored, rather than with what jobsup's caller blocked and ignored.")
-    var resetSignals = false
-
-    var flags: SignalFlags {
-        SignalFlags(rewrite: rewriteSignal, successExit: successExit, parentDeathSignal: parentDeathSignal,
-                    resetSignals: resetSignals)
-    }
-}
