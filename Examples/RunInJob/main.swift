@@ -34,7 +34,9 @@ do {
     // What the command left behind gets SIGTERM and a second, then the kill.
     try await job.terminate(GracefulTermination(signal: .terminate, grace: .seconds(1)))
     try await job.close()
-    print("\(arguments[1]): \(status); \(accounting.processesStarted) process(es) started, CPU \(accounting.userTime + accounting.systemTime)")
+    print(
+        "\(arguments[1]): \(status); \(accounting.processesStarted) process(es) started, CPU \(accounting.userTime + accounting.systemTime)"
+    )
     exit(status.shellStatus)
 } catch {
     print("run-in-job: \(error)")

@@ -12,7 +12,8 @@ extension Capability {
         let digits = lower.dropFirst(lower.hasPrefix("cap_") ? 4 : 0)
         let value = digits.allSatisfy(\.isNumber) ? -1 : jobshim_cap_from_name(full)
         guard value >= 0 else {
-            throw JobObjectError(.invalidArgument,
+            throw JobObjectError(
+                .invalidArgument,
                 "unknown capability \"\(name)\": give a name such as NET_BIND_SERVICE or SYS_ADMIN (see capabilities(7))",
                 operation: "parse capability")
         }

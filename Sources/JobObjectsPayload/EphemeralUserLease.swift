@@ -33,13 +33,15 @@ final class EphemeralUserLease: Sendable, CustomStringConvertible {
         var uid = range.lowerBound
         while true {
             if !running.contains(uid), UserDatabase.user(id: uid) == nil,
-               let lease = try claim(uid, job: job) {
+                let lease = try claim(uid, job: job)
+            {
                 return lease
             }
             if uid == range.upperBound { break }
             uid += 1
         }
-        throw JobObjectError(.invalidArgument,
+        throw JobObjectError(
+            .invalidArgument,
             "no free uid in \(range.lowerBound)-\(range.upperBound): each has a passwd entry, a running process or another job; widen securityContext.ephemeralUser.uidRange",
             operation: "allocate ephemeral user")
     }
@@ -68,7 +70,8 @@ final class EphemeralUserLease: Sendable, CustomStringConvertible {
             // The previous holder may have unlinked the file between our
             // open and our lock: then the lock is on a file nobody else sees.
             guard case .success(let held) = Syscall.fileStatus(fd: fd), case .success(let named) = Syscall.fileStatus(path),
-                  held.st_ino == named.st_ino, held.st_dev == named.st_dev else {
+                held.st_ino == named.st_ino, held.st_dev == named.st_dev
+            else {
                 Syscall.close(fd)
                 continue
             }
@@ -99,7 +102,8 @@ final class EphemeralUserLease: Sendable, CustomStringConvertible {
         var uids = Set<uid_t>()
         for name in names where name.first?.isNumber == true {
             guard case .success(let status) = FileContents.read("/proc/\(name)/status"),
-                  let line = status.nonEmptyLines.first(where: { $0.hasPrefix("Uid:") }) else { continue }
+                let line = status.nonEmptyLines.first(where: { $0.hasPrefix("Uid:") })
+            else { continue }
             for field in line.dropFirst(4).split(whereSeparator: { $0 == "\t" || $0 == " " }) {
                 if let uid = uid_t(field) { uids.insert(uid) }
             }

@@ -92,10 +92,12 @@ public final class Payload: Sendable {
     // Set once in init, before anything else can see the payload.
     nonisolated(unsafe) private var lifecycle: Task<PayloadOutcome, Never>!
 
-    private init(spec: PayloadSpec, plan: PayloadPlan, job: JobObject, initProcess: ProcessHandle,
-                 credentials: SpawnOptions.Credentials?, lease: EphemeralUserLease?, storage: PayloadStorage,
-                 janitor: PayloadJanitor, grace: Duration, mountNamespace: String?, namespaceFD: CInt?,
-                 events: AsyncStream<JobEvent>?) {
+    private init(
+        spec: PayloadSpec, plan: PayloadPlan, job: JobObject, initProcess: ProcessHandle,
+        credentials: SpawnOptions.Credentials?, lease: EphemeralUserLease?, storage: PayloadStorage,
+        janitor: PayloadJanitor, grace: Duration, mountNamespace: String?, namespaceFD: CInt?,
+        events: AsyncStream<JobEvent>?
+    ) {
         self.spec = spec
         self.job = job
         self.initProcess = initProcess
@@ -123,8 +125,9 @@ public final class Payload: Sendable {
     public static func start(_ spec: PayloadSpec, options: RunOptions = RunOptions()) async throws(JobObjectError) -> Payload {
         var planner = PayloadPlanner(spec: spec)
         guard let plan = planner.plan() else {
-            throw planner.problems.error(operation: "start payload", subject: spec.locations.file ?? "payload spec \(spec.name)",
-                                         path: spec.locations.file)
+            throw planner.problems.error(
+                operation: "start payload", subject: spec.locations.file ?? "payload spec \(spec.name)",
+                path: spec.locations.file)
         }
         if options.reclaimStale { PayloadStateDirectory.reclaimStale() }
 
@@ -144,13 +147,15 @@ public final class Payload: Sendable {
             }
             let made = try PayloadStorage.create(plan)
             storage = made
-            let created = try JobObject.create(name: plan.name, parent: options.cgroupParent, limits: plan.limits, killOnClose: true,
-                                               trackDescendants: options.trackDescendants)
+            let created = try JobObject.create(
+                name: plan.name, parent: options.cgroupParent, limits: plan.limits, killOnClose: true,
+                trackDescendants: options.trackDescendants)
             job = created
             let work = made.janitorWork
-            let keeper = try PayloadJanitor.start(cgroupPath: created.path, unmount: work.unmount,
-                                                  remove: work.remove + (lease.map { [$0.path] } ?? []),
-                                                  keepFD: lease?.lockFD)
+            let keeper = try PayloadJanitor.start(
+                cgroupPath: created.path, unmount: work.unmount,
+                remove: work.remove + (lease.map { [$0.path] } ?? []),
+                keepFD: lease?.lockFD)
             janitor = keeper
             try made.update { record in
                 record.janitor = keeper.identity
@@ -186,9 +191,10 @@ public final class Payload: Sendable {
                 namespaceFD = fd
                 namespace = try? Syscall.readlink("/proc/self/fd/\(fd)").get()
             }
-            return Payload(spec: spec, plan: plan, job: created, initProcess: process, credentials: credentials,
-                           lease: lease, storage: made, janitor: keeper, grace: options.grace ?? plan.grace,
-                           mountNamespace: namespace, namespaceFD: namespaceFD, events: events)
+            return Payload(
+                spec: spec, plan: plan, job: created, initProcess: process, credentials: credentials,
+                lease: lease, storage: made, janitor: keeper, grace: options.grace ?? plan.grace,
+                mountNamespace: namespace, namespaceFD: namespaceFD, events: events)
         } catch {
             // Undo in reverse; the first error is the one to report.
             _ = storage?.unmount()
@@ -256,9 +262,10 @@ public final class Payload: Sendable {
         }
         steps.append(janitor.dismiss())
         PayloadStateDirectory.removeIfEmpty()
-        return PayloadOutcome(name: spec.name, jobPath: job.path, initPID: initProcess.pid, initStatus: status,
-                              accounting: accounting, credentials: credentials, ephemeralUID: lease?.uid,
-                              sandboxMountPoint: sandboxMountPoint, cleanup: steps)
+        return PayloadOutcome(
+            name: spec.name, jobPath: job.path, initPID: initProcess.pid, initStatus: status,
+            accounting: accounting, credentials: credentials, ephemeralUID: lease?.uid,
+            sandboxMountPoint: sandboxMountPoint, cleanup: steps)
     }
 
     /// SIGTERM to every process init left, then `cgroup.kill` once the grace
@@ -273,7 +280,8 @@ public final class Payload: Sendable {
             case .leftWithinGrace(let signalled):
                 return PayloadCleanupStep(.endProcesses, target, detail: "\(signalled) process(es) exited on SIGTERM")
             case .killedAfterGrace(let signalled):
-                return PayloadCleanupStep(.endProcesses, target, detail: "\(signalled) process(es) got SIGTERM; killed after the grace period of \(grace)")
+                return PayloadCleanupStep(
+                    .endProcesses, target, detail: "\(signalled) process(es) got SIGTERM; killed after the grace period of \(grace)")
             }
         } catch {
             return PayloadCleanupStep(.endProcesses, target, error: error)
@@ -285,16 +293,24 @@ public final class Payload: Sendable {
     private func namespaceReleased() -> PayloadCleanupStep {
         // Let go of the namespace once the scan is done; the kernel frees it
         // (and unmounts all in it) as soon as nothing else refers to it.
-        defer { namespaceFD.withLock { fd in if let open = fd { Syscall.close(open) }; fd = nil } }
+        defer {
+            namespaceFD.withLock { fd in
+                if let open = fd { Syscall.close(open) }
+                fd = nil
+            }
+        }
         guard let mountNamespace, namespaceFD.withLock({ $0 }) != nil else {
-            return PayloadCleanupStep(.releaseMountNamespace, "private namespace", detail: "init exited before its namespace could be named")
+            return PayloadCleanupStep(
+                .releaseMountNamespace, "private namespace", detail: "init exited before its namespace could be named")
         }
         if case .success(let names) = Syscall.listDirectory("/proc") {
             for name in names where name.first?.isNumber == true {
                 if case .success(let link) = Syscall.readlink("/proc/\(name)/ns/mnt"), link == mountNamespace {
-                    return PayloadCleanupStep(.releaseMountNamespace, mountNamespace,
-                        error: JobObjectError(.systemCallFailed, "process \(name) still holds the job's mount namespace, so its mounts remain until it exits",
-                                              operation: "release payload storage"))
+                    return PayloadCleanupStep(
+                        .releaseMountNamespace, mountNamespace,
+                        error: JobObjectError(
+                            .systemCallFailed, "process \(name) still holds the job's mount namespace, so its mounts remain until it exits",
+                            operation: "release payload storage"))
                 }
             }
         }

@@ -39,16 +39,17 @@ final class PayloadJanitor: Sendable {
         defer { Syscall.close(cgroupFD) }
         let unmountStrings = unmount.map { strdup($0)! }
         let removeStrings = remove.map { strdup($0)! }
-        defer { (unmountStrings + removeStrings).forEach { free($0) } }
+        defer { for string in unmountStrings + removeStrings { free(string) } }
         var pid: pid_t = 0
         var pidfd: CInt = -1
         var socket: CInt = -1
         let rc: CInt = unmountStrings.map { UnsafePointer($0) as UnsafePointer<CChar>? }.withUnsafeBufferPointer { unmountPointer in
             removeStrings.map { UnsafePointer($0) as UnsafePointer<CChar>? }.withUnsafeBufferPointer { removePointer in
-                var config = jobshim_janitor_config(cgroup_fd: cgroupFD,
-                                                    unmount: unmountPointer.baseAddress, unmount_count: CInt(unmount.count),
-                                                    remove: removePointer.baseAddress, remove_count: CInt(remove.count),
-                                                    keep_fd: keepFD ?? -1)
+                var config = jobshim_janitor_config(
+                    cgroup_fd: cgroupFD,
+                    unmount: unmountPointer.baseAddress, unmount_count: CInt(unmount.count),
+                    remove: removePointer.baseAddress, remove_count: CInt(remove.count),
+                    keep_fd: keepFD ?? -1)
                 // Registered before any orphan scan can see it, so the child
                 // subreaper never takes its exit status from us.
                 return ProcessRegistry.shared.spawning { () -> CInt in
@@ -59,8 +60,9 @@ final class PayloadJanitor: Sendable {
             }
         }
         guard rc == 0 else {
-            throw JobObjectError(.systemCallFailed, "cannot start the payload janitor", operation: "start payload janitor",
-                                 errno: Errno(rawValue: Glibc.errno))
+            throw JobObjectError(
+                .systemCallFailed, "cannot start the payload janitor", operation: "start payload janitor",
+                errno: Errno(rawValue: Glibc.errno))
         }
         return PayloadJanitor(pid: pid, pidfd: pidfd, socket: socket)
     }

@@ -30,11 +30,12 @@ struct PayloadPlanner {
         }
 
         let (identity, user) = resolveIdentity()
-        let targetUID: uid_t = switch identity {
-        case .inherit: geteuid()
-        case .fixed(let credentials): credentials.uid
-        case .ephemeral: UInt32.max - 1  // never root
-        }
+        let targetUID: uid_t =
+            switch identity {
+            case .inherit: geteuid()
+            case .fixed(let credentials): credentials.uid
+            case .ephemeral: UInt32.max - 1  // never root
+            }
         let permitted = Capability.permitted()
         let capabilities = resolveCapabilities(root: targetUID == 0, permitted: permitted)
         let effectiveCaps = capabilities ?? (targetUID == 0 ? permitted : [])
@@ -63,12 +64,13 @@ struct PayloadPlanner {
             return nil
         }
         guard problems.isEmpty else { return nil }
-        return PayloadPlan(name: spec.name, mode: spec.sandbox.mode, storageRoot: root, sandboxMountPoint: sandbox,
-                           payloadDirectory: payloadDirectory, mounts: mounts, createdPaths: created,
-                           executable: executable, arguments: arguments, workingDirectory: workingDirectory,
-                           environment: environment, identity: identity, capabilities: capabilities,
-                           noNewPrivileges: noNewPrivileges, seccompFilter: filter, limits: limits,
-                           grace: .seconds(spec.terminationGracePeriodSeconds))
+        return PayloadPlan(
+            name: spec.name, mode: spec.sandbox.mode, storageRoot: root, sandboxMountPoint: sandbox,
+            payloadDirectory: payloadDirectory, mounts: mounts, createdPaths: created,
+            executable: executable, arguments: arguments, workingDirectory: workingDirectory,
+            environment: environment, identity: identity, capabilities: capabilities,
+            noNewPrivileges: noNewPrivileges, seccompFilter: filter, limits: limits,
+            grace: .seconds(spec.terminationGracePeriodSeconds))
     }
 
     // MARK: Identity
@@ -99,7 +101,9 @@ struct PayloadPlanner {
         let group = context.runAsGroup.flatMap { resolveGroup($0, "\(field).runAsGroup") }
         if context.runAsGroup != nil && group == nil { return (.inherit, nil) }
         guard let userReference = context.runAsUser else {
-            guard let group else { return (groups.map { .fixed(.init(uid: geteuid(), gid: getegid(), supplementaryGroups: $0)) } ?? .inherit, nil) }
+            guard let group else {
+                return (groups.map { .fixed(.init(uid: geteuid(), gid: getegid(), supplementaryGroups: $0)) } ?? .inherit, nil)
+            }
             return (.fixed(.init(uid: geteuid(), gid: group, supplementaryGroups: groups ?? [])), nil)
         }
         let user: UserDatabase.User?
@@ -173,10 +177,13 @@ struct PayloadPlanner {
 
     // MARK: Storage
 
-    private mutating func planMounts(sandbox: String, root: String, payloadDirectory: String)
-        -> ([SpawnOptions.BindMount], [PayloadPlan.CreatedPath]) {
+    private mutating func planMounts(
+        sandbox: String, root: String, payloadDirectory: String
+    )
+        -> ([SpawnOptions.BindMount], [PayloadPlan.CreatedPath])
+    {
         var wanted: [(mount: SpawnOptions.BindMount, field: String)] = [
-            (SpawnOptions.BindMount(source: payloadDirectory, target: sandbox, readOnly: spec.sandbox.readOnly), "sandbox.mountPoint"),
+            (SpawnOptions.BindMount(source: payloadDirectory, target: sandbox, readOnly: spec.sandbox.readOnly), "sandbox.mountPoint")
         ]
         for (i, volume) in spec.volumeMounts.enumerated() {
             let field = "volumeMounts[\(i)]"
@@ -205,7 +212,10 @@ struct PayloadPlanner {
                 let rest = target.dropFirst(holder.mount.target.count)
                 let inside = holder.mount.source + rest
                 if Self.kind(of: inside).map({ ($0 == .directory) == isDirectory }) != true {
-                    add(entry.field, "\(target) lies inside the mount at \(holder.mount.target), so it must exist there as \(kindName): \(inside) \(Self.kind(of: inside) == nil ? "does not exist" : "is not " + kindName)")
+                    add(
+                        entry.field,
+                        "\(target) lies inside the mount at \(holder.mount.target), so it must exist there as \(kindName): \(inside) \(Self.kind(of: inside) == nil ? "does not exist" : "is not " + kindName)"
+                    )
                 }
             } else if PayloadPaths.isWithin(target, root) {
                 var path = root
@@ -216,7 +226,9 @@ struct PayloadPlanner {
                     created.append(.init(path: path, isDirectory: j < components.count - 1 || isDirectory))
                 }
             } else if Self.kind(of: target).map({ ($0 == .directory) == isDirectory }) != true {
-                add(entry.field, "the mount point \(target) must exist as \(kindName) (the runner creates mount points only under \(root)/)")
+                add(
+                    entry.field, "the mount point \(target) must exist as \(kindName) (the runner creates mount points only under \(root)/)"
+                )
             }
         }
         return (ordered.map(\.mount), created)

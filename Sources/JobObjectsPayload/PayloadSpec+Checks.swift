@@ -26,7 +26,9 @@ extension PayloadSpec {
             if entry.name.isEmpty || entry.name.contains("=") || entry.name.contains("\0") {
                 add("env[\(i)].name", "\(String(reflecting: entry.name)) is not a valid variable name")
             } else if entry.name == Self.sandboxVariable {
-                add("env[\(i)].name", "\(Self.sandboxVariable) is set by the runner to the sandbox mount point; use sandbox.mountPoint to move it")
+                add(
+                    "env[\(i)].name",
+                    "\(Self.sandboxVariable) is set by the runner to the sandbox mount point; use sandbox.mountPoint to move it")
             }
             if entry.value.contains("\0") { add("env[\(i)].value", "contains a NUL character") }
         }
@@ -66,7 +68,9 @@ extension PayloadSpec {
             } else if let other = targets[target] {
                 add(field + ".mountPath", "\(target) is already the mount point of \(other)")
             } else if sandbox.mode == .hostVisible, !PayloadPaths.isWithin(target, root) || target == root {
-                add(field + ".mountPath", "in host mode every mount lies under \(root)/ (e.g. $(\(Self.sandboxVariable))/data or \(root)/data)")
+                add(
+                    field + ".mountPath",
+                    "in host mode every mount lies under \(root)/ (e.g. $(\(Self.sandboxVariable))/data or \(root)/data)")
             } else {
                 targets[target] = field
             }
@@ -89,7 +93,9 @@ extension PayloadSpec {
         func bytes(_ text: String?, _ field: String) throws(LimitProblem) -> UInt64? {
             guard let text else { return nil }
             do { return try ByteCount.parse(text, what: "memory") } catch {
-                throw LimitProblem(field: field, message: "\(String(reflecting: text)) is not a size: give bytes or a number with Ki, Mi, Gi (e.g. 512Mi) or max")
+                throw LimitProblem(
+                    field: field,
+                    message: "\(String(reflecting: text)) is not a size: give bytes or a number with Ki, Mi, Gi (e.g. 512Mi) or max")
             }
         }
         limits.memoryMax = try bytes(resources.limits.memory, "resources.limits.memory")
@@ -99,13 +105,17 @@ extension PayloadSpec {
         }
         if let cpu = resources.limits.cpu {
             guard let count = Self.cpuCount(cpu) else {
-                throw LimitProblem(field: "resources.limits.cpu", message: "\(String(reflecting: cpu)) is not a CPU quantity: give CPUs (1.5) or millicpus (500m)")
+                throw LimitProblem(
+                    field: "resources.limits.cpu",
+                    message: "\(String(reflecting: cpu)) is not a CPU quantity: give CPUs (1.5) or millicpus (500m)")
             }
             limits.cpu = .cpus(count)
         }
         if let cpu = resources.requests.cpu {
             guard let count = Self.cpuCount(cpu) else {
-                throw LimitProblem(field: "resources.requests.cpu", message: "\(String(reflecting: cpu)) is not a CPU quantity: give CPUs (0.25) or millicpus (250m)")
+                throw LimitProblem(
+                    field: "resources.requests.cpu",
+                    message: "\(String(reflecting: cpu)) is not a CPU quantity: give CPUs (0.25) or millicpus (250m)")
             }
             // Kubernetes' conversion: millicpus → cpu.shares → cpu.weight.
             let shares = max(2.0, (count * 1024).rounded())

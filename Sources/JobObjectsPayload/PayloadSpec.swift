@@ -50,10 +50,12 @@ public struct PayloadSpec: Sendable, Equatable {
     /// Where each field was read from, for messages. Not part of equality.
     var locations = SpecLocations()
 
-    public init(name: String, payload: String, command: [String], args: [String] = [], env: [EnvVar] = [],
-                workingDir: String? = nil, resources: Resources = Resources(),
-                securityContext: SecurityContext = SecurityContext(), volumeMounts: [VolumeMount] = [],
-                sandbox: Sandbox = Sandbox(), terminationGracePeriodSeconds: Int = 5, baseDirectory: String? = nil) {
+    public init(
+        name: String, payload: String, command: [String], args: [String] = [], env: [EnvVar] = [],
+        workingDir: String? = nil, resources: Resources = Resources(),
+        securityContext: SecurityContext = SecurityContext(), volumeMounts: [VolumeMount] = [],
+        sandbox: Sandbox = Sandbox(), terminationGracePeriodSeconds: Int = 5, baseDirectory: String? = nil
+    ) {
         self.name = name
         self.payload = payload
         self.command = command
@@ -131,9 +133,11 @@ public struct PayloadSpec: Sendable, Equatable {
         public var noNewPrivileges: Bool
         public var seccompProfile: SeccompProfileSource?
 
-        public init(runAsUser: NameOrID? = nil, runAsGroup: NameOrID? = nil, supplementalGroups: [NameOrID]? = nil,
-                    ephemeralUser: EphemeralUser? = nil, capabilities: Capabilities? = nil,
-                    noNewPrivileges: Bool = false, seccompProfile: SeccompProfileSource? = nil) {
+        public init(
+            runAsUser: NameOrID? = nil, runAsGroup: NameOrID? = nil, supplementalGroups: [NameOrID]? = nil,
+            ephemeralUser: EphemeralUser? = nil, capabilities: Capabilities? = nil,
+            noNewPrivileges: Bool = false, seccompProfile: SeccompProfileSource? = nil
+        ) {
             self.runAsUser = runAsUser
             self.runAsGroup = runAsGroup
             self.supplementalGroups = supplementalGroups
@@ -241,7 +245,8 @@ extension PayloadSpec {
         switch FileContents.read(path) {
         case .success(let contents): text = contents
         case .failure(let errno):
-            throw JobObjectError(.invalidArgument, "cannot read the payload spec \(path)", operation: "load payload spec", path: path, errno: errno)
+            throw JobObjectError(
+                .invalidArgument, "cannot read the payload spec \(path)", operation: "load payload spec", path: path, errno: errno)
         }
         let absolute = path.hasPrefix("/") ? path : PayloadPaths.currentDirectory() + "/" + path
         return try decode(yaml: text, file: path, baseDirectory: PayloadPaths.parent(of: PayloadPaths.normalize(absolute)))
@@ -274,7 +279,9 @@ extension PayloadSpec {
     /// Throws one error listing every problem (see `problems()`).
     public func validate() throws(JobObjectError) {
         let found = problems()
-        if !found.isEmpty { throw found.error(operation: "validate payload spec", subject: locations.file ?? "payload spec \(name)", path: locations.file) }
+        if !found.isEmpty {
+            throw found.error(operation: "validate payload spec", subject: locations.file ?? "payload spec \(name)", path: locations.file)
+        }
     }
 
     /// The line a field was read from, when it was read from a file.

@@ -9,8 +9,10 @@ struct SpecReader {
 
     var problems: [PayloadProblem] { document.problems }
 
-    static let topKeys = ["name", "payload", "command", "args", "env", "workingDir", "resources", "securityContext",
-                          "volumeMounts", "sandbox", "terminationGracePeriodSeconds", "hostNetwork", "hostPID"]
+    static let topKeys = [
+        "name", "payload", "command", "args", "env", "workingDir", "resources", "securityContext",
+        "volumeMounts", "sandbox", "terminationGracePeriodSeconds", "hostNetwork", "hostPID",
+    ]
 
     /// The spec, or nil when a required field is missing or malformed (the
     /// problems say which).
@@ -47,15 +49,19 @@ struct SpecReader {
         let grace = optional("terminationGracePeriodSeconds") { $0.int($1, $2) } ?? 5
         for key in ["hostNetwork", "hostPID"] {
             if let node = top[key], let value = document.bool(node, key), !value {
-                document.report(key, node, "a payload always shares the host's \(key == "hostPID" ? "PID namespace" : "network"); remove the key or set it to true")
+                document.report(
+                    key, node,
+                    "a payload always shares the host's \(key == "hostPID" ? "PID namespace" : "network"); remove the key or set it to true"
+                )
             }
         }
 
         guard complete, let name, let payload, let command else { return nil }
-        var spec = PayloadSpec(name: name, payload: payload, command: command, args: args, env: env,
-                               workingDir: workingDir, resources: resources, securityContext: security,
-                               volumeMounts: volumes, sandbox: sandbox, terminationGracePeriodSeconds: grace,
-                               baseDirectory: baseDirectory)
+        var spec = PayloadSpec(
+            name: name, payload: payload, command: command, args: args, env: env,
+            workingDir: workingDir, resources: resources, securityContext: security,
+            volumeMounts: volumes, sandbox: sandbox, terminationGracePeriodSeconds: grace,
+            baseDirectory: baseDirectory)
         spec.locations = SpecLocations(file: document.file, lines: document.lines)
         return spec
     }
@@ -66,7 +72,10 @@ struct SpecReader {
         var ok = true
         for (i, item) in items.enumerated() {
             let field = DocumentReader.index(path, i)
-            guard let entry = d.mapping(item, field, keys: ["name", "value"]) else { ok = false; continue }
+            guard let entry = d.mapping(item, field, keys: ["name", "value"]) else {
+                ok = false
+                continue
+            }
             guard let nameNode = entry["name"] else {
                 d.report(DocumentReader.join(field, "name"), item, "is required")
                 ok = false
@@ -86,31 +95,53 @@ struct SpecReader {
         for key in ["limits", "requests"] {
             guard let listNode = entries[key] else { continue }
             let field = DocumentReader.join(path, key)
-            guard let list = d.mapping(listNode, field, keys: ["memory", "cpu", "pids"]) else { ok = false; continue }
+            guard let list = d.mapping(listNode, field, keys: ["memory", "cpu", "pids"]) else {
+                ok = false
+                continue
+            }
             var value = PayloadSpec.ResourceList()
-            if let n = list["memory"] { value.memory = d.string(n, DocumentReader.join(field, "memory")); ok = ok && value.memory != nil }
-            if let n = list["cpu"] { value.cpu = d.string(n, DocumentReader.join(field, "cpu")); ok = ok && value.cpu != nil }
-            if let n = list["pids"] { value.pids = d.int(n, DocumentReader.join(field, "pids")); ok = ok && value.pids != nil }
+            if let n = list["memory"] {
+                value.memory = d.string(n, DocumentReader.join(field, "memory"))
+                ok = ok && value.memory != nil
+            }
+            if let n = list["cpu"] {
+                value.cpu = d.string(n, DocumentReader.join(field, "cpu"))
+                ok = ok && value.cpu != nil
+            }
+            if let n = list["pids"] {
+                value.pids = d.int(n, DocumentReader.join(field, "pids"))
+                ok = ok && value.pids != nil
+            }
             if key == "limits" { resources.limits = value } else { resources.requests = value }
         }
         return ok ? resources : nil
     }
 
-    static let securityKeys = ["runAsUser", "runAsGroup", "supplementalGroups", "ephemeralUser", "capabilities",
-                               "noNewPrivileges", "allowPrivilegeEscalation", "seccompProfile"]
+    static let securityKeys = [
+        "runAsUser", "runAsGroup", "supplementalGroups", "ephemeralUser", "capabilities",
+        "noNewPrivileges", "allowPrivilegeEscalation", "seccompProfile",
+    ]
 
     private static func readSecurity(_ d: inout DocumentReader, _ node: YAMLNode, _ path: String) -> PayloadSpec.SecurityContext? {
         guard let entries = d.mapping(node, path, keys: Self.securityKeys) else { return nil }
         var context = PayloadSpec.SecurityContext()
         var ok = true
         func field(_ key: String) -> String { DocumentReader.join(path, key) }
-        if let n = entries["runAsUser"] { context.runAsUser = Self.readNameOrID(&d, n, field("runAsUser")); ok = ok && context.runAsUser != nil }
-        if let n = entries["runAsGroup"] { context.runAsGroup = Self.readNameOrID(&d, n, field("runAsGroup")); ok = ok && context.runAsGroup != nil }
+        if let n = entries["runAsUser"] {
+            context.runAsUser = Self.readNameOrID(&d, n, field("runAsUser"))
+            ok = ok && context.runAsUser != nil
+        }
+        if let n = entries["runAsGroup"] {
+            context.runAsGroup = Self.readNameOrID(&d, n, field("runAsGroup"))
+            ok = ok && context.runAsGroup != nil
+        }
         if let n = entries["supplementalGroups"] {
             if let items = d.sequence(n, field("supplementalGroups")) {
                 let groups = items.enumerated().map { Self.readNameOrID(&d, $1, DocumentReader.index(field("supplementalGroups"), $0)) }
                 if groups.contains(where: { $0 == nil }) { ok = false } else { context.supplementalGroups = groups.compactMap { $0 } }
-            } else { ok = false }
+            } else {
+                ok = false
+            }
         }
         if let n = entries["ephemeralUser"] {
             let f = field("ephemeralUser")
@@ -122,7 +153,9 @@ struct SpecReader {
                     if let parsed = Self.readRange(&d, r, DocumentReader.join(f, "uidRange")) { range = parsed } else { ok = false }
                 }
                 if let group { context.ephemeralUser = .init(group: group, uidRange: range) } else { ok = false }
-            } else { ok = false }
+            } else {
+                ok = false
+            }
         }
         if let n = entries["capabilities"] {
             let f = field("capabilities")
@@ -130,15 +163,18 @@ struct SpecReader {
                 let add = c["add"].map { d.strings($0, DocumentReader.join(f, "add")) } ?? []
                 let drop = c["drop"].map { d.strings($0, DocumentReader.join(f, "drop")) } ?? []
                 if let add, let drop { context.capabilities = .init(add: add, drop: drop) } else { ok = false }
-            } else { ok = false }
+            } else {
+                ok = false
+            }
         }
         let noNewPrivileges = entries["noNewPrivileges"].map { d.bool($0, field("noNewPrivileges")) }
         let allowEscalation = entries["allowPrivilegeEscalation"].map { d.bool($0, field("allowPrivilegeEscalation")) }
         if case .some(nil) = noNewPrivileges { ok = false }
         if case .some(nil) = allowEscalation { ok = false }
         if case .some(let nnp?) = noNewPrivileges, case .some(let allow?) = allowEscalation, nnp == allow {
-            d.report(field("allowPrivilegeEscalation"), entries["allowPrivilegeEscalation"],
-                     "contradicts noNewPrivileges: \(nnp); give one of the two")
+            d.report(
+                field("allowPrivilegeEscalation"), entries["allowPrivilegeEscalation"],
+                "contradicts noNewPrivileges: \(nnp); give one of the two")
             ok = false
         }
         if case .some(let nnp?) = noNewPrivileges { context.noNewPrivileges = nnp }
@@ -150,8 +186,12 @@ struct SpecReader {
                 let profile = s["localhostProfile"].flatMap { d.string($0, DocumentReader.join(f, "localhostProfile")) }
                 switch type {
                 case "Localhost":
-                    if let profile { context.seccompProfile = .localhost(profile) } else {
-                        d.report(DocumentReader.join(f, "localhostProfile"), n, "is required with type Localhost: the path of an OCI/Docker JSON profile")
+                    if let profile {
+                        context.seccompProfile = .localhost(profile)
+                    } else {
+                        d.report(
+                            DocumentReader.join(f, "localhostProfile"), n,
+                            "is required with type Localhost: the path of an OCI/Docker JSON profile")
                         ok = false
                     }
                 case "Unconfined":
@@ -168,7 +208,9 @@ struct SpecReader {
                     d.report(DocumentReader.join(f, "type"), s["type"], "unknown type \"\(other)\": use Localhost or Unconfined\(hint)")
                     ok = false
                 }
-            } else { ok = false }
+            } else {
+                ok = false
+            }
         }
         return ok ? context : nil
     }
@@ -179,7 +221,10 @@ struct SpecReader {
         var ok = true
         for (i, item) in items.enumerated() {
             let field = DocumentReader.index(path, i)
-            guard let e = d.mapping(item, field, keys: ["name", "hostPath", "mountPath", "readOnly"]) else { ok = false; continue }
+            guard let e = d.mapping(item, field, keys: ["name", "hostPath", "mountPath", "readOnly"]) else {
+                ok = false
+                continue
+            }
             var values: [String: String] = [:]
             for key in ["name", "hostPath", "mountPath"] {
                 guard let n = e[key] else {
@@ -208,11 +253,18 @@ struct SpecReader {
             ok = ok && sandbox.mountPoint != nil
         }
         if let n = e["mode"], let text = d.string(n, DocumentReader.join(path, "mode")) {
-            if let mode = PayloadSpec.StorageMode(rawValue: text) { sandbox.mode = mode } else {
-                d.report(DocumentReader.join(path, "mode"), n, "unknown mode \"\(text)\": use private (a mount namespace of the job's own) or host (mounts under /run/jobobjects/NAME)")
+            if let mode = PayloadSpec.StorageMode(rawValue: text) {
+                sandbox.mode = mode
+            } else {
+                d.report(
+                    DocumentReader.join(path, "mode"), n,
+                    "unknown mode \"\(text)\": use private (a mount namespace of the job's own) or host (mounts under /run/jobobjects/NAME)"
+                )
                 ok = false
             }
-        } else if e["mode"] != nil { ok = false }
+        } else if e["mode"] != nil {
+            ok = false
+        }
         if let n = e["readOnly"] {
             if let value = d.bool(n, DocumentReader.join(path, "readOnly")) { sandbox.readOnly = value } else { ok = false }
         }
@@ -241,7 +293,8 @@ struct SpecReader {
         guard let text = d.string(node, path) else { return nil }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { $0.trimmingWhitespace }
         guard parts.count == 2, let low = UInt32(parts[0]), let high = UInt32(parts[1]), low <= high, low > 0, high < UInt32.max else {
-            d.report(path, node, "expected a range of uids \"FIRST-LAST\" with 0 < FIRST ≤ LAST < 4294967295, e.g. \"1879048192-1879113727\"")
+            d.report(
+                path, node, "expected a range of uids \"FIRST-LAST\" with 0 < FIRST ≤ LAST < 4294967295, e.g. \"1879048192-1879113727\"")
             return nil
         }
         return low...high

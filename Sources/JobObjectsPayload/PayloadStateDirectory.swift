@@ -14,7 +14,8 @@ enum PayloadStateDirectory {
         switch Syscall.mkdir(path, mode) {
         case .success, .failure(.fileExists): return
         case .failure(let errno):
-            throw JobObjectError(errno == .readOnlyFileSystem || errno == .permissionDenied ? .parentNotWritable : .systemCallFailed,
+            throw JobObjectError(
+                errno == .readOnlyFileSystem || errno == .permissionDenied ? .parentNotWritable : .systemCallFailed,
                 "cannot create \(path) for payload state (payloads need a writable /run, as root)",
                 operation: "prepare payload storage", path: path, errno: errno)
         }
@@ -41,7 +42,8 @@ enum PayloadStateDirectory {
                 // A storage directory that was never published: its maker died in between.
                 let parts = name.split(separator: "-")
                 if parts.count >= 3, let pid = pid_t(parts[1]), let start = UInt64(parts[2]),
-                   !ProcessIdentity(pid: pid, startTime: start).isAlive {
+                    !ProcessIdentity(pid: pid, startTime: start).isAlive
+                {
                     _ = Syscall.unlink(path + "/" + PayloadPaths.recordName)
                     _ = Syscall.rmdir(path)
                 }
@@ -49,7 +51,8 @@ enum PayloadStateDirectory {
             }
             if name.hasPrefix(".") { continue }
             guard case .success(let text) = FileContents.read(path + "/" + PayloadPaths.recordName),
-                  let record = PayloadRecord(parsing: text) else { continue }
+                let record = PayloadRecord(parsing: text)
+            else { continue }
             if record.owner.isAlive || record.janitor?.isAlive == true { continue }
             reclaim(root: path, record)
             reclaimed.append(name)
@@ -70,8 +73,9 @@ enum PayloadStateDirectory {
             // Only a lock nobody holds is stale (a live job may have taken
             // the uid since), and only if the name is still that file.
             if case .success = Syscall.lockExclusiveNonBlocking(fd),
-               case .success(let held) = Syscall.fileStatus(fd: fd), case .success(let named) = Syscall.fileStatus(lock),
-               held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+                case .success(let held) = Syscall.fileStatus(fd: fd), case .success(let named) = Syscall.fileStatus(lock),
+                held.st_ino == named.st_ino, held.st_dev == named.st_dev
+            {
                 _ = Syscall.unlink(lock)
             }
             Syscall.close(fd)

@@ -25,8 +25,10 @@ final class PayloadStorage: Sendable {
     }
     private let state: Mutex<State>
 
-    private init(root: String, mode: PayloadSpec.StorageMode, hostMounts: [SpawnOptions.BindMount],
-                 createdPaths: [PayloadPlan.CreatedPath], record: PayloadRecord) {
+    private init(
+        root: String, mode: PayloadSpec.StorageMode, hostMounts: [SpawnOptions.BindMount],
+        createdPaths: [PayloadPlan.CreatedPath], record: PayloadRecord
+    ) {
         self.root = root
         self.mode = mode
         self.hostMounts = hostMounts
@@ -41,18 +43,21 @@ final class PayloadStorage: Sendable {
         var record = PayloadRecord(owner: .current, mode: plan.mode)
         record.mounts = hostMounts.map(\.target)
         record.created = plan.createdPaths
-        let storage = PayloadStorage(root: plan.storageRoot, mode: plan.mode, hostMounts: hostMounts,
-                                     createdPaths: plan.createdPaths, record: record)
+        let storage = PayloadStorage(
+            root: plan.storageRoot, mode: plan.mode, hostMounts: hostMounts,
+            createdPaths: plan.createdPaths, record: record)
         try storage.publish(record)
         storage.state.withLock { $0.made = [plan.createdPaths[0]] }
         for path in plan.createdPaths.dropFirst() {
-            let result = path.isDirectory
+            let result =
+                path.isDirectory
                 ? Syscall.mkdir(path.path, 0o755).map { _ in () }
                 : Syscall.open(path.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644).map { Syscall.close($0) }
             if case .failure(let errno) = result {
                 _ = storage.remove()
-                throw JobObjectError(.systemCallFailed, "cannot create the mount point \(path.path)", operation: "prepare payload storage",
-                                     path: path.path, errno: errno)
+                throw JobObjectError(
+                    .systemCallFailed, "cannot create the mount point \(path.path)", operation: "prepare payload storage",
+                    path: path.path, errno: errno)
             }
             storage.state.withLock { $0.made.append(path) }
         }
@@ -94,11 +99,13 @@ final class PayloadStorage: Sendable {
                     throw JobObjectError.system(errno, operation: "prepare payload storage", path: root, what: "create")
                 }
                 if attempts < 3, case .success(let text) = FileContents.read(recordPath),
-                   let existing = PayloadRecord(parsing: text), !existing.owner.isAlive, existing.janitor?.isAlive != true {
+                    let existing = PayloadRecord(parsing: text), !existing.owner.isAlive, existing.janitor?.isAlive != true
+                {
                     PayloadStateDirectory.reclaim(root: root, existing)
                     continue
                 }
-                throw JobObjectError(.jobExists,
+                throw JobObjectError(
+                    .jobExists,
                     "a payload named \"\(root.split(separator: "/").last.map(String.init) ?? root)\" is already running (its storage \(root) exists); choose another name",
                     operation: "prepare payload storage", path: root, errno: errno)
             }
@@ -131,8 +138,9 @@ final class PayloadStorage: Sendable {
             case .failure(let failure):
                 let what = failure.readOnlyStep ? "make the mount at \(mount.target) read-only" : "bind \(mount.source) at \(mount.target)"
                 if failure.readOnlyStep { state.withLock { $0.mounted.append(mount.target) } }
-                throw JobObjectError(.systemCallFailed, "cannot \(what) (mounting needs CAP_SYS_ADMIN)",
-                                     operation: "mount payload storage", path: mount.target, errno: failure.errno)
+                throw JobObjectError(
+                    .systemCallFailed, "cannot \(what) (mounting needs CAP_SYS_ADMIN)",
+                    operation: "mount payload storage", path: mount.target, errno: failure.errno)
             }
         }
     }
@@ -149,11 +157,13 @@ final class PayloadStorage: Sendable {
             case .success: return PayloadCleanupStep(.unmount, target)
             case .failure(.resourceBusy):
                 if case .failure(let errno) = Syscall.umount(target, detach: true) {
-                    return PayloadCleanupStep(.unmount, target, error: .system(errno, operation: "unmount payload storage", path: target, what: "detach"))
+                    return PayloadCleanupStep(
+                        .unmount, target, error: .system(errno, operation: "unmount payload storage", path: target, what: "detach"))
                 }
                 return PayloadCleanupStep(.unmount, target, detail: "busy: detached lazily")
             case .failure(let errno):
-                return PayloadCleanupStep(.unmount, target, error: .system(errno, operation: "unmount payload storage", path: target, what: "unmount"))
+                return PayloadCleanupStep(
+                    .unmount, target, error: .system(errno, operation: "unmount payload storage", path: target, what: "unmount"))
             }
         }
     }
@@ -171,7 +181,9 @@ final class PayloadStorage: Sendable {
             switch result {
             case .success, .failure(.noSuchFileOrDirectory): steps.append(PayloadCleanupStep(.remove, path.path))
             case .failure(let errno):
-                steps.append(PayloadCleanupStep(.remove, path.path, error: .system(errno, operation: "remove payload storage", path: path.path, what: "remove")))
+                steps.append(
+                    PayloadCleanupStep(
+                        .remove, path.path, error: .system(errno, operation: "remove payload storage", path: path.path, what: "remove")))
             }
         }
         return steps
@@ -183,4 +195,3 @@ final class PayloadStorage: Sendable {
         (hostMounts.map(\.target), [recordPath, root + "/.payload.new"] + createdPaths.reversed().map(\.path))
     }
 }
-

@@ -17,9 +17,10 @@ extension Syscall {
         }
         return mount.source.withCString { source in
             mount.target.withCString { target in
-                var entry = jobshim_mount(source: source, target: target, fstype: nil,
-                                          flags: jobshim_ms_bind() | (mount.recursive ? jobshim_ms_rec() : 0),
-                                          data: nil, read_only: mount.readOnly ? 1 : 0, keep_flags: keep)
+                var entry = jobshim_mount(
+                    source: source, target: target, fstype: nil,
+                    flags: jobshim_ms_bind() | (mount.recursive ? jobshim_ms_rec() : 0),
+                    data: nil, read_only: mount.readOnly ? 1 : 0, keep_flags: keep)
                 var step: CInt = 0
                 guard jobshim_apply_mount(&entry, &step) == 0 else {
                     return .failure(MountFailure(readOnlyStep: step == 2, errno: Errno(rawValue: Glibc.errno)))

@@ -27,7 +27,8 @@ struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
     var isAlive: Bool {
         guard let start = Self.startTime(of: pid), start == startTime else { return false }
         guard case .success(let stat) = FileContents.read("/proc/\(pid)/stat"),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         let state = stat[stat.index(close, offsetBy: 2)...].first
         return state != "Z" && state != "X"
     }
@@ -36,7 +37,8 @@ struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
     /// spaces and parentheses, so counting starts after its last ")".
     static func startTime(of pid: pid_t) -> UInt64? {
         guard case .success(let stat) = FileContents.read("/proc/\(pid)/stat"),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // fields[0] is field 3 (state); field 22 is fields[19].
         guard fields.count > 19 else { return nil }

@@ -26,7 +26,10 @@ public struct SeccompProfile: Sendable, Hashable {
     }
 
     public enum Action: Sendable, Hashable {
-        case killThread, killProcess, trap, errno(UInt32), trace(UInt32), allow, log
+        case killThread, killProcess, trap
+        case errno(UInt32)
+        case trace(UInt32)
+        case allow, log
 
         var shim: (kind: CInt, data: UInt32) {
             switch self {
@@ -52,7 +55,9 @@ public struct SeccompProfile: Sendable, Hashable {
         var field: String = ""
         var line: Int?
 
-        public init(names: [String], action: Action, args: [Argument] = [], includes: Condition = Condition(), excludes: Condition = Condition()) {
+        public init(
+            names: [String], action: Action, args: [Argument] = [], includes: Condition = Condition(), excludes: Condition = Condition()
+        ) {
             self.names = names
             self.action = action
             self.args = args
@@ -63,8 +68,13 @@ public struct SeccompProfile: Sendable, Hashable {
 
     public struct Argument: Sendable, Hashable {
         public enum Operator: String, Sendable, Hashable, CaseIterable {
-            case notEqual = "SCMP_CMP_NE", lessThan = "SCMP_CMP_LT", lessOrEqual = "SCMP_CMP_LE", equal = "SCMP_CMP_EQ"
-            case greaterOrEqual = "SCMP_CMP_GE", greaterThan = "SCMP_CMP_GT", maskedEqual = "SCMP_CMP_MASKED_EQ"
+            case notEqual = "SCMP_CMP_NE"
+            case lessThan = "SCMP_CMP_LT"
+            case lessOrEqual = "SCMP_CMP_LE"
+            case equal = "SCMP_CMP_EQ"
+            case greaterOrEqual = "SCMP_CMP_GE"
+            case greaterThan = "SCMP_CMP_GT"
+            case maskedEqual = "SCMP_CMP_MASKED_EQ"
 
             var shim: CInt {
                 switch self {
@@ -130,8 +140,10 @@ public struct SeccompProfile: Sendable, Hashable {
         }
     }
 
-    static let topKeys = ["defaultAction", "defaultErrnoRet", "architectures", "archMap", "syscalls", "flags",
-                          "listenerPath", "listenerMetadata"]
+    static let topKeys = [
+        "defaultAction", "defaultErrnoRet", "architectures", "archMap", "syscalls", "flags",
+        "listenerPath", "listenerMetadata",
+    ]
 
     static func read(_ text: String, file: String) -> (SeccompProfile?, [PayloadProblem]) {
         var d = DocumentReader(file: file)
@@ -144,11 +156,15 @@ public struct SeccompProfile: Sendable, Hashable {
             d.report("defaultAction", root, "is required (e.g. SCMP_ACT_ERRNO or SCMP_ACT_ALLOW)")
         }
         if top["listenerPath"] != nil || top["listenerMetadata"] != nil {
-            d.report("listenerPath", top["listenerPath"] ?? top["listenerMetadata"], "seccomp user notification (SCMP_ACT_NOTIFY) is not supported")
+            d.report(
+                "listenerPath", top["listenerPath"] ?? top["listenerMetadata"],
+                "seccomp user notification (SCMP_ACT_NOTIFY) is not supported")
         }
         if let node = top["flags"], let flags = d.strings(node, "flags") {
             for (i, flag) in flags.enumerated() where flag != "SECCOMP_FILTER_FLAG_TSYNC" {
-                d.report(DocumentReader.index("flags", i), node, "\(flag) is not supported (the filter is loaded with prctl, which takes no flags)")
+                d.report(
+                    DocumentReader.index("flags", i), node,
+                    "\(flag) is not supported (the filter is loaded with prctl, which takes no flags)")
             }
         }
 
@@ -156,8 +172,12 @@ public struct SeccompProfile: Sendable, Hashable {
         if let node = top["architectures"], let names = d.strings(node, "architectures") {
             for (i, name) in names.enumerated() {
                 if archToken(name) == nil {
-                    d.report(DocumentReader.index("architectures", i), node, "unknown architecture \"\(name)\" (e.g. SCMP_ARCH_X86_64, SCMP_ARCH_AARCH64)")
-                } else { architectures.append(name) }
+                    d.report(
+                        DocumentReader.index("architectures", i), node,
+                        "unknown architecture \"\(name)\" (e.g. SCMP_ARCH_X86_64, SCMP_ARCH_AARCH64)")
+                } else {
+                    architectures.append(name)
+                }
             }
         }
         if let node = top["archMap"], let items = d.sequence(node, "archMap") {
@@ -170,7 +190,8 @@ public struct SeccompProfile: Sendable, Hashable {
                     continue
                 }
                 let subs = entry["subArchitectures"].flatMap { d.strings($0, field + ".subArchitectures") } ?? []
-                for (name, f) in [(arch, field + ".architecture")] + subs.enumerated().map({ ($1, DocumentReader.index(field + ".subArchitectures", $0)) })
+                for (name, f) in [(arch, field + ".architecture")]
+                    + subs.enumerated().map({ ($1, DocumentReader.index(field + ".subArchitectures", $0)) })
                 where archToken(name) == nil {
                     d.report(f, item, "unknown architecture \"\(name)\"")
                 }
@@ -206,16 +227,22 @@ public struct SeccompProfile: Sendable, Hashable {
                 d.report(field + ".name", n, "unknown system call \"\(name)\" (libseccomp does not know it)")
             }
         }
-        if entry["names"] == nil && entry["name"] == nil { d.report(field + ".names", node, "is required: the system calls this rule is for") }
+        if entry["names"] == nil && entry["name"] == nil {
+            d.report(field + ".names", node, "is required: the system calls this rule is for")
+        }
         let errnoRet = entry["errnoRet"].flatMap { readErrno(&d, $0, field + ".errnoRet") }
         var action: Action?
-        if let n = entry["action"] { action = readAction(&d, n, field + ".action", errnoRet: errnoRet) } else {
+        if let n = entry["action"] {
+            action = readAction(&d, n, field + ".action", errnoRet: errnoRet)
+        } else {
             d.report(field + ".action", node, "is required (e.g. SCMP_ACT_ERRNO)")
         }
         if let errnoRet, let action {
             switch action {
             case .errno, .trace: break
-            default: _ = errnoRet; d.report(field + ".errnoRet", entry["errnoRet"], "is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
+            default:
+                _ = errnoRet
+                d.report(field + ".errnoRet", entry["errnoRet"], "is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
             }
         }
         var args: [Argument] = []
@@ -229,17 +256,25 @@ public struct SeccompProfile: Sendable, Hashable {
                 let opText = a["op"].flatMap { d.string($0, f + ".op") }
                 if a["index"] == nil { d.report(f + ".index", item, "is required (0…5)") }
                 if a["op"] == nil { d.report(f + ".op", item, "is required (e.g. SCMP_CMP_EQ)") }
-                if let index, !(0...5).contains(index) { d.report(f + ".index", a["index"], "must be 0…5 (a system call has six arguments)") }
+                if let index, !(0...5).contains(index) {
+                    d.report(f + ".index", a["index"], "must be 0…5 (a system call has six arguments)")
+                }
                 let op = opText.flatMap { Argument.Operator(rawValue: $0) }
                 if let opText, op == nil {
-                    d.report(f + ".op", a["op"], "unknown operator \"\(opText)\": use one of \(Argument.Operator.allCases.map(\.rawValue).joined(separator: ", "))")
+                    d.report(
+                        f + ".op", a["op"],
+                        "unknown operator \"\(opText)\": use one of \(Argument.Operator.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                if let index, (0...5).contains(index), let op { args.append(Argument(index: UInt32(index), value: value, valueTwo: valueTwo, op: op)) }
+                if let index, (0...5).contains(index), let op {
+                    args.append(Argument(index: UInt32(index), value: value, valueTwo: valueTwo, op: op))
+                }
             }
         }
         let includes = entry["includes"].flatMap { readCondition(&d, $0, field + ".includes") } ?? Condition()
         let excludes = entry["excludes"].flatMap { readCondition(&d, $0, field + ".excludes") } ?? Condition()
-        if excludes.minKernel != nil { d.report(field + ".excludes.minKernel", entry["excludes"], "minKernel is only meaningful in includes") }
+        if excludes.minKernel != nil {
+            d.report(field + ".excludes.minKernel", entry["excludes"], "minKernel is only meaningful in includes")
+        }
         guard let action else { return nil }
         var rule = Rule(names: names, action: action, args: args, includes: includes, excludes: excludes)
         rule.field = field
@@ -289,7 +324,10 @@ public struct SeccompProfile: Sendable, Hashable {
             d.report(field, node, "SCMP_ACT_NOTIFY needs a seccomp agent, which is not supported")
             return nil
         default:
-            d.report(field, node, "unknown action \"\(name)\": use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP, SCMP_ACT_TRACE or SCMP_ACT_LOG")
+            d.report(
+                field, node,
+                "unknown action \"\(name)\": use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP, SCMP_ACT_TRACE or SCMP_ACT_LOG"
+            )
             return nil
         }
     }
@@ -323,13 +361,20 @@ public struct SeccompProfile: Sendable, Hashable {
             }
             if !arches.contains(token) { arches.append(token) }
         }
-        struct Flat { var syscall: CInt; var action: Action; var args: [Argument]; var rule: Rule; var name: String }
+        struct Flat {
+            var syscall: CInt
+            var action: Action
+            var args: [Argument]
+            var rule: Rule
+            var name: String
+        }
         var flat: [Flat] = []
         for rule in syscalls where applies(rule, capabilities: capabilities) {
             for name in rule.names {
                 let number = jobshim_seccomp_resolve_syscall(name)
                 guard number != Int32.min else {
-                    throw JobObjectError(.invalidArgument, "\(rule.field): unknown system call \"\(name)\"", operation: "compile seccomp profile")
+                    throw JobObjectError(
+                        .invalidArgument, "\(rule.field): unknown system call \"\(name)\"", operation: "compile seccomp profile")
                 }
                 let indexes = rule.args.map(\.index)
                 if Set(indexes).count == indexes.count {
@@ -349,22 +394,27 @@ public struct SeccompProfile: Sendable, Hashable {
             var rules: [jobshim_seccomp_rule] = []
             for (i, entry) in flat.enumerated() {
                 let shim = entry.action.shim
-                rules.append(jobshim_seccomp_rule(syscall: entry.syscall, action: shim.kind, action_data: shim.data,
-                                                  args: argPointers[i], arg_count: CInt(entry.args.count)))
+                rules.append(
+                    jobshim_seccomp_rule(
+                        syscall: entry.syscall, action: shim.kind, action_data: shim.data,
+                        args: argPointers[i], arg_count: CInt(entry.args.count)))
             }
             let defaultShim = defaultAction.shim
-            let rc = jobshim_seccomp_compile(defaultShim.kind, defaultShim.data, arches, CInt(arches.count),
-                                             rules, CInt(rules.count), &failedRule, &program, &length)
+            let rc = jobshim_seccomp_compile(
+                defaultShim.kind, defaultShim.data, arches, CInt(arches.count),
+                rules, CInt(rules.count), &failedRule, &program, &length)
             return rc == 0 ? 0 : Glibc.errno
         }
         guard rc == 0, let program else {
             let errno = Errno(rawValue: rc)
             if failedRule >= 0, Int(failedRule) < flat.count {
                 let entry = flat[Int(failedRule)]
-                throw JobObjectError(.invalidArgument, "libseccomp refused \(entry.rule.field) for \"\(entry.name)\"",
-                                     operation: "compile seccomp profile", errno: errno)
+                throw JobObjectError(
+                    .invalidArgument, "libseccomp refused \(entry.rule.field) for \"\(entry.name)\"",
+                    operation: "compile seccomp profile", errno: errno)
             }
-            throw JobObjectError(.systemCallFailed, "libseccomp could not build or export the filter", operation: "compile seccomp profile", errno: errno)
+            throw JobObjectError(
+                .systemCallFailed, "libseccomp could not build or export the filter", operation: "compile seccomp profile", errno: errno)
         }
         defer { free(program) }
         return try SeccompFilter(program: Array(UnsafeBufferPointer(start: program, count: length)))
@@ -383,7 +433,8 @@ public struct SeccompProfile: Sendable, Hashable {
         if !rule.includes.arches.isEmpty, !rule.includes.arches.contains(where: machine.contains) { return false }
         if rule.excludes.arches.contains(where: machine.contains) { return false }
         if let minimum = rule.includes.minKernel.flatMap(Self.kernelVersion), let running = Self.runningKernel,
-           running.lexicographicallyPrecedes(minimum) {
+            running.lexicographicallyPrecedes(minimum)
+        {
             return false
         }
         return true
@@ -417,6 +468,6 @@ private func withArrays<T, R>(_ arrays: [[T]], _ body: ([UnsafePointer<T>?]) -> 
         _ = buffer.initialize(from: array)
         return buffer
     }
-    defer { buffers.forEach { $0?.deallocate() } }
+    defer { for buffer in buffers { buffer?.deallocate() } }
     return body(buffers.map { $0.map { UnsafePointer($0.baseAddress!) } })
 }

@@ -44,7 +44,9 @@ enum UserDatabase {
         }
     }
 
-    private static func lookupUser(_ call: (inout passwd, UnsafeMutablePointer<CChar>, Int, inout UnsafeMutablePointer<passwd>?) -> CInt) -> User? {
+    private static func lookupUser(
+        _ call: (inout passwd, UnsafeMutablePointer<CChar>, Int, inout UnsafeMutablePointer<passwd>?) -> CInt
+    ) -> User? {
         var size = 1024
         while size <= 1 << 20 {
             var entry = passwd()
@@ -52,15 +54,21 @@ enum UserDatabase {
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
             defer { buffer.deallocate() }
             let rc = call(&entry, buffer, size, &result)
-            if rc == ERANGE { size *= 4; continue }
+            if rc == ERANGE {
+                size *= 4
+                continue
+            }
             guard rc == 0, result != nil else { return nil }
-            return User(name: String(cString: entry.pw_name), uid: entry.pw_uid, gid: entry.pw_gid,
-                        home: entry.pw_dir.map { String(cString: $0) } ?? "/")
+            return User(
+                name: String(cString: entry.pw_name), uid: entry.pw_uid, gid: entry.pw_gid,
+                home: entry.pw_dir.map { String(cString: $0) } ?? "/")
         }
         return nil
     }
 
-    private static func lookupGroup(_ call: (inout Glibc.group, UnsafeMutablePointer<CChar>, Int, inout UnsafeMutablePointer<Glibc.group>?) -> CInt) -> gid_t? {
+    private static func lookupGroup(
+        _ call: (inout Glibc.group, UnsafeMutablePointer<CChar>, Int, inout UnsafeMutablePointer<Glibc.group>?) -> CInt
+    ) -> gid_t? {
         var size = 1024
         while size <= 1 << 20 {
             var entry = Glibc.group()
@@ -68,7 +76,10 @@ enum UserDatabase {
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
             defer { buffer.deallocate() }
             let rc = call(&entry, buffer, size, &result)
-            if rc == ERANGE { size *= 4; continue }
+            if rc == ERANGE {
+                size *= 4
+                continue
+            }
             guard rc == 0, result != nil else { return nil }
             return entry.gr_gid
         }

@@ -32,7 +32,9 @@ extension YAMLNode {
     /// Composes the single document of `text`; nil if it has none.
     static func compose(_ text: String) throws(YAMLError) -> YAMLNode? {
         var parser = yaml_parser_t()
-        guard yaml_parser_initialize(&parser) != 0 else { throw YAMLError(line: nil, message: "cannot start the YAML parser (out of memory)") }
+        guard yaml_parser_initialize(&parser) != 0 else {
+            throw YAMLError(line: nil, message: "cannot start the YAML parser (out of memory)")
+        }
         defer { yaml_parser_delete(&parser) }
         // libyaml asserts on a null input: an empty document has no node.
         let bytes = Array(text.utf8)
@@ -91,8 +93,11 @@ extension YAMLNode {
                 var pairs: [(key: YAMLNode, value: YAMLNode)] = []
                 var pair = node.pointee.data.mapping.pairs.start
                 while pair != node.pointee.data.mapping.pairs.top {
-                    pairs.append((try self.node(at: pair!.pointee.key, depth: depth + 1),
-                                  try self.node(at: pair!.pointee.value, depth: depth + 1)))
+                    pairs.append(
+                        (
+                            try self.node(at: pair!.pointee.key, depth: depth + 1),
+                            try self.node(at: pair!.pointee.value, depth: depth + 1)
+                        ))
                     pair = pair! + 1
                 }
                 return .mapping(pairs, line: line)

@@ -32,7 +32,8 @@ struct YAMLScalar {
     /// octal, `_` between digits), nil if it is none or does not fit.
     var int: Int? {
         guard isPlain, let (negative, radix, digits) = integerParts,
-              let magnitude = Int(digits, radix: radix) else { return nil }
+            let magnitude = Int(digits, radix: radix)
+        else { return nil }
         return negative ? -magnitude : magnitude
     }
 
@@ -88,7 +89,8 @@ struct YAMLScalar {
             exponent = rest[rest.index(after: e)...]
         }
         let parts = mantissa.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        let whole = parts[0], fraction = parts.count > 1 ? parts[1] : nil
+        let whole = parts[0]
+        let fraction = parts.count > 1 ? parts[1] : nil
         func digits(_ s: Substring) -> Bool { s.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "_") } }
         guard digits(whole), fraction.map(digits) ?? true, !(whole.isEmpty && (fraction ?? "").isEmpty) else { return false }
         guard whole.first != "_" else { return false }

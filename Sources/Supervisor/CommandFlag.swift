@@ -21,24 +21,29 @@ struct CommandFlag<Root>: Sendable {
     }
 
     /// An option that takes a value once.
-    static func option(_ name: String, _ valueName: String, help: String,
-                       _ store: @escaping @Sendable (inout Root, String) throws(ValidationError) -> Void) -> CommandFlag {
+    static func option(
+        _ name: String, _ valueName: String, help: String,
+        _ store: @escaping @Sendable (inout Root, String) throws(ValidationError) -> Void
+    ) -> CommandFlag {
         CommandFlag(name: name, arity: .one, valueName: valueName, help: help, store: store)
     }
 
     /// An option that takes a value and may be given any number of times.
-    static func repeated(_ name: String, _ valueName: String, help: String,
-                         _ store: @escaping @Sendable (inout Root, String) throws(ValidationError) -> Void) -> CommandFlag {
+    static func repeated(
+        _ name: String, _ valueName: String, help: String,
+        _ store: @escaping @Sendable (inout Root, String) throws(ValidationError) -> Void
+    ) -> CommandFlag {
         CommandFlag(name: name, arity: .repeated, valueName: valueName, help: help, store: store)
     }
 
     /// The same option, storing into a part of a larger value.
     func within<Outer>(_ path: WritableKeyPath<Outer, Root> & Sendable) -> CommandFlag<Outer> {
         let store = self.store
-        return CommandFlag<Outer>(name: name, arity: arity, valueName: valueName, help: help,
-                                  store: { (outer: inout Outer, value: String) throws(ValidationError) in
-                                      try store(&outer[keyPath: path], value)
-                                  })
+        return CommandFlag<Outer>(
+            name: name, arity: arity, valueName: valueName, help: help,
+            store: { (outer: inout Outer, value: String) throws(ValidationError) in
+                try store(&outer[keyPath: path], value)
+            })
     }
 }
 
@@ -62,8 +67,10 @@ struct FlagSection<Root>: Sendable {
 enum FlagParser {
     /// Options until `--` or the first argument that is not one; returns
     /// what follows (the command). `--opt value`, `--opt=value` and flags.
-    static func parse<Root>(_ arguments: ArraySlice<String>, _ flags: [CommandFlag<Root>],
-                            into root: inout Root) throws(ValidationError) -> [String] {
+    static func parse<Root>(
+        _ arguments: ArraySlice<String>, _ flags: [CommandFlag<Root>],
+        into root: inout Root
+    ) throws(ValidationError) -> [String] {
         let byName = Dictionary(flags.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var seen: Set<String> = []
         var rest = arguments
@@ -71,7 +78,8 @@ enum FlagParser {
             rest = rest.dropFirst()
             if argument == "--" { return Array(rest) }
             guard argument.hasPrefix("-"), argument != "-" else { return [argument] + rest }
-            var name = argument, attached: String?
+            var name = argument
+            var attached: String?
             if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
                 name = String(argument[..<equals])
                 attached = String(argument[argument.index(after: equals)...])

@@ -7,16 +7,16 @@ struct EventsCommand: AsyncParsableCommand {
         commandName: "events",
         abstract: "Follow a job's events until it has no process left.",
         discussion: """
-        The first line is 'subscribed' with the job's state and counters so far; then \
-        one line per event (memory.max reached, OOM kill, pids.max refusal, frozen, \
-        thawed, active-process-zero, …), ending after active_process_zero. Process \
-        starts and exits are seen only by the jobsup that runs the job (use \
-        jobsup run --events). The JSON schema is in docs/jobsup.md.
+            The first line is 'subscribed' with the job's state and counters so far; then \
+            one line per event (memory.max reached, OOM kill, pids.max refusal, frozen, \
+            thawed, active-process-zero, …), ending after active_process_zero. Process \
+            starts and exits are seen only by the jobsup that runs the job (use \
+            jobsup run --events). The JSON schema is in docs/jobsup.md.
 
-        Examples:
-          jobsup events build
-          jobsup events build --format human
-        """)
+            Examples:
+              jobsup events build
+              jobsup events build --format human
+            """)
 
     @OptionGroup var target: JobTarget
 

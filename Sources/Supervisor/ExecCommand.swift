@@ -7,19 +7,19 @@ struct ExecCommand: AsyncParsableCommand {
         commandName: "exec",
         abstract: "Start one more process inside a running job, wait for it, and exit with its status.",
         discussion: """
-        COMMAND is born inside the job (clone3 into its cgroup), under its limits, with \
-        this shell's stdin, stdout and stderr, in a process group of its own. jobsup \
-        passes on to it every signal it can catch (all but SIGCHLD and the fault \
-        signals; signals ignored when jobsup started stay ignored, blocked ones stay \
-        blocked in COMMAND) and exits with its status (128+N \
-        for signal N); 125 when the job cannot be opened, 126 when COMMAND cannot be \
-        executed, 127 when it is not found. The job's own jobsup ends COMMAND with the \
-        job.
+            COMMAND is born inside the job (clone3 into its cgroup), under its limits, with \
+            this shell's stdin, stdout and stderr, in a process group of its own. jobsup \
+            passes on to it every signal it can catch (all but SIGCHLD and the fault \
+            signals; signals ignored when jobsup started stay ignored, blocked ones stay \
+            blocked in COMMAND) and exits with its status (128+N \
+            for signal N); 125 when the job cannot be opened, 126 when COMMAND cannot be \
+            executed, 127 when it is not found. The job's own jobsup ends COMMAND with the \
+            job.
 
-        Examples:
-          jobsup exec web -- sh -c 'cat /proc/self/cgroup'
-          jobsup exec build -- gdb -p 1234
-        """)
+            Examples:
+              jobsup exec web -- sh -c 'cat /proc/self/cgroup'
+              jobsup exec build -- gdb -p 1234
+            """)
 
     @OptionGroup var target: JobTarget
 

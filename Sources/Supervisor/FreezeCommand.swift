@@ -6,12 +6,12 @@ struct FreezeCommand: AsyncParsableCommand {
         commandName: "freeze",
         abstract: "Freeze every process in a job (cgroup.freeze); returns once it is frozen.",
         discussion: """
-        Frozen processes use no CPU and cannot be woken by signals, except SIGKILL, \
-        until thawed.
+            Frozen processes use no CPU and cannot be woken by signals, except SIGKILL, \
+            until thawed.
 
-        Example:
-          jobsup freeze build && sleep 60 && jobsup thaw build
-        """)
+            Example:
+              jobsup freeze build && sleep 60 && jobsup thaw build
+            """)
 
     @OptionGroup var target: JobTarget
 
@@ -26,9 +26,9 @@ struct ThawCommand: AsyncParsableCommand {
         commandName: "thaw",
         abstract: "Thaw a frozen job; returns once it runs again.",
         discussion: """
-        Example:
-          jobsup thaw build
-        """)
+            Example:
+              jobsup thaw build
+            """)
 
     @OptionGroup var target: JobTarget
 

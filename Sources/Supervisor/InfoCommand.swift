@@ -5,7 +5,9 @@ struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
         abstract: "Show where jobs would be created and what this host offers them.",
-        discussion: "Prints the cgroup2 mount, this process's cgroup, the job parent, the controllers jobs can use, and the kernel features found (cgroup.kill, clone3, CLONE_INTO_CGROUP, waitid(P_PIDFD)).")
+        discussion:
+            "Prints the cgroup2 mount, this process's cgroup, the job parent, the controllers jobs can use, and the kernel features found (cgroup.kill, clone3, CLONE_INTO_CGROUP, waitid(P_PIDFD))."
+    )
 
     @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The job parent cgroup.", valueName: "path"))
     var cgroupParent: String?

@@ -23,8 +23,10 @@ final class JobControl: Sendable {
     private let last = Mutex<Task<Void, Never>?>(nil)
     private let frozenByStop = Mutex(false)
 
-    init(job: JobObject, initProcess: ProcessHandle, terminal: TerminalForeground?,
-         forward: @escaping @Sendable (Int32) -> Void) {
+    init(
+        job: JobObject, initProcess: ProcessHandle, terminal: TerminalForeground?,
+        forward: @escaping @Sendable (Int32) -> Void
+    ) {
         self.job = job
         self.initProcess = initProcess
         self.terminal = terminal

@@ -9,30 +9,32 @@ struct JobSup: AsyncParsableCommand {
         commandName: "jobsup",
         abstract: "Run programs as job objects: grouped, limited, accounted for, and gone when their time is up.",
         discussion: """
-        jobsup puts a payload and every process it starts into one cgroup v2 job. \
-        No process can leave the job by forking or setsid; when the payload's init \
-        exits, the rest get SIGTERM, then SIGKILL after a grace period, and the job \
-        is removed. If jobsup itself dies, even by SIGKILL, the job dies with it. \
-        Named jobs can be listed, watched, signalled, frozen, joined and re-limited \
-        from another shell.
+            jobsup puts a payload and every process it starts into one cgroup v2 job. \
+            No process can leave the job by forking or setsid; when the payload's init \
+            exits, the rest get SIGTERM, then SIGKILL after a grace period, and the job \
+            is removed. If jobsup itself dies, even by SIGKILL, the job dies with it. \
+            Named jobs can be listed, watched, signalled, frozen, joined and re-limited \
+            from another shell.
 
-        Exit status: run and exec exit with the payload's status (128+N when signal N \
-        ended it); 0 when a management command worked, 1 when it failed; 2 for a bad \
-        option or file; 125 when jobsup itself failed; 126 when the command cannot be \
-        executed; 127 when it is not found.
+            Exit status: run and exec exit with the payload's status (128+N when signal N \
+            ended it); 0 when a management command worked, 1 when it failed; 2 for a bad \
+            option or file; 125 when jobsup itself failed; 126 when the command cannot be \
+            executed; 127 when it is not found.
 
-        Examples:
-          jobsup run --memory-max 2G -- make -j8
-          jobsup run --name web -- ./server &
-          jobsup list
-          jobsup stats web --format json
-          jobsup limits web --cpus 0.5
-          jobsup kill web
-        """,
+            Examples:
+              jobsup run --memory-max 2G -- make -j8
+              jobsup run --name web -- ./server &
+              jobsup list
+              jobsup stats web --format json
+              jobsup limits web --cpus 0.5
+              jobsup kill web
+            """,
         version: "jobsup \(JobsupVersion.text)",
-        subcommands: [RunCommand.self, ListCommand.self, StatsCommand.self, EventsCommand.self,
-                      SignalCommand.self, KillCommand.self, FreezeCommand.self, ThawCommand.self,
-                      ExecCommand.self, LimitsCommand.self, InfoCommand.self])
+        subcommands: [
+            RunCommand.self, ListCommand.self, StatsCommand.self, EventsCommand.self,
+            SignalCommand.self, KillCommand.self, FreezeCommand.self, ThawCommand.self,
+            ExecCommand.self, LimitsCommand.self, InfoCommand.self,
+        ])
 }
 
 /// The entry point: ArgumentParser's, except that a usage error exits 2
@@ -59,7 +61,8 @@ enum JobSupMain {
         // the long way, for ArgumentParser's layout.
         let arguments = CommandLine.arguments
         if arguments.count > 1, arguments[1] == "run", let request = try? RunFlags.parse(arguments.dropFirst(2)),
-           (try? request.validate()) != nil {
+            (try? request.validate()) != nil
+        {
             _ = try? CallingThreadExecutor.run { await request.execute() }
         }
         do {

@@ -6,8 +6,10 @@ struct JobTarget: ParsableArguments {
     @Argument(help: ArgumentHelp("The job's name (as given to jobsup run --name).", valueName: "name"))
     var name: String
 
-    @Option(name: .customLong("cgroup-parent"),
-            help: ArgumentHelp("The job parent cgroup (default: $JOBOBJECTS_CGROUP_PARENT, else 'jobobjects' under jobsup's own cgroup).", valueName: "path"))
+    @Option(
+        name: .customLong("cgroup-parent"),
+        help: ArgumentHelp(
+            "The job parent cgroup (default: $JOBOBJECTS_CGROUP_PARENT, else 'jobobjects' under jobsup's own cgroup).", valueName: "path"))
     var cgroupParent: String?
 
     /// Opens the job without taking ownership: closing this handle leaves it running.

@@ -44,7 +44,8 @@ struct LimitFlags: Equatable {
                 limits.maxProcesses = Int.max
             } else {
                 guard let n = Int(text), n >= 1 else {
-                    throw ValidationError("invalid --pids-max \(String(reflecting: text)): give a whole number of at least 1 (processes and threads), or max")
+                    throw ValidationError(
+                        "invalid --pids-max \(String(reflecting: text)): give a whole number of at least 1 (processes and threads), or max")
                 }
                 limits.maxProcesses = n
             }
@@ -55,33 +56,39 @@ struct LimitFlags: Equatable {
         }
         if let text = cpuWeight {
             guard let n = Int(text), (1...10_000).contains(n) else {
-                throw ValidationError("invalid --cpu-weight \(String(reflecting: text)): give a whole number from 1 to 10000 (100 is the default share)")
+                throw ValidationError(
+                    "invalid --cpu-weight \(String(reflecting: text)): give a whole number from 1 to 10000 (100 is the default share)")
             }
             limits.cpuWeight = CPUWeight(n)
         }
         if let text = cpuWindowsWeight {
             guard let n = Int(text), (1...9).contains(n) else {
-                throw ValidationError("invalid --cpu-windows-weight \(String(reflecting: text)): give a whole number from 1 to 9 (5 is the default share)")
+                throw ValidationError(
+                    "invalid --cpu-windows-weight \(String(reflecting: text)): give a whole number from 1 to 9 (5 is the default share)")
             }
             limits.cpuWeight = CPUWeight.windows(n)
         }
         if cpuIdle { limits.cpuIdle = true }
         if let list = cpuset {
             guard Self.isCPUList(list) else {
-                throw ValidationError("invalid --cpuset \(String(reflecting: list)): give CPU numbers and ranges separated by commas, such as 0-1,3")
+                throw ValidationError(
+                    "invalid --cpuset \(String(reflecting: list)): give CPU numbers and ranges separated by commas, such as 0-1,3")
             }
             limits.cpus = list
         }
         if let list = cpusetMems {
             guard Self.isCPUList(list) else {
-                throw ValidationError("invalid --cpuset-mems \(String(reflecting: list)): give memory node numbers and ranges separated by commas, such as 0 or 0-1")
+                throw ValidationError(
+                    "invalid --cpuset-mems \(String(reflecting: list)): give memory node numbers and ranges separated by commas, such as 0 or 0-1"
+                )
             }
             limits.memoryNodes = list
         }
         limits.io = try ioMax.map { spec throws(ValidationError) in try Self.ioLimit(spec) }
         if let text = ioWeight {
             guard let n = Int(text), (1...10_000).contains(n) else {
-                throw ValidationError("invalid --io-weight \(String(reflecting: text)): give a whole number from 1 to 10000 (100 is the default share)")
+                throw ValidationError(
+                    "invalid --io-weight \(String(reflecting: text)): give a whole number from 1 to 10000 (100 is the default share)")
             }
             limits.ioWeight = n
         }
@@ -97,7 +104,9 @@ struct LimitFlags: Equatable {
         var period: UInt64 = 100_000
         if let text = cpuPeriod {
             guard let micros = Self.microseconds(text), (1_000...1_000_000).contains(micros) else {
-                throw ValidationError("invalid --cpu-period \(String(reflecting: text)): give a duration from 1ms to 1s, such as 100ms (a bare number is microseconds)")
+                throw ValidationError(
+                    "invalid --cpu-period \(String(reflecting: text)): give a duration from 1ms to 1s, such as 100ms (a bare number is microseconds)"
+                )
             }
             guard cpus != nil || cpuPercent != nil else {
                 throw ValidationError("--cpu-period needs --cpus or --cpu-percent")
@@ -110,14 +119,17 @@ struct LimitFlags: Equatable {
                 throw ValidationError("invalid --cpus \(String(reflecting: text)): give a positive number of CPUs, such as 1.5 or 0.25")
             }
             guard n >= minimum else {
-                throw ValidationError("--cpus \(text) is below the kernel's minimum of 1ms per period (\(minimum) CPUs at a \(period)µs period)")
+                throw ValidationError(
+                    "--cpus \(text) is below the kernel's minimum of 1ms per period (\(minimum) CPUs at a \(period)µs period)")
             }
             return CPUQuota.cpus(n, periodMicroseconds: period)
         }
         if let text = cpuPercent {
             let trimmed = text.hasSuffix("%") ? String(text.dropLast()) : text
             guard let p = Double(trimmed), p.isFinite, p > 0, p <= 100 else {
-                throw ValidationError("invalid --cpu-percent \(String(reflecting: text)): give a percentage of the whole machine above 0 and at most 100, such as 25")
+                throw ValidationError(
+                    "invalid --cpu-percent \(String(reflecting: text)): give a percentage of the whole machine above 0 and at most 100, such as 25"
+                )
             }
             let quota = CPUQuota.percentOfMachine(p, periodMicroseconds: period)
             guard (quota.cpuCount ?? 0) >= minimum else {
@@ -156,10 +168,11 @@ struct LimitFlags: Equatable {
 
     /// "0-3,5".
     static func isCPUList(_ text: String) -> Bool {
-        !text.isEmpty && text.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { part in
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
-            return (1...2).contains(bounds.count) && bounds.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
-        }
+        !text.isEmpty
+            && text.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { part in
+                let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+                return (1...2).contains(bounds.count) && bounds.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+            }
     }
 
     /// "100ms", "1s", "50000us", "50000" (µs).
@@ -173,7 +186,8 @@ struct LimitFlags: Equatable {
 
     /// "/dev/sda:wbps=10M,riops=100" or "8:0:rbps=1M".
     static func ioLimit(_ spec: String) throws(ValidationError) -> IOLimit {
-        let accepted = "give DEVICE:KEY=VALUE[,KEY=VALUE…] with DEVICE a block device path or MAJOR:MINOR and KEY rbps, wbps, riops or wiops, such as /dev/sda:wbps=10M or 8:0:riops=1000"
+        let accepted =
+            "give DEVICE:KEY=VALUE[,KEY=VALUE…] with DEVICE a block device path or MAJOR:MINOR and KEY rbps, wbps, riops or wiops, such as /dev/sda:wbps=10M or 8:0:riops=1000"
         // The device ends at the last ':' before the first '='.
         guard let equals = spec.firstIndex(of: "="), let colon = spec[..<equals].lastIndex(of: ":"), colon != spec.startIndex else {
             throw ValidationError("invalid --io-max \(String(reflecting: spec)): \(accepted)")
@@ -181,18 +195,26 @@ struct LimitFlags: Equatable {
         var limit = IOLimit(device: String(spec[..<colon]))
         for pair in spec[spec.index(after: colon)...].split(separator: ",") {
             let parts = pair.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2 else { throw ValidationError("invalid --io-max \(String(reflecting: spec)): \(String(reflecting: String(pair))) is not KEY=VALUE; \(accepted)") }
-            let key = parts[0].lowercased(), text = String(parts[1])
+            guard parts.count == 2 else {
+                throw ValidationError(
+                    "invalid --io-max \(String(reflecting: spec)): \(String(reflecting: String(pair))) is not KEY=VALUE; \(accepted)")
+            }
+            let key = parts[0].lowercased()
+            let text = String(parts[1])
             let value: UInt64?
             if text.lowercased() == "max" {
                 value = nil
             } else if key == "rbps" || key == "wbps" {
                 let bytes = try Self.bytes(text, flag: "--io-max \(key)")
-                guard bytes > 0 else { throw ValidationError("invalid --io-max \(String(reflecting: spec)): \(key) must be at least 1 (or max)") }
+                guard bytes > 0 else {
+                    throw ValidationError("invalid --io-max \(String(reflecting: spec)): \(key) must be at least 1 (or max)")
+                }
                 value = bytes
             } else if key == "riops" || key == "wiops" {
                 guard let n = UInt64(text), n > 0 else {
-                    throw ValidationError("invalid --io-max \(String(reflecting: spec)): \(key) takes a whole number of operations per second of at least 1, or max")
+                    throw ValidationError(
+                        "invalid --io-max \(String(reflecting: spec)): \(key) takes a whole number of operations per second of at least 1, or max"
+                    )
                 }
                 value = n
             } else {
@@ -205,7 +227,9 @@ struct LimitFlags: Equatable {
             default: limit.writeOperationsPerSecond = value
             }
         }
-        if [limit.readBytesPerSecond, limit.writeBytesPerSecond, limit.readOperationsPerSecond, limit.writeOperationsPerSecond].allSatisfy({ $0 == nil }) {
+        if [limit.readBytesPerSecond, limit.writeBytesPerSecond, limit.readOperationsPerSecond, limit.writeOperationsPerSecond].allSatisfy({
+            $0 == nil
+        }) {
             throw ValidationError("invalid --io-max \(String(reflecting: spec)): it sets no rate; \(accepted)")
         }
         let device = limit.device
@@ -213,7 +237,9 @@ struct LimitFlags: Equatable {
         if !(numbers.count == 2 && numbers.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) })) {
             var info = stat()
             guard stat(device, &info) == 0 else {
-                throw ValidationError("invalid --io-max \(String(reflecting: spec)): device \(device) does not exist; name a block device such as /dev/sda, or give MAJOR:MINOR such as 8:0")
+                throw ValidationError(
+                    "invalid --io-max \(String(reflecting: spec)): device \(device) does not exist; name a block device such as /dev/sda, or give MAJOR:MINOR such as 8:0"
+                )
             }
             guard (info.st_mode & S_IFMT) == S_IFBLK else {
                 throw ValidationError("invalid --io-max \(String(reflecting: spec)): \(device) is not a block device")
@@ -226,7 +252,9 @@ struct LimitFlags: Equatable {
     static func resourceLimit(_ spec: String) throws(ValidationError) -> ResourceLimit {
         let parts = spec.split(separator: "=", maxSplits: 1)
         guard parts.count == 2, let name = ResourceLimitName(rawValue: parts[0].lowercased()) else {
-            throw ValidationError("invalid --rlimit \(String(reflecting: spec)): give NAME=SOFT[:HARD] with NAME one of \(ResourceLimitName.allNames), such as nofile=1024 or as=1G")
+            throw ValidationError(
+                "invalid --rlimit \(String(reflecting: spec)): give NAME=SOFT[:HARD] with NAME one of \(ResourceLimitName.allNames), such as nofile=1024 or as=1G"
+            )
         }
         let values = parts[1].split(separator: ":", omittingEmptySubsequences: false)
         guard (1...2).contains(values.count) else {
@@ -238,17 +266,22 @@ struct LimitFlags: Equatable {
             switch name.unit {
             case .bytes:
                 do { return try ByteCount.parse(String(text), what: "--rlimit \(name.rawValue)") } catch {
-                    throw ValidationError("invalid --rlimit \(String(reflecting: spec)): \(name.rawValue) is a size: bytes or a number with K, M, G or T (512M), or unlimited")
+                    throw ValidationError(
+                        "invalid --rlimit \(String(reflecting: spec)): \(name.rawValue) is a size: bytes or a number with K, M, G or T (512M), or unlimited"
+                    )
                 }
             case .seconds:
                 if let n = UInt64(text) { return n }
                 guard let d = DurationArgument(argument: String(text))?.duration else {
-                    throw ValidationError("invalid --rlimit \(String(reflecting: spec)): \(name.rawValue) is CPU seconds: a whole number or a duration such as 30s or 2m, or unlimited")
+                    throw ValidationError(
+                        "invalid --rlimit \(String(reflecting: spec)): \(name.rawValue) is CPU seconds: a whole number or a duration such as 30s or 2m, or unlimited"
+                    )
                 }
                 return UInt64(d.components.seconds)
             case .count:
                 guard let n = UInt64(text) else {
-                    throw ValidationError("invalid --rlimit \(String(reflecting: spec)): \(name.rawValue) takes a whole number, or unlimited")
+                    throw ValidationError(
+                        "invalid --rlimit \(String(reflecting: spec)): \(name.rawValue) takes a whole number, or unlimited")
                 }
                 return n
             }
@@ -261,5 +294,3 @@ struct LimitFlags: Equatable {
         return ResourceLimit(resource: name.resource, soft: soft, hard: hard)
     }
 }
-
-

@@ -2,22 +2,24 @@ import ArgumentParser
 import JobObjects
 
 struct LimitsCommand: AsyncParsableCommand {
-    static var configuration: CommandConfiguration { CommandConfiguration(
-        commandName: "limits",
-        abstract: "Print a job's limits, or change them while it runs.",
-        discussion: """
-        Without limit flags, prints the limits in force, read back from the kernel \
-        (a limit whose controller is not enabled for the job is not shown). With \
-        flags, sets those on the live job; processes already running are held to the \
-        new values at once, and the rest stay as they are. --rlimit and --cpu-time \
-        belong to the jobsup that runs the job and cannot be changed here.
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "limits",
+            abstract: "Print a job's limits, or change them while it runs.",
+            discussion: """
+                Without limit flags, prints the limits in force, read back from the kernel \
+                (a limit whose controller is not enabled for the job is not shown). With \
+                flags, sets those on the live job; processes already running are held to the \
+                new values at once, and the rest stay as they are. --rlimit and --cpu-time \
+                belong to the jobsup that runs the job and cannot be changed here.
 
-        Examples:
-          jobsup limits build
-          jobsup limits build --memory-max 4G --memory-high 3G
-          jobsup limits build --cpus 0.5 --format json
+                Examples:
+                  jobsup limits build
+                  jobsup limits build --memory-max 4G --memory-high 3G
+                  jobsup limits build --cpus 0.5 --format json
 
-        """ + "\n" + FlagHelp.text([FlagSection(title: "Limits", flags: RunFlags.limits)])) }
+                """ + "\n" + FlagHelp.text([FlagSection(title: "Limits", flags: RunFlags.limits)]))
+    }
 
     @OptionGroup var target: JobTarget
 

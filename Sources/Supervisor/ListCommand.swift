@@ -6,14 +6,14 @@ struct ListCommand: AsyncParsableCommand {
         commandName: "list",
         abstract: "List the jobs under the job parent: name, state, processes, memory, CPU.",
         discussion: """
-        STATE is running (processes in it), frozen, or empty. MEMORY is memory.current \
-        ('-' without the memory controller); CPU is the user+system time of every \
-        process that ran in the job.
+            STATE is running (processes in it), frozen, or empty. MEMORY is memory.current \
+            ('-' without the memory controller); CPU is the user+system time of every \
+            process that ran in the job.
 
-        Examples:
-          jobsup list
-          jobsup list --cgroup-parent /system.slice/ci.service/jobobjects --format json
-        """)
+            Examples:
+              jobsup list
+              jobsup list --cgroup-parent /system.slice/ci.service/jobobjects --format json
+            """)
 
     @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The job parent cgroup.", valueName: "path"))
     var cgroupParent: String?
@@ -29,11 +29,14 @@ struct ListCommand: AsyncParsableCommand {
             for name in parent.jobNames() {
                 // A job may end between the listing and the look.
                 guard let job = try? JobObject.open(name: name, parent: parent.path),
-                      let accounting = try? job.accounting() else { continue }
+                    let accounting = try? job.accounting()
+                else { continue }
                 let frozen = (try? job.isFrozen) ?? false
                 let state = frozen ? "frozen" : accounting.activeProcesses > 0 ? "running" : "empty"
-                rows.append([name, state, String(accounting.activeProcesses),
-                             accounting.memoryCurrent.map(StatsReport.size) ?? "-", accounting.totalTime.secondsText + "s"])
+                rows.append([
+                    name, state, String(accounting.activeProcesses),
+                    accounting.memoryCurrent.map(StatsReport.size) ?? "-", accounting.totalTime.secondsText + "s",
+                ])
                 var o = JSONObject()
                 o.add("name", name)
                 o.add("state", state)

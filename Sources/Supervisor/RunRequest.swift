@@ -26,7 +26,8 @@ struct RunRequest: Equatable {
             throw ValidationError("no command given; usage: jobsup run [options] -- COMMAND [ARGS...] (or -f FILE)")
         }
         if file != nil && !limits.rlimit.isEmpty {
-            throw ValidationError("--rlimit cannot be combined with -f: a payload's init is started by the spec's runner, which takes no per-process limits")
+            throw ValidationError(
+                "--rlimit cannot be combined with -f: a payload's init is started by the spec's runner, which takes no per-process limits")
         }
         if let name { do { _ = try JobName(name) } catch { throw ValidationError(error.message) } }
         _ = try limits.limits()
@@ -48,10 +49,12 @@ struct RunRequest: Equatable {
             Diagnostics.write(2, "Error: \(error.message)\n")
             Glibc.exit(SupervisorExit.usage)
         }
-        let policy = SignalPolicy.current(reset: signals.resetSignals, rewrites: signals.rewrites,
-                                          alwaysCaught: signals.parentDeathSignal.map { [$0] } ?? [])
-        var settings = Supervisor.Settings(grace: grace?.duration ?? .seconds(5), signalJob: signalJob,
-                                           events: eventLines, accounting: stats, signals: policy)
+        let policy = SignalPolicy.current(
+            reset: signals.resetSignals, rewrites: signals.rewrites,
+            alwaysCaught: signals.parentDeathSignal.map { [$0] } ?? [])
+        var settings = Supervisor.Settings(
+            grace: grace?.duration ?? .seconds(5), signalJob: signalJob,
+            events: eventLines, accounting: stats, signals: policy)
         settings.parentDeathSignal = signals.parentDeathSignal.map { (signal: $0, parent: parent) }
         settings.successStatuses = signals.successStatuses
         let status: Int32
@@ -75,14 +78,16 @@ struct RunRequest: Equatable {
         do {
             let parent = Self.needsControllers(limits) ? try Self.enterLeaf(parent: cgroupParent) : cgroupParent
             Self.prestartWatchdog()
-            let job = try JobObject.create(name: name, parent: parent, limits: limits,
-                                           trackDescendants: settings.events != nil)
+            let job = try JobObject.create(
+                name: name, parent: parent, limits: limits,
+                trackDescendants: settings.events != nil)
             var settings = settings
             settings.events = settings.events.map { EventLines(job: job.name.value, format: $0.format, fd: $0.fd) }
             let outcome = try await Supervisor.run(SpawnOptions(argv[0], arguments: Array(argv.dropFirst())), in: job, settings: settings)
             if stats {
-                let report = StatsReport(job: job.name.value, initStatus: outcome.initStatus,
-                                         accounting: outcome.accounting, orphansReaped: outcome.orphansReaped)
+                let report = StatsReport(
+                    job: job.name.value, initStatus: outcome.initStatus,
+                    accounting: outcome.accounting, orphansReaped: outcome.orphansReaped)
                 Diagnostics.write(2, report.text(statsFormat) + "\n")
             }
             return exitStatus(of: outcome.initStatus, settings)
@@ -118,9 +123,18 @@ struct RunRequest: Equatable {
         }
         // What the spec's resources can say goes into the spec; the rest is
         // set on the job just after it started.
-        if let v = extra.memoryMax { spec.resources.limits.memory = v == ByteCount.unlimited ? "max" : String(v); extra.memoryMax = nil }
-        if let v = extra.memoryMin { spec.resources.requests.memory = String(v); extra.memoryMin = nil }
-        if let v = extra.maxProcesses, v != Int.max { spec.resources.limits.pids = v; extra.maxProcesses = nil }
+        if let v = extra.memoryMax {
+            spec.resources.limits.memory = v == ByteCount.unlimited ? "max" : String(v)
+            extra.memoryMax = nil
+        }
+        if let v = extra.memoryMin {
+            spec.resources.requests.memory = String(v)
+            extra.memoryMin = nil
+        }
+        if let v = extra.maxProcesses, v != Int.max {
+            spec.resources.limits.pids = v
+            extra.maxProcesses = nil
+        }
         if let q = extra.cpu, q.periodMicroseconds == 100_000, let n = q.cpuCount {
             spec.resources.limits.cpu = "\(Int((n * 1000).rounded()))m"
             extra.cpu = nil
@@ -153,16 +167,18 @@ struct RunRequest: Equatable {
                     return SupervisorExit.status(for: error)
                 }
             }
-            Supervisor.route(forwarder, policy: settings.signals, initProcess: payload.initProcess, job: payload.job,
-                             wholeJob: signalJob, terminal: terminal, reaper: reaper)
+            Supervisor.route(
+                forwarder, policy: settings.signals, initProcess: payload.initProcess, job: payload.job,
+                wholeJob: signalJob, terminal: terminal, reaper: reaper)
             let outcome = await payload.wait()
             terminal?.restore()
             forwarder.stop()
             await events?.finished()
             for step in outcome.cleanup where step.error != nil { Diagnostics.warn("cleanup: \(step)") }
             if stats {
-                let report = StatsReport(job: spec.name, initStatus: outcome.initStatus, accounting: outcome.accounting,
-                                         orphansReaped: reaper.reapedCount)
+                let report = StatsReport(
+                    job: spec.name, initStatus: outcome.initStatus, accounting: outcome.accounting,
+                    orphansReaped: reaper.reapedCount)
                 Diagnostics.write(2, report.text(statsFormat) + "\n")
             }
             return exitStatus(of: outcome.initStatus, settings)

@@ -6,14 +6,14 @@ struct SignalCommand: AsyncParsableCommand {
         commandName: "signal",
         abstract: "Send a signal to every process in a job.",
         discussion: """
-        SIGNAL is a name (TERM, SIGTERM, hup) or a number (15). Each process is held \
-        by a pidfd and checked to be in the job before it is signalled. Prints how many \
-        processes got it.
+            SIGNAL is a name (TERM, SIGTERM, hup) or a number (15). Each process is held \
+            by a pidfd and checked to be in the job before it is signalled. Prints how many \
+            processes got it.
 
-        Examples:
-          jobsup signal web HUP
-          jobsup signal web 10
-        """)
+            Examples:
+              jobsup signal web HUP
+              jobsup signal web 10
+            """)
 
     @OptionGroup var target: JobTarget
 
@@ -34,12 +34,12 @@ struct KillCommand: AsyncParsableCommand {
         commandName: "kill",
         abstract: "Kill every process in a job and wait until it is empty.",
         discussion: """
-        Writes cgroup.kill (freeze, kill each, thaw on kernels before 5.14). The jobsup \
-        that runs the job then sees its init killed and removes the job.
+            Writes cgroup.kill (freeze, kill each, thaw on kernels before 5.14). The jobsup \
+            that runs the job then sees its init killed and removes the job.
 
-        Example:
-          jobsup kill web
-        """)
+            Example:
+              jobsup kill web
+            """)
 
     @OptionGroup var target: JobTarget
 

@@ -27,11 +27,15 @@ struct SignalFlags: Equatable {
         for value in rewrite {
             let parts = value.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 2, let from = SignalArgument(argument: String(parts[0]))?.number,
-                  let to = parts[1] == "0" ? 0 : SignalArgument(argument: String(parts[1]))?.number else {
-                throw ValidationError("invalid --rewrite-signal \(quoted(value)): give FROM:TO, each a signal name or number, e.g. TERM:QUIT (TO 0 drops FROM)")
+                let to = parts[1] == "0" ? 0 : SignalArgument(argument: String(parts[1]))?.number
+            else {
+                throw ValidationError(
+                    "invalid --rewrite-signal \(quoted(value)): give FROM:TO, each a signal name or number, e.g. TERM:QUIT (TO 0 drops FROM)"
+                )
             }
             guard SignalPolicy.catchable.contains(from) else {
-                throw ValidationError("invalid --rewrite-signal \(quoted(value)): jobsup does not catch \(signalName(from)); \(Self.uncaughtReason)")
+                throw ValidationError(
+                    "invalid --rewrite-signal \(quoted(value)): jobsup does not catch \(signalName(from)); \(Self.uncaughtReason)")
             }
             guard parsed.rewrites.updateValue(to, forKey: from) == nil else {
                 throw ValidationError("--rewrite-signal names \(signalName(from)) twice; give one rewrite for each signal")
@@ -48,14 +52,16 @@ struct SignalFlags: Equatable {
                 throw ValidationError("invalid --parent-death-signal \(quoted(value)): give a signal name or number, e.g. TERM")
             }
             guard SignalPolicy.catchable.contains(signal) else {
-                throw ValidationError("invalid --parent-death-signal \(quoted(value)): jobsup does not catch \(signalName(signal)); \(Self.uncaughtReason)")
+                throw ValidationError(
+                    "invalid --parent-death-signal \(quoted(value)): jobsup does not catch \(signalName(signal)); \(Self.uncaughtReason)")
             }
             parsed.parentDeathSignal = signal
         }
         return parsed
     }
 
-    static let uncaughtReason = "it cannot catch SIGKILL or SIGSTOP, and leaves SIGCHLD and the fault signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS) to itself"
+    static let uncaughtReason =
+        "it cannot catch SIGKILL or SIGSTOP, and leaves SIGCHLD and the fault signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS) to itself"
 }
 
 /// `value` in quotes for a message, cut short when long: a value can be

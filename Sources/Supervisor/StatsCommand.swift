@@ -6,13 +6,13 @@ struct StatsCommand: AsyncParsableCommand {
         commandName: "stats",
         abstract: "Print a job's accounting: CPU, memory, IO, page faults, processes, limit hits.",
         discussion: """
-        Fields whose controller is not enabled for the job are left out (human) or \
-        null (json). The JSON schema is in docs/jobsup.md.
+            Fields whose controller is not enabled for the job are left out (human) or \
+            null (json). The JSON schema is in docs/jobsup.md.
 
-        Examples:
-          jobsup stats build
-          jobsup stats build --format json | jq .memory_peak_bytes
-        """)
+            Examples:
+              jobsup stats build
+              jobsup stats build --format json | jq .memory_peak_bytes
+            """)
 
     @OptionGroup var target: JobTarget
 

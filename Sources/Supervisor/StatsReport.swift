@@ -86,7 +86,8 @@ struct StatsReport {
     static func size(_ bytes: UInt64) -> String {
         if bytes == ByteCount.unlimited { return "max" }
         let units = ["", "K", "M", "G", "T"]
-        var value = Double(bytes), unit = 0
+        var value = Double(bytes)
+        var unit = 0
         while value >= 1024 && unit < units.count - 1 {
             value /= 1024
             unit += 1
@@ -102,4 +103,3 @@ struct StatsReport {
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case human, json
 }
-

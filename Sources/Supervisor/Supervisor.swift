@@ -64,8 +64,9 @@ struct Supervisor {
             throw error
         }
         terminal?.handOver(to: initProcess.pid)
-        route(forwarder, policy: settings.signals, initProcess: initProcess, job: job, wholeJob: settings.signalJob,
-              terminal: terminal, reaper: reaper)
+        route(
+            forwarder, policy: settings.signals, initProcess: initProcess, job: job, wholeJob: settings.signalJob,
+            terminal: terminal, reaper: reaper)
         let status = await initProcess.wait()
         terminal?.restore()
         _ = try? await job.terminate(GracefulTermination(signal: .terminate, grace: settings.grace))
@@ -81,12 +82,13 @@ struct Supervisor {
         return Outcome(initStatus: status, accounting: accounting, orphansReaped: reaper.reapedCount)
     }
 
-
     /// From now on each signal `forwarder` catches (first those it held)
     /// does what `policy` says: passed on to init (or the job), dropped, or
     /// stopping and resuming the whole job.
-    static func route(_ forwarder: SignalForwarder, policy: SignalPolicy, initProcess: ProcessHandle, job: JobObject,
-                      wholeJob: Bool, terminal: TerminalForeground?, reaper: ChildSubreaper) {
+    static func route(
+        _ forwarder: SignalForwarder, policy: SignalPolicy, initProcess: ProcessHandle, job: JobObject,
+        wholeJob: Bool, terminal: TerminalForeground?, reaper: ChildSubreaper
+    ) {
         let forward = destination(initProcess, job: job, wholeJob: wholeJob)
         let control = JobControl(job: job, initProcess: initProcess, terminal: terminal, forward: forward)
         control.followTerminalStops(with: reaper)

@@ -44,7 +44,8 @@ struct TerminalForeground {
     /// blocked; it is blocked on this thread only (never ignored: ignored
     /// dispositions would be inherited by the payload).
     private static func withSIGTTOUBlocked(_ body: () -> Int32) -> Int32 {
-        var block = sigset_t(), previous = sigset_t()
+        var block = sigset_t()
+        var previous = sigset_t()
         sigemptyset(&block)
         sigaddset(&block, SIGTTOU)
         pthread_sigmask(SIG_BLOCK, &block, &previous)

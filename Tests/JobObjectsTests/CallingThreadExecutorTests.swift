@@ -45,8 +45,11 @@ struct CallingThreadExecutorTests {
             }
             return steps
         }
-        #expect(steps.onCaller.withLock { $0 } == ["start": true, "resumed by another thread": true, "child task": true, "started task": true,
-                                                      "after a sleep": true])
+        #expect(
+            steps.onCaller.withLock { $0 } == [
+                "start": true, "resumed by another thread": true, "child task": true, "started task": true,
+                "after a sleep": true,
+            ])
     }
 
     @Test func theTasksErrorIsThrown() async {

@@ -5,10 +5,10 @@ import Testing
 @Suite("cgroup discovery and job names")
 struct CgroupDiscoveryTests {
     static let hybrid = """
-    31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-    35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-    41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-    """
+        31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+        35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+        41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+        """
 
     @Test func findsTheHybridMount() throws {
         let h = try CgroupHierarchy.parse(mountinfo: Self.hybrid, procSelfCgroup: "4:memory:/x\n0::/user.slice/a.scope\n")
@@ -40,8 +40,9 @@ struct CgroupDiscoveryTests {
         } else {
             #expect(described == .unavailable)
         }
-        let confirmed = CgroupHierarchy.confirmed(mountPoints: CgroupHierarchy.usualMountPoints,
-                                                  relative: relative, pid: getpid())
+        let confirmed = CgroupHierarchy.confirmed(
+            mountPoints: CgroupHierarchy.usualMountPoints,
+            relative: relative, pid: getpid())
         #expect(confirmed == parsed)
         #expect(CgroupHierarchy.probe(relative: relative) == parsed)
         #expect(try CgroupHierarchy.discover() == parsed)
@@ -53,8 +54,10 @@ struct CgroupDiscoveryTests {
         let relative = try #require(CgroupHierarchy.ownRelativePath(procSelfCgroup: cgroup))
         let hasStatmount = try kernelVersion() >= (6, 8)
         // Not cgroup2 at all, or not there (which needs no statmount to tell).
-        for (places, described) in [(["/tmp", "/proc"], hasStatmount ? .notFound : .unavailable),
-                                    (["/no/such/place"], CgroupHierarchy.Probed.notFound)] {
+        for (places, described) in [
+            (["/tmp", "/proc"], hasStatmount ? .notFound : .unavailable),
+            (["/no/such/place"], CgroupHierarchy.Probed.notFound),
+        ] {
             #expect(CgroupHierarchy.probe(mountPoints: places, relative: relative) == nil)
             #expect(CgroupHierarchy.described(mountPoints: places, relative: relative) == described)
             #expect(CgroupHierarchy.confirmed(mountPoints: places, relative: relative, pid: getpid()) == nil)
@@ -69,7 +72,8 @@ struct CgroupDiscoveryTests {
             let parent = CgroupPath.parent(of: job.path)
             let name = "/" + CgroupPath.lastComponent(of: job.path)
             #expect(CgroupHierarchy.probe(mountPoints: [parent], relative: name) == nil)
-            #expect(CgroupHierarchy.described(mountPoints: [parent], relative: name)
+            #expect(
+                CgroupHierarchy.described(mountPoints: [parent], relative: name)
                     == (hasStatmount ? .notFound : .unavailable))
             #expect(CgroupHierarchy.confirmed(mountPoints: [parent], relative: name, pid: member.pid) == nil)
             // The control: from the real mount, the same process confirms.

@@ -24,7 +24,10 @@ struct EventLoopTests {
             }
         }
 
-        func signal() { var one: UInt64 = 1; _ = write(fd, &one, 8) }
+        func signal() {
+            var one: UInt64 = 1
+            _ = write(fd, &one, 8)
+        }
     }
 
     /// While this thread drives the loop, it handles the loop's events;

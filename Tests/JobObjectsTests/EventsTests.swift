@@ -17,7 +17,8 @@ struct EventsTests {
 
     @Test func processLifecycleAndActiveProcessZeroReachEveryConsumer() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let first = job.events, second = job.events
+            let first = job.events
+            let second = job.events
             let ok = try job.spawn("true")
             let bad = try job.spawn("sh", "-c", "exit 5")
             _ = await ok.wait()

@@ -7,9 +7,11 @@ import Testing
 @Suite("jobsup's JSON writer")
 struct JSONObjectTests {
     @Test func everyStringComesBackAsItWent() throws {
-        var awkward = ["", "plain", "quote \" and backslash \\", "slash / stays", "tab\tnewline\ncarriage\rreturn",
-                       "bell\u{07} escape\u{1B} delete\u{7F}", "\u{00}nul inside", "line separator \u{2028} paragraph \u{2029}",
-                       "ünïcødé ✓ 🧪 \u{10FFFF}", String(repeating: "\\\"", count: 1000)]
+        var awkward = [
+            "", "plain", "quote \" and backslash \\", "slash / stays", "tab\tnewline\ncarriage\rreturn",
+            "bell\u{07} escape\u{1B} delete\u{7F}", "\u{00}nul inside", "line separator \u{2028} paragraph \u{2029}",
+            "ünïcødé ✓ 🧪 \u{10FFFF}", String(repeating: "\\\"", count: 1000),
+        ]
         awkward += (0..<0x20).map { "control \(String(UnicodeScalar(UInt8($0))))" }
         for value in awkward {
             var object = JSONObject()

@@ -78,7 +78,10 @@ struct JobsupCLITests {
 
     /// A payload spec: each bad file says what and where, and exits 2.
     static let badFiles: [(String, String)] = [
-        ("name: x\npayload: .\ncommand: [true]\nresorces: {}\n", "spec.yaml:4: resorces: unknown key \"resorces\" (did you mean \"resources\"?)"),
+        (
+            "name: x\npayload: .\ncommand: [true]\nresorces: {}\n",
+            "spec.yaml:4: resorces: unknown key \"resorces\" (did you mean \"resources\"?)"
+        ),
         ("name: x\npayload: .\ncommand: [true]\nresources:\n  limits:\n    memory: lots\n", "memory"),
         ("name: x\npayload: .\n", "command"),
         ("name: [unclosed\n", "spec.yaml"),
@@ -151,8 +154,11 @@ struct JobsupCLITests {
     /// Per-process limits and the CPU time budget need no controller.
     @Test func rlimitReachesThePayload() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let result = try await Jobsup.run(["run", "--rlimit", "nofile=100:200", "--rlimit", "core=0", "--",
-                                               "sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -c"], in: job)
+            let result = try await Jobsup.run(
+                [
+                    "run", "--rlimit", "nofile=100:200", "--rlimit", "core=0", "--",
+                    "sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -c",
+                ], in: job)
             #expect(result.status == .exited(code: 0), "\(result.err)")
             #expect(result.out.split(separator: "\n") == ["100", "200", "0"])
         }
@@ -160,7 +166,8 @@ struct JobsupCLITests {
 
     @Test func cpuTimeBudgetTerminatesTheJob() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let result = try await Jobsup.run(["run", "--cpu-time", "200ms", "--events", "json", "--", "sh", "-c", "while :; do :; done"], in: job)
+            let result = try await Jobsup.run(
+                ["run", "--cpu-time", "200ms", "--events", "json", "--", "sh", "-c", "while :; do :; done"], in: job)
             #expect(result.status == .exited(code: 137), "\(result.err)")
             let events = try Jobsup.jsonLines(result.err).compactMap { $0["event"] as? String }
             #expect(events.contains("cpu_time_budget_reached"))
@@ -172,7 +179,8 @@ struct JobsupCLITests {
 
     @Test func statsJSONMatchesTheSchema() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let result = try await Jobsup.run(["run", "--stats", "--stats-format", "json", "--", "sh", "-c", "(sleep 0 &); kill -USR1 $$"], in: job)
+            let result = try await Jobsup.run(
+                ["run", "--stats", "--stats-format", "json", "--", "sh", "-c", "(sleep 0 &); kill -USR1 $$"], in: job)
             #expect(result.status == .exited(code: 128 + SIGUSR1))
             let object = try Jobsup.jsonObject(try #require(result.err.split(separator: "\n").last))
             Jobsup.expectSchema(object, Jobsup.runStatsSchema)
@@ -194,10 +202,12 @@ struct JobsupCLITests {
     }
 
     static let eventSchemas: [String: [String: Jobsup.FieldType]] = [
-        "subscribed": ["populated": .bool, "frozen": .bool, "processes_started": .int, "processes_exited": .int,
-                       "abnormal_exits": .int, "memory_limit_reached": .int, "out_of_memory_kills": .int,
-                       "memory_high_crossed": .int, "process_limit_reached": .int, "cpu_time_budget_reached": .bool,
-                       "descendants_tracked": .bool, "descendants_started": .int, "descendants_exited": .int],
+        "subscribed": [
+            "populated": .bool, "frozen": .bool, "processes_started": .int, "processes_exited": .int,
+            "abnormal_exits": .int, "memory_limit_reached": .int, "out_of_memory_kills": .int,
+            "memory_high_crossed": .int, "process_limit_reached": .int, "cpu_time_budget_reached": .bool,
+            "descendants_tracked": .bool, "descendants_started": .int, "descendants_exited": .int,
+        ],
         "descendant_started": ["pid": .int, "parent": .int],
         "descendant_exited": ["pid": .int, "exit_code": .intOrNull, "signal": .intOrNull, "status": .int],
         "process_started": ["pid": .int],
@@ -208,7 +218,8 @@ struct JobsupCLITests {
 
     @Test func eventsJSONFollowTheJob() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let result = try await Jobsup.run(["run", "--name", "evjson", "--events", "json", "--", "sh", "-c", "sleep 0.05 & exit 3"], in: job)
+            let result = try await Jobsup.run(
+                ["run", "--name", "evjson", "--events", "json", "--", "sh", "-c", "sleep 0.05 & exit 3"], in: job)
             #expect(result.status == .exited(code: 3))
             let all = try Jobsup.jsonLines(result.err)
             // Descendants (the background sleep) are reported where the
@@ -222,7 +233,8 @@ struct JobsupCLITests {
             }
             for line in all {
                 let name = try #require(line["event"] as? String)
-                let schema = try #require(Self.eventSchemas[name]).merging(["time": .string, "job": .string, "event": .string]) { a, _ in a }
+                let schema = try #require(Self.eventSchemas[name]).merging(["time": .string, "job": .string, "event": .string]) { a, _ in a
+                }
                 Jobsup.expectSchema(line, schema)
                 #expect(line["job"] as? String == "evjson")
                 let time = try #require(line["time"] as? String)
@@ -261,29 +273,29 @@ struct JobsupCLITests {
     /// zombie child of jobsup is left.
     @Test func zombiesAreReaped() async throws {
         let script = """
-        import os, sys, time
-        sup = os.getppid()
-        for _ in range(5):
-            if os.fork() == 0:
+            import os, sys, time
+            sup = os.getppid()
+            for _ in range(5):
                 if os.fork() == 0:
-                    os._exit(0)      # orphan: re-parented to jobsup, the subreaper
-                os._exit(0)
-            os.wait()
-        def zombies():
-            n = 0
-            for pid in os.listdir('/proc'):
-                if not pid.isdigit(): continue
-                try:
-                    stat = open('/proc/%s/stat' % pid).read()
-                except OSError:
-                    continue
-                fields = stat[stat.rindex(')') + 2:].split()
-                if fields[0] == 'Z' and int(fields[1]) == sup: n += 1
-            return n
-        deadline = time.time() + 10
-        while zombies() and time.time() < deadline: time.sleep(0.01)
-        print('zombies', zombies())
-        """
+                    if os.fork() == 0:
+                        os._exit(0)      # orphan: re-parented to jobsup, the subreaper
+                    os._exit(0)
+                os.wait()
+            def zombies():
+                n = 0
+                for pid in os.listdir('/proc'):
+                    if not pid.isdigit(): continue
+                    try:
+                        stat = open('/proc/%s/stat' % pid).read()
+                    except OSError:
+                        continue
+                    fields = stat[stat.rindex(')') + 2:].split()
+                    if fields[0] == 'Z' and int(fields[1]) == sup: n += 1
+                return n
+            deadline = time.time() + 10
+            while zombies() and time.time() < deadline: time.sleep(0.01)
+            print('zombies', zombies())
+            """
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let result = try await Jobsup.run(["run", "--stats", "--stats-format", "json", "--", "python3", "-c", script], in: job)
             #expect(result.status == .exited(code: 0), "\(result.err)")
@@ -297,8 +309,11 @@ struct JobsupCLITests {
     func eachSignalIsForwardedToInit(_ signal: Int32) async throws {
         let name = String(signalName(signal).dropFirst(3))
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let process = try Jobsup.start(["run", "--", "sh", "-c",
-                "trap 'echo got-\(name); exit 0' \(name); echo ready; while :; do sleep 0.05; done"], in: job)
+            let process = try Jobsup.start(
+                [
+                    "run", "--", "sh", "-c",
+                    "trap 'echo got-\(name); exit 0' \(name); echo ready; while :; do sleep 0.05; done",
+                ], in: job)
             _ = await PipeReader.readUntil("ready", from: process.standardOutput!)
             try process.signal(Signal(signal))
             let result = await Jobsup.finish(process)
@@ -325,14 +340,15 @@ struct JobsupCLITests {
     @Test(arguments: [true, false])
     func signalJobReachesEveryProcess(_ wholeJob: Bool) async throws {
         let script = """
-        trap 'echo init-got-usr1; exit 0' USR1
-        sh -c 'trap : TERM; trap "echo child-got-usr1; exit 0" USR1; echo child-ready; while :; do sleep 1000 & wait $!; done' &
-        echo init-ready
-        while :; do sleep 1000 & wait $!; done
-        """
+            trap 'echo init-got-usr1; exit 0' USR1
+            sh -c 'trap : TERM; trap "echo child-got-usr1; exit 0" USR1; echo child-ready; while :; do sleep 1000 & wait $!; done' &
+            echo init-ready
+            while :; do sleep 1000 & wait $!; done
+            """
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let grace = wholeJob ? "60s" : "3s"
-            let process = try Jobsup.start(["run", "--grace", grace] + (wholeJob ? ["--signal-job"] : []) + ["--", "sh", "-c", script], in: job)
+            let process = try Jobsup.start(
+                ["run", "--grace", grace] + (wholeJob ? ["--signal-job"] : []) + ["--", "sh", "-c", script], in: job)
             let before = await PipeReader.readUntil("child-ready", from: process.standardOutput!)
             if !before.contains("init-ready") {
                 _ = await PipeReader.readUntil("init-ready", from: process.standardOutput!)
@@ -363,15 +379,20 @@ struct JobsupCLITests {
     /// status is init's.
     @Test func worksAsPID1() async throws {
         let script = """
-        echo "ppid $PPID"
-        (sleep 0 &) ; (sleep 0 &)
-        trap 'echo got-term; exit 9' TERM
-        kill -TERM 1
-        while :; do sleep 0.05; done
-        """
+            echo "ppid $PPID"
+            (sleep 0 &) ; (sleep 0 &)
+            trap 'echo got-term; exit 9' TERM
+            kill -TERM 1
+            while :; do sleep 0.05; done
+            """
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let process = try spawnPiped(job, ["unshare", "--pid", "--fork", "--mount-proc", jobsupPath,
-                                               "run", "--", "sh", "-c", script], stderr: true) {
+            let process = try spawnPiped(
+                job,
+                [
+                    "unshare", "--pid", "--fork", "--mount-proc", jobsupPath,
+                    "run", "--", "sh", "-c", script,
+                ], stderr: true
+            ) {
                 $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
             }
             let result = await Jobsup.finish(process)
@@ -388,7 +409,8 @@ struct JobsupCLITests {
     func initGetsTheTerminal() async throws {
         let check = "import os; print('fg', os.tcgetpgrp(0) == os.getpgrp() == os.getpid())"
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let inner = "\(jobsupPath) run -- python3 -c \"\(check)\"; echo status $?; python3 -c 'import os; print(\"back\", os.tcgetpgrp(0) == os.getpgrp())'"
+            let inner =
+                "\(jobsupPath) run -- python3 -c \"\(check)\"; echo status $?; python3 -c 'import os; print(\"back\", os.tcgetpgrp(0) == os.getpgrp())'"
             let process = try spawnPiped(job, ["script", "-qec", inner, "/dev/null"], stderr: true) {
                 $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
                 $0.standardInput = .null
@@ -407,7 +429,9 @@ struct JobsupCLITests {
     func runsAPayloadSpecWithFlagsOverriding() async throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
-        let spec = fixture.write("job.yaml", """
+        let spec = fixture.write(
+            "job.yaml",
+            """
             name: from-file
             payload: ./payload
             command: ["sh", "-c", "echo file-command; exit 4"]
@@ -420,8 +444,11 @@ struct JobsupCLITests {
             let stats = try Jobsup.jsonObject(try #require(plain.err.split(separator: "\n").last))
             #expect(stats["job"] as? String == "from-file")
 
-            let overridden = try await Jobsup.run(["run", "-f", spec, "--name", "from-flags", "--grace", "100ms", "--events", "json", "--",
-                                                   "sh", "-c", "echo sandbox $CONTAINER_SANDBOX_MOUNT_POINT; exit 6"], in: job)
+            let overridden = try await Jobsup.run(
+                [
+                    "run", "-f", spec, "--name", "from-flags", "--grace", "100ms", "--events", "json", "--",
+                    "sh", "-c", "echo sandbox $CONTAINER_SANDBOX_MOUNT_POINT; exit 6",
+                ], in: job)
             #expect(overridden.status == .exited(code: 6), "\(overridden.err)")
             #expect(overridden.out.contains("sandbox /run/jobobjects/from-flags/sandbox"))
             let events = try Jobsup.jsonLines(overridden.err)
@@ -437,8 +464,11 @@ struct JobsupCLITests {
     func memoryMaxKillsAHogAndSaysSo() async throws {
         let hog = "b = []\nwhile True: b.append(bytearray(8 << 20))"
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let result = try await Jobsup.run(["run", "--memory-max", "64M", "--swap-max", "0", "--events", "json", "--stats", "--stats-format", "json",
-                                               "--", "python3", "-c", hog], in: job)
+            let result = try await Jobsup.run(
+                [
+                    "run", "--memory-max", "64M", "--swap-max", "0", "--events", "json", "--stats", "--stats-format", "json",
+                    "--", "python3", "-c", hog,
+                ], in: job)
             #expect(result.status == .exited(code: 137), "\(result.err)")
             let lines = try Jobsup.jsonLines(result.err)
             #expect(lines.contains { $0["event"] as? String == "out_of_memory_kill" }, "\(result.err)")
@@ -463,12 +493,18 @@ struct JobsupCLITests {
     @Test(.enabled(if: Tier.has("cpu", "memory", "pids")))
     func everyLimitFlagReachesTheKernel() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let script = "d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup); cat $d/memory.max $d/memory.high $d/memory.low $d/memory.oom.group $d/pids.max $d/cpu.max $d/cpu.weight"
-            let result = try await Jobsup.run(["run", "--memory-max", "512M", "--memory-high", "256M", "--memory-low", "1M", "--oom-kill-group",
-                                               "--pids-max", "64", "--cpus", "1.5", "--cpu-period", "50ms", "--cpu-windows-weight", "6",
-                                               "--", "sh", "-c", script], in: job)
+            let script =
+                "d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup); cat $d/memory.max $d/memory.high $d/memory.low $d/memory.oom.group $d/pids.max $d/cpu.max $d/cpu.weight"
+            let result = try await Jobsup.run(
+                [
+                    "run", "--memory-max", "512M", "--memory-high", "256M", "--memory-low", "1M", "--oom-kill-group",
+                    "--pids-max", "64", "--cpus", "1.5", "--cpu-period", "50ms", "--cpu-windows-weight", "6",
+                    "--", "sh", "-c", script,
+                ], in: job)
             #expect(result.status == .exited(code: 0), "\(result.err)")
-            #expect(result.out.split(separator: "\n") == ["\(512 << 20)", "\(256 << 20)", "\(1 << 20)", "1", "64", "75000 50000", "200"], "\(result.out)")
+            #expect(
+                result.out.split(separator: "\n") == ["\(512 << 20)", "\(256 << 20)", "\(1 << 20)", "1", "64", "75000 50000", "200"],
+                "\(result.out)")
         }
     }
 }

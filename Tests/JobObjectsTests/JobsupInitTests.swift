@@ -18,13 +18,17 @@ struct JobsupInitTests {
     /// job-control stops (which freeze the job instead) and the two glibc
     /// keeps for itself (32, 33).
     static let passedOn: [Int32] = (1...64).filter {
-        ![SIGKILL, SIGSTOP, SIGCHLD, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS,
-          SIGTSTP, SIGTTIN, SIGTTOU, 32, 33].contains($0)
+        ![
+            SIGKILL, SIGSTOP, SIGCHLD, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS,
+            SIGTSTP, SIGTTIN, SIGTTOU, 32, 33,
+        ].contains($0)
     }
 
     /// Runs jobsup in `job` with `script` as init; returns once init printed "ready".
-    static func startReady(_ flags: [String], _ script: String, in job: JobObject,
-                           configure: (inout SpawnOptions) -> Void = { _ in }) async throws -> ProcessHandle {
+    static func startReady(
+        _ flags: [String], _ script: String, in job: JobObject,
+        configure: (inout SpawnOptions) -> Void = { _ in }
+    ) async throws -> ProcessHandle {
         let process = try Jobsup.start(["run"] + flags + ["--", "sh", "-c", script], in: job, configure: configure)
         let before = await PipeReader.readUntil("ready", from: process.standardOutput!)
         #expect(before.isEmpty, "\(before)")
@@ -38,7 +42,8 @@ struct JobsupInitTests {
     @Test(arguments: passedOn)
     func everyCatchableSignalReachesInit(_ signal: Int32) async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let process = try await Self.startReady(["--reset-signals"], "trap 'echo got; exit 0' \(signal); echo ready; \(Self.idle)", in: job)
+            let process = try await Self.startReady(
+                ["--reset-signals"], "trap 'echo got; exit 0' \(signal); echo ready; \(Self.idle)", in: job)
             #expect(kill(process.pid, signal) == 0)
             let result = await Jobsup.finish(process)
             #expect(result.out == "got\n", "\(signalName(signal)): \(result.out) \(result.err)")
@@ -53,9 +58,9 @@ struct JobsupInitTests {
     @Test func aSignalToTheCallersGroupReachesInitOnce() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let script = """
-            n=0; trap 'n=$((n+1)); echo "usr1 $n"' USR1; trap 'echo "count $n"; exit 0' TERM
-            echo "groups $(ps -o pgid= -p $$) $(ps -o pgid= -p $PPID)"; echo ready; \(Self.idle)
-            """
+                n=0; trap 'n=$((n+1)); echo "usr1 $n"' USR1; trap 'echo "count $n"; exit 0' TERM
+                echo "groups $(ps -o pgid= -p $$) $(ps -o pgid= -p $PPID)"; echo ready; \(Self.idle)
+                """
             let process = try Jobsup.start(["run", "--", "sh", "-c", script], in: job) { $0.processGroup = .newProcessGroup }
             let lines = await PipeReader.readUntil("ready", from: process.standardOutput!)
             let groups = try #require(lines.first).split(separator: " ").dropFirst().compactMap { pid_t($0) }
@@ -76,8 +81,10 @@ struct JobsupInitTests {
     @Test func aSignalIgnoredByTheCallerStaysIgnored() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let script = "echo \"init $$\"; grep SigIgn /proc/self/status; echo ready; read line; echo alive"
-            let process = try spawnPiped(job, ["sh", "-c", "trap '' HUP; exec \"$0\" run -- sh -c \"$1\"", jobsupPath, script],
-                                         stderr: true) { $0.standardInput = .pipe }
+            let process = try spawnPiped(
+                job, ["sh", "-c", "trap '' HUP; exec \"$0\" run -- sh -c \"$1\"", jobsupPath, script],
+                stderr: true
+            ) { $0.standardInput = .pipe }
             let lines = await PipeReader.readUntil("ready", from: process.standardOutput!)
             let initPID = try #require(lines.first.flatMap { pid_t($0.dropFirst(5)) }, "\(lines)")
             let ignored = try #require(lines.dropFirst().first.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) })
@@ -100,8 +107,9 @@ struct JobsupInitTests {
             let mask = try await Jobsup.run(["run", "--", "grep", "SigBlk", "/proc/self/status"], in: job) {
                 $0.blockedSignals = [SIGUSR2, SIGTERM]
             }
-            #expect(mask.out == String(format: "SigBlk:\t%016llx\n", (1 << UInt64(SIGUSR2 - 1)) | (1 << UInt64(SIGTERM - 1))),
-                    "\(mask.out) \(mask.err)")
+            #expect(
+                mask.out == String(format: "SigBlk:\t%016llx\n", (1 << UInt64(SIGUSR2 - 1)) | (1 << UInt64(SIGTERM - 1))),
+                "\(mask.out) \(mask.err)")
             // USR1, blocked by jobsup's caller (and so by init), reaches
             // jobsup and is passed on as TERM, which init does not block.
             let script = "trap 'echo got-term; exit 0' TERM; echo ready; \(Self.idle)"
@@ -118,8 +126,13 @@ struct JobsupInitTests {
     /// glibc's own 32 and 33, which no program can change through libc).
     @Test func resetSignalsGivesInitACleanSlate() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let process = try spawnPiped(job, ["sh", "-c", "trap '' HUP INT; exec \"$0\" run --reset-signals -- grep -E 'Sig(Blk|Ign)' /proc/self/status",
-                                               jobsupPath], stderr: true) {
+            let process = try spawnPiped(
+                job,
+                [
+                    "sh", "-c", "trap '' HUP INT; exec \"$0\" run --reset-signals -- grep -E 'Sig(Blk|Ign)' /proc/self/status",
+                    jobsupPath,
+                ], stderr: true
+            ) {
                 $0.blockedSignals = [SIGUSR2]
                 $0.standardInput = .null
             }
@@ -219,7 +232,8 @@ struct JobsupInitTests {
 
     @Test func successExitMapsAStatusToZero() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let mapped = try await Jobsup.run(["run", "--success-exit", "143", "--success-exit", "3", "--", "sh", "-c", "kill -TERM $$"], in: job)
+            let mapped = try await Jobsup.run(
+                ["run", "--success-exit", "143", "--success-exit", "3", "--", "sh", "-c", "kill -TERM $$"], in: job)
             #expect(mapped.status == .exited(code: 0), "\(mapped.err)")
             let other = try await Jobsup.run(["run", "--success-exit", "143", "--", "sh", "-c", "exit 4"], in: job)
             #expect(other.status == .exited(code: 4))
@@ -244,7 +258,9 @@ struct JobsupInitTests {
     @Test func parentDeathSignalReachesInit() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let script = "trap 'echo got-term; exit 0' TERM; echo ready; \(Self.idle)"
-            let parent = try spawnPiped(job, ["sh", "-c", "\"$0\" run --parent-death-signal TERM -- sh -c \"$1\" & wait", jobsupPath, script]) {
+            let parent = try spawnPiped(
+                job, ["sh", "-c", "\"$0\" run --parent-death-signal TERM -- sh -c \"$1\" & wait", jobsupPath, script]
+            ) {
                 $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
                 $0.standardInput = .null
             }
@@ -272,8 +288,10 @@ struct JobsupInitTests {
     @Test func worksAsPID1OfAPIDNamespace() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let script = "echo \"parent $PPID\"; trap 'echo got-term; exit 0' TERM; sleep 1000 & echo ready; kill -TERM 1; \(Self.idle)"
-            let process = try spawnPiped(job, ["unshare", "--pid", "--fork", "--mount-proc", jobsupPath, "run", "--", "sh", "-c", script],
-                                         stderr: true) {
+            let process = try spawnPiped(
+                job, ["unshare", "--pid", "--fork", "--mount-proc", jobsupPath, "run", "--", "sh", "-c", script],
+                stderr: true
+            ) {
                 $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
                 $0.standardInput = .null
             }
@@ -309,7 +327,8 @@ struct JobsupInitTests {
     /// The state letter of /proc/PID/stat ("T" when stopped).
     static func state(_ pid: pid_t) -> String? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         return stat[stat.index(close, offsetBy: 2)...].split(separator: " ").first.map(String.init)
     }
 }

@@ -14,8 +14,11 @@ struct JobsupManageTests {
     func withNamedJob(_ extra: [String] = [], _ body: (String, JobObject, ProcessHandle) async throws -> Void) async throws {
         let name = "m" + uniqueJobName().dropFirst(1)
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let process = try Jobsup.start(["run", "--name", name, "--grace", "100ms"] + extra + ["--", "sh", "-c",
-                "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done"], in: job)
+            let process = try Jobsup.start(
+                ["run", "--name", name, "--grace", "100ms"] + extra + [
+                    "--", "sh", "-c",
+                    "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done",
+                ], in: job)
             _ = await PipeReader.readUntil("ready", from: process.standardOutput!)
             do {
                 try await body(name, job, process)
@@ -42,8 +45,12 @@ struct JobsupManageTests {
             let json = try await Jobsup.run(["list", "--format", "json"], in: job)
             let array = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
             let entry = try #require(array.first { $0["name"] as? String == name })
-            Jobsup.expectSchema(entry, ["name": .string, "state": .string, "processes": .int,
-                                        "memory_current_bytes": .intOrNull, "cpu_usec": .int])
+            Jobsup.expectSchema(
+                entry,
+                [
+                    "name": .string, "state": .string, "processes": .int,
+                    "memory_current_bytes": .intOrNull, "cpu_usec": .int,
+                ])
             #expect(entry["state"] as? String == "running")
             #expect((entry["processes"] as? Int ?? 0) >= 1)
         }
@@ -160,13 +167,15 @@ struct JobsupManageTests {
             // the management commands run from a sibling job.
             let parent = job.path + "/" + JobParent.defaultName
             try await withJobObject(name: uniqueJobName()) { manager async throws in
-            let set = try await Jobsup.run(["limits", name, "--cgroup-parent", parent, "--memory-max", "256M", "--pids-max", "50", "--format", "json"], in: manager)
-            #expect(set.status == .exited(code: 0), "\(set.err)")
-            let object = try Jobsup.jsonObject(Substring(set.out.trimmingCharacters(in: .whitespacesAndNewlines)))
-            #expect(object["memory_max"] as? Int == 256 << 20)
-            #expect(object["pids_max"] as? Int == 50)
-            let human = try await Jobsup.run(["limits", name, "--cgroup-parent", parent], in: manager)
-            #expect(human.out.contains("memory.max: \(256 << 20)"), "\(human.out)")
+                let set = try await Jobsup.run(
+                    ["limits", name, "--cgroup-parent", parent, "--memory-max", "256M", "--pids-max", "50", "--format", "json"], in: manager
+                )
+                #expect(set.status == .exited(code: 0), "\(set.err)")
+                let object = try Jobsup.jsonObject(Substring(set.out.trimmingCharacters(in: .whitespacesAndNewlines)))
+                #expect(object["memory_max"] as? Int == 256 << 20)
+                #expect(object["pids_max"] as? Int == 50)
+                let human = try await Jobsup.run(["limits", name, "--cgroup-parent", parent], in: manager)
+                #expect(human.out.contains("memory.max: \(256 << 20)"), "\(human.out)")
             }
         }
     }

@@ -16,7 +16,8 @@ enum Jobsup {
     }
 
     /// Starts jobsup with stdout and stderr piped.
-    static func start(_ arguments: [String], in job: JobObject, configure: (inout SpawnOptions) -> Void = { _ in }) throws -> ProcessHandle {
+    static func start(_ arguments: [String], in job: JobObject, configure: (inout SpawnOptions) -> Void = { _ in }) throws -> ProcessHandle
+    {
         try spawnPiped(job, [jobsupPath] + arguments, stderr: true) {
             $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
             $0.standardInput = .null
@@ -73,7 +74,9 @@ enum Jobsup {
 
     /// Checks that `object` has exactly the documented keys with their types.
     static func expectSchema(_ object: [String: Any], _ schema: [String: FieldType], sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(Set(object.keys) == Set(schema.keys), "keys differ: \(Set(object.keys).symmetricDifference(schema.keys))", sourceLocation: sourceLocation)
+        #expect(
+            Set(object.keys) == Set(schema.keys), "keys differ: \(Set(object.keys).symmetricDifference(schema.keys))",
+            sourceLocation: sourceLocation)
         for (key, type) in schema {
             let value = object[key]
             let ok: Bool

@@ -25,7 +25,10 @@ struct LimitsTests {
             #expect(await hog.wait() == .signaled(signal: SIGKILL, coreDumped: false))
             var sawOOM = false
             for await event in events {
-                if case .outOfMemoryKill = event { sawOOM = true; break }
+                if case .outOfMemoryKill = event {
+                    sawOOM = true
+                    break
+                }
             }
             #expect(sawOOM)
             let accounting = try job.accounting()
@@ -58,21 +61,21 @@ struct LimitsTests {
     /// prints "ready started failed". Python, because a shell gives up (or
     /// retries for long) when fork fails.
     static let forkBomb = """
-    import os
-    started = failed = 0
-    for _ in range(40):
-        try:
-            pid = os.fork()
-        except BlockingIOError:
-            failed += 1
-            continue
-        if pid == 0:
-            os.execvp("sleep", ["sleep", "1000"])
-        started += 1
-    print("counts", started, failed, flush=True)
-    print("ready", flush=True)
-    os.wait()
-    """
+        import os
+        started = failed = 0
+        for _ in range(40):
+            try:
+                pid = os.fork()
+            except BlockingIOError:
+                failed += 1
+                continue
+            if pid == 0:
+                os.execvp("sleep", ["sleep", "1000"])
+            started += 1
+        print("counts", started, failed, flush=True)
+        print("ready", flush=True)
+        os.wait()
+        """
 
     @Test(.enabled(if: Tier.has("pids")))
     func pidsMaxStopsAForkBombAndReportsIt() async throws {
@@ -88,7 +91,10 @@ struct LimitsTests {
             #expect(try job.processIDs().count <= 8)
             var refused = 0
             for await event in events {
-                if case .processLimitReached(let n) = event { refused += n; break }
+                if case .processLimitReached(let n) = event {
+                    refused += n
+                    break
+                }
             }
             #expect(refused >= 1)
             #expect((try job.accounting().processLimitReached ?? 0) >= 33)
@@ -175,7 +181,8 @@ struct LimitsTests {
             #expect(job.limits.io.first?.writeBytesPerSecond == 1 << 20)
             let clock = ContinuousClock()
             let start = clock.now
-            let dd = try job.spawn(SpawnOptions("dd", arguments: ["if=/dev/zero", "of=\(device)", "bs=64k", "count=48", "oflag=direct", "status=none"]))
+            let dd = try job.spawn(
+                SpawnOptions("dd", arguments: ["if=/dev/zero", "of=\(device)", "bs=64k", "count=48", "oflag=direct", "status=none"]))
             #expect(await dd.wait() == .exited(code: 0))
             // 3 MiB at 1 MiB/s cannot finish in under 1.5 s: a throttle is a
             // lower bound on time, which slow emulation only lengthens.
@@ -207,7 +214,10 @@ struct LimitsTests {
             #expect(await loop.wait() == .signaled(signal: SIGKILL, coreDumped: false))
             var reached: Duration?
             for await event in events {
-                if case .cpuTimeBudgetReached(let used) = event { reached = used; break }
+                if case .cpuTimeBudgetReached(let used) = event {
+                    reached = used
+                    break
+                }
             }
             #expect((reached ?? .zero) >= .milliseconds(300))
             #expect(try job.accounting().totalTime >= .milliseconds(300))
@@ -248,13 +258,27 @@ struct LimitsTests {
 
     @Test func malformedLimitsAreRejectedBeforeAnythingIsWritten() throws {
         var cases: [JobLimits] = []
-        var l = JobLimits(); l.cpu = .cpus(0.001); cases.append(l)
-        l = JobLimits(); l.cpuWeight = CPUWeight(0); cases.append(l)
-        l = JobLimits(); l.cpus = "a-b"; cases.append(l)
-        l = JobLimits(); l.maxProcesses = 0; cases.append(l)
-        l = JobLimits(); l.io = [IOLimit(device: "/dev/nonexistent-disk", writeBytesPerSecond: 1)]; cases.append(l)
-        l = JobLimits(); l.io = [IOLimit(device: "8:0")]; cases.append(l)
-        l = JobLimits(); l.cpuTimeBudget = CPUTimeBudget(.zero); cases.append(l)
+        var l = JobLimits()
+        l.cpu = .cpus(0.001)
+        cases.append(l)
+        l = JobLimits()
+        l.cpuWeight = CPUWeight(0)
+        cases.append(l)
+        l = JobLimits()
+        l.cpus = "a-b"
+        cases.append(l)
+        l = JobLimits()
+        l.maxProcesses = 0
+        cases.append(l)
+        l = JobLimits()
+        l.io = [IOLimit(device: "/dev/nonexistent-disk", writeBytesPerSecond: 1)]
+        cases.append(l)
+        l = JobLimits()
+        l.io = [IOLimit(device: "8:0")]
+        cases.append(l)
+        l = JobLimits()
+        l.cpuTimeBudget = CPUTimeBudget(.zero)
+        cases.append(l)
         for limits in cases {
             let name = uniqueJobName()
             let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: name, limits: limits) }

@@ -14,8 +14,12 @@ struct OwnerDeathTests {
         // test never loses track of it.
         try await withJobObject(name: uniqueJobName()) { outer async throws in
             let inner = uniqueJobName()
-            let owner = try spawnPiped(outer, [jobsupPath, "run", "--name", inner, "--cgroup-parent", outer.path + "/jobs",
-                                               "--", "sh", "-c", "setsid sh -c 'sleep 1000 & echo $!' & wait; sleep 1000 & echo ready; wait"])
+            let owner = try spawnPiped(
+                outer,
+                [
+                    jobsupPath, "run", "--name", inner, "--cgroup-parent", outer.path + "/jobs",
+                    "--", "sh", "-c", "setsid sh -c 'sleep 1000 & echo $!' & wait; sleep 1000 & echo ready; wait",
+                ])
             let lines = await PipeReader.readUntil("ready", from: owner.standardOutput!)
             let daemon = try #require(lines.first.flatMap { pid_t($0) })
             let job = try JobObject.open(name: inner, parent: outer.path + "/jobs")
@@ -30,10 +34,11 @@ struct OwnerDeathTests {
             }
             if watchdogInItsOwnImage {
                 var watchdog: pid_t?
-                #expect(await eventually {
-                    watchdog = childProcesses(of: owner.pid).first { commandName($0) == "jobobjects-wd" }
-                    return watchdog.map { commandLine($0) == "jobobjects-watchdog\0" } ?? false
-                })
+                #expect(
+                    await eventually {
+                        watchdog = childProcesses(of: owner.pid).first { commandName($0) == "jobobjects-wd" }
+                        return watchdog.map { commandLine($0) == "jobobjects-watchdog\0" } ?? false
+                    })
             }
             try owner.signal(.kill)
             #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
@@ -93,7 +98,8 @@ struct OwnerDeathTests {
         let pid = try #require(watchdog.pid)
         #expect(await eventually { commandLine(pid) == "jobobjects-watchdog\0" })
         #expect(await eventually { commandName(pid) == "jobobjects-wd" })
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
                 == FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
         expectOnlyItsOwn(pid)
         #expect(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").contains("5"))
@@ -165,8 +171,9 @@ private func expectOnlyItsOwn(_ watchdog: pid_t, sourceLocation: SourceLocation 
         let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(watchdog)/fd/5")
         #expect(target == "/memfd:jobobjects-watchdog (deleted)", sourceLocation: sourceLocation)
     }
-    #expect(descriptors.sorted() == ["3", "4"] || descriptors.sorted() == ["3", "4", "5"],
-            "\(descriptors.sorted())", sourceLocation: sourceLocation)
+    #expect(
+        descriptors.sorted() == ["3", "4"] || descriptors.sorted() == ["3", "4", "5"],
+        "\(descriptors.sorted())", sourceLocation: sourceLocation)
     // Every bit but SIGKILL's (9) and SIGSTOP's (19).
     #expect(statusField(watchdog, "SigBlk") == "fffffffffffbfeff", sourceLocation: sourceLocation)
 }
@@ -197,6 +204,7 @@ private func statusField(_ pid: pid_t, _ name: String) -> String? {
 /// The state letter of /proc/PID/stat (R, S, Z …), nil once the pid is gone.
 private func processState(_ pid: pid_t) -> String? {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return nil }
+        let close = stat.lastIndex(of: ")")
+    else { return nil }
     return stat[stat.index(close, offsetBy: 2)...].first.map(String.init)
 }

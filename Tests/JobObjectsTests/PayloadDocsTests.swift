@@ -32,8 +32,10 @@ struct PayloadDocsTests {
         let fm = FileManager.default
         try fm.createDirectory(atPath: fixture.directory + "/node-admin/bin", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: fixture.directory + "/node-admin/logs", withIntermediateDirectories: true)
-        #expect(fm.createFile(atPath: fixture.directory + "/node-admin/bin/collect", contents: Data((script + "\n").utf8),
-                              attributes: [.posixPermissions: 0o755]))
+        #expect(
+            fm.createFile(
+                atPath: fixture.directory + "/node-admin/bin/collect", contents: Data((script + "\n").utf8),
+                attributes: [.posixPermissions: 0o755]))
         // install -d -m 0775 -g adm
         let logs = fixture.directory + "/logs"
         try fm.createDirectory(atPath: logs, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o775])
@@ -54,13 +56,15 @@ struct PayloadDocsTests {
         #expect(report.contains("CapPrm:\t0000000000000400\nCapEff:\t0000000000000400\nCapAmb:\t0000000000000400\n"), "\(report)")
         let root = "/run/jobobjects/\(name)"
         let actions = outcome.cleanup.map { "\($0.action.rawValue) \($0.target)" }
-        let storage = hostMode
+        let storage =
+            hostMode
             ? ["unmount \(root)/sandbox/logs", "unmount \(root)/sandbox"]
             : ["release mount namespace \(payload.mountNamespace ?? "private namespace")"]
-        #expect(actions == ["end processes job \(name)"] + storage + [
-            "remove \(root)/.payload", "remove \(root)/sandbox", "remove \(root)",
-            "remove cgroup \(outcome.jobPath)", "release user uid \(outcome.ephemeralUID ?? 0)",
-        ] + [actions.last ?? ""])
+        #expect(
+            actions == ["end processes job \(name)"] + storage + [
+                "remove \(root)/.payload", "remove \(root)/sandbox", "remove \(root)",
+                "remove cgroup \(outcome.jobPath)", "release user uid \(outcome.ephemeralUID ?? 0)",
+            ] + [actions.last ?? ""])
         #expect(actions.last?.hasPrefix("stop janitor process ") == true)
         expectPayloadLeftNothing(outcome, payload)
     }

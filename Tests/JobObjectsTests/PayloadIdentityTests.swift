@@ -9,7 +9,8 @@ struct PayloadIdentityTests {
     static let statusScript = "grep -E '^(Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status"
 
     func run(_ security: String, fixture: PayloadFixture, script: String = statusScript) async throws -> (PayloadOutcome, String, Payload) {
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(uniqueJobName())
             payload: payload
             command: [sh, -c, \(yamlQuoted(script))]
@@ -21,7 +22,8 @@ struct PayloadIdentityTests {
     @Test func namedUserWithGroupAndSupplementaryGroups() async throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
-        let (outcome, output, payload) = try await run("{runAsUser: nobody, runAsGroup: nogroup, supplementalGroups: [adm, 4242]}", fixture: fixture)
+        let (outcome, output, payload) = try await run(
+            "{runAsUser: nobody, runAsGroup: nogroup, supplementalGroups: [adm, 4242]}", fixture: fixture)
         let status = statusFields(output)
         #expect(status["Uid"] == "65534\t65534\t65534\t65534")
         #expect(status["Gid"] == "65534\t65534\t65534\t65534")
@@ -48,7 +50,8 @@ struct PayloadIdentityTests {
         defer { fixture.remove() }
         let range: ClosedRange<UInt32> = 1_879_048_192...1_879_048_207
         func spec() throws -> PayloadSpec {
-            try payloadSpec("""
+            try payloadSpec(
+                """
                 name: \(uniqueJobName())
                 payload: payload
                 command: [sh, -c, 'id -u; id -g; echo ready; read line; exit 0']
@@ -101,8 +104,9 @@ struct PayloadIdentityTests {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
         let (outcome, output, payload) = try await Port80.shared.exclusive {
-            try await run("{ephemeralUser: {group: nogroup, uidRange: \(uniqueUIDRange())}, capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}, noNewPrivileges: true}",
-                          fixture: fixture, script: Self.bindScript)
+            try await run(
+                "{ephemeralUser: {group: nogroup, uidRange: \(uniqueUIDRange())}, capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}, noNewPrivileges: true}",
+                fixture: fixture, script: Self.bindScript)
         }
         let status = statusFields(output)
         let only = "0000000000000400"  // bit 10: CAP_NET_BIND_SERVICE
@@ -117,7 +121,8 @@ struct PayloadIdentityTests {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
         let (outcome, output, payload) = try await run(
-            "{ephemeralUser: {group: nogroup, uidRange: \(uniqueUIDRange())}, capabilities: {drop: [ALL]}}", fixture: fixture, script: Self.bindScript)
+            "{ephemeralUser: {group: nogroup, uidRange: \(uniqueUIDRange())}, capabilities: {drop: [ALL]}}", fixture: fixture,
+            script: Self.bindScript)
         let status = statusFields(output)
         for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] { #expect(status[set] == "0000000000000000", "\(set)") }
         #expect(output.contains("bind errno \(EACCES)\n"), "\(output)")

@@ -26,7 +26,9 @@ struct PayloadOwnerDeathTests {
             let name = uniqueJobName()
             let root = "/run/jobobjects/\(name)"
             let range = uniqueUIDRange()
-            let specPath = fixture.write("spec.yaml", """
+            let specPath = fixture.write(
+                "spec.yaml",
+                """
                 name: \(name)
                 payload: payload
                 command: [sh, -c, 'sleep 1000 & echo up > \(root)/volume/up; wait']

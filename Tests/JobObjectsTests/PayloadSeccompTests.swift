@@ -29,8 +29,10 @@ struct PayloadSeccompTests {
         """
 
     func runMkdir(profile: String?, fixture: PayloadFixture, target: String) async throws -> (PayloadOutcome, String, Payload) {
-        let security = profile.map { "{runAsUser: nobody, seccompProfile: {type: Localhost, localhostProfile: \($0)}}" } ?? "{runAsUser: nobody}"
-        let spec = try payloadSpec("""
+        let security =
+            profile.map { "{runAsUser: nobody, seccompProfile: {type: Localhost, localhostProfile: \($0)}}" } ?? "{runAsUser: nobody}"
+        let spec = try payloadSpec(
+            """
             name: \(uniqueJobName())
             payload: payload
             command: [sh, -c, \(yamlQuoted(Self.mkdirScript)), sh, \(target)]
@@ -73,25 +75,26 @@ struct PayloadSeccompTests {
     }
 
     @Test func dockerConditionsAndArchMapAreHonoured() throws {
-        let profile = try SeccompProfile.decode(json: """
-            {
-              "defaultAction": "SCMP_ACT_ERRNO",
-              "defaultErrnoRet": 1,
-              "archMap": [
-                {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
-                {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}
-              ],
-              "syscalls": [
-                {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
-                {"names": ["reboot"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_BOOT"]}},
-                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
-                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
-                {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_SYS_ADMIN"]},
-                 "args": [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ", "valueTwo": 0}]},
-                {"names": ["socketcall"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.3"}}
-              ]
-            }
-            """)
+        let profile = try SeccompProfile.decode(
+            json: """
+                {
+                  "defaultAction": "SCMP_ACT_ERRNO",
+                  "defaultErrnoRet": 1,
+                  "archMap": [
+                    {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                    {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}
+                  ],
+                  "syscalls": [
+                    {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+                    {"names": ["reboot"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_BOOT"]}},
+                    {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                     "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                    {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_SYS_ADMIN"]},
+                     "args": [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ", "valueTwo": 0}]},
+                    {"names": ["socketcall"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.3"}}
+                  ]
+                }
+                """)
         let reboot = try #require(profile.syscalls.first { $0.names == ["reboot"] })
         #expect(!profile.applies(reboot, capabilities: []))
         #expect(profile.applies(reboot, capabilities: [Capability(rawValue: 22)]))
@@ -104,17 +107,18 @@ struct PayloadSeccompTests {
 
     @Test func malformedProfileNamesEveryBadEntryWithItsLine() throws {
         let error = #expect(throws: JobObjectError.self) {
-            try SeccompProfile.decode(json: """
-                {
-                  "defaultAction": "SCMP_ACT_ALLOW",
-                  "syscalls": [
-                    {"names": ["mkdir", "mkdri"], "action": "SCMP_ACT_ERRNO"},
-                    {"names": ["rmdir"], "action": "SCMP_ACT_EXPLODE", "errnoRett": 1},
-                    {"names": ["chmod"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_ROUGHLY"}]}
-                  ],
-                  "architectures": ["SCMP_ARCH_Z80"]
-                }
-                """, file: "bad.json")
+            try SeccompProfile.decode(
+                json: """
+                    {
+                      "defaultAction": "SCMP_ACT_ALLOW",
+                      "syscalls": [
+                        {"names": ["mkdir", "mkdri"], "action": "SCMP_ACT_ERRNO"},
+                        {"names": ["rmdir"], "action": "SCMP_ACT_EXPLODE", "errnoRett": 1},
+                        {"names": ["chmod"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_ROUGHLY"}]}
+                      ],
+                      "architectures": ["SCMP_ARCH_Z80"]
+                    }
+                    """, file: "bad.json")
         }
         let message = error?.message ?? ""
         #expect(error?.code == .invalidArgument)
@@ -130,12 +134,15 @@ struct PayloadSeccompTests {
     @Test func aPayloadWithABadProfileIsRejectedAndNothingIsCreated() async throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
-        _ = fixture.write("bad.json", """
+        _ = fixture.write(
+            "bad.json",
+            """
             {"defaultAction": "SCMP_ACT_ALLOW",
              "syscalls": [{"names": ["mkdir", "not_a_syscall"], "action": "SCMP_ACT_ERRNO"}]}
             """)
         let name = uniqueJobName()
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(name)
             payload: payload
             command: [true]
@@ -144,7 +151,10 @@ struct PayloadSeccompTests {
             """, in: fixture)
         let error = await #expect(throws: JobObjectError.self) { try await Payload.start(spec) }
         let message = error?.message ?? ""
-        #expect(message.contains("spec.yaml:5: securityContext.seccompProfile.localhostProfile: the profile \(fixture.directory)/bad.json has a problem"), "\(message)")
+        #expect(
+            message.contains(
+                "spec.yaml:5: securityContext.seccompProfile.localhostProfile: the profile \(fixture.directory)/bad.json has a problem"),
+            "\(message)")
         #expect(message.contains("bad.json:2: syscalls[0].names[1]: unknown system call \"not_a_syscall\""), "\(message)")
         let parent = try JobParent.resolve()
         expectPayloadStorageGone(name: name, jobPath: parent.path + "/" + name, uid: nil)

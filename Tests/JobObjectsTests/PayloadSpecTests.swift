@@ -85,42 +85,46 @@ struct PayloadSpecTests {
 
     @Test func unknownKeysAreRejectedWithTheirLine() throws {
         let error = #expect(throws: JobObjectError.self) {
-            try PayloadSpec.decode(yaml: """
-                name: web
-                payload: /srv/web
-                command: [nginx]
-                securityContext:
-                  capabilites: {add: [NET_BIND_SERVICE]}
-                volumeMount: []
-                """, file: "web.yaml")
+            try PayloadSpec.decode(
+                yaml: """
+                    name: web
+                    payload: /srv/web
+                    command: [nginx]
+                    securityContext:
+                      capabilites: {add: [NET_BIND_SERVICE]}
+                    volumeMount: []
+                    """, file: "web.yaml")
         }
         let message = error?.message ?? ""
         #expect(error?.code == .invalidArgument)
-        #expect(message.contains("web.yaml:5: securityContext.capabilites: unknown key \"capabilites\" (did you mean \"capabilities\"?)"), "\(message)")
+        #expect(
+            message.contains("web.yaml:5: securityContext.capabilites: unknown key \"capabilites\" (did you mean \"capabilities\"?)"),
+            "\(message)")
         #expect(message.contains("web.yaml:6: volumeMount: unknown key \"volumeMount\" (did you mean \"volumeMounts\"?)"), "\(message)")
     }
 
     @Test func everyProblemIsReportedWithItsField() throws {
         let error = #expect(throws: JobObjectError.self) {
-            try PayloadSpec.decode(yaml: """
-                name: bad/name
-                command: []
-                args: [ok, {not: scalar}]
-                resources:
-                  limits: {memory: lots, cpu: fast, pids: 0}
-                securityContext:
-                  runAsUser: nobody
-                  ephemeralUser: {group: adm, uidRange: "9-3"}
-                  capabilities: {add: [NET_BIND_SERVICE, TELEPATHY]}
-                  noNewPrivileges: "yes please"
-                  seccompProfile: {type: RuntimeDefault}
-                volumeMounts:
-                  - {name: a, hostPath: relative/path, mountPath: data}
-                  - {name: a, mountPath: /x}
-                sandbox: {mode: shared}
-                hostNetwork: false
-                terminationGracePeriodSeconds: soon
-                """, file: "bad.yaml")
+            try PayloadSpec.decode(
+                yaml: """
+                    name: bad/name
+                    command: []
+                    args: [ok, {not: scalar}]
+                    resources:
+                      limits: {memory: lots, cpu: fast, pids: 0}
+                    securityContext:
+                      runAsUser: nobody
+                      ephemeralUser: {group: adm, uidRange: "9-3"}
+                      capabilities: {add: [NET_BIND_SERVICE, TELEPATHY]}
+                      noNewPrivileges: "yes please"
+                      seccompProfile: {type: RuntimeDefault}
+                    volumeMounts:
+                      - {name: a, hostPath: relative/path, mountPath: data}
+                      - {name: a, mountPath: /x}
+                    sandbox: {mode: shared}
+                    hostNetwork: false
+                    terminationGracePeriodSeconds: soon
+                    """, file: "bad.yaml")
         }
         let message = error?.message ?? ""
         for expected in [
@@ -140,22 +144,23 @@ struct PayloadSpecTests {
 
     @Test func semanticProblemsAreReportedTogether() throws {
         let error = #expect(throws: JobObjectError.self) {
-            try PayloadSpec.decode(yaml: """
-                name: .hidden
-                payload: p
-                command: [""]
-                env: [{name: CONTAINER_SANDBOX_MOUNT_POINT, value: x}]
-                resources:
-                  limits: {memory: lots, cpu: fast}
-                securityContext:
-                  runAsUser: nobody
-                  ephemeralUser: {group: adm}
-                  capabilities: {add: [NET_BIND_SERVICE, TELEPATHY]}
-                volumeMounts:
-                  - {name: a, hostPath: relative/path, mountPath: data}
-                  - {name: a, hostPath: /srv, mountPath: /elsewhere}
-                sandbox: {mode: host}
-                """, file: "bad.yaml")
+            try PayloadSpec.decode(
+                yaml: """
+                    name: .hidden
+                    payload: p
+                    command: [""]
+                    env: [{name: CONTAINER_SANDBOX_MOUNT_POINT, value: x}]
+                    resources:
+                      limits: {memory: lots, cpu: fast}
+                    securityContext:
+                      runAsUser: nobody
+                      ephemeralUser: {group: adm}
+                      capabilities: {add: [NET_BIND_SERVICE, TELEPATHY]}
+                    volumeMounts:
+                      - {name: a, hostPath: relative/path, mountPath: data}
+                      - {name: a, hostPath: /srv, mountPath: /elsewhere}
+                    sandbox: {mode: host}
+                    """, file: "bad.yaml")
         }
         let message = error?.message ?? ""
         for expected in [
@@ -177,7 +182,8 @@ struct PayloadSpecTests {
     @Test func problemsThatNeedTheSystemNameTheirField() throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(uniqueJobName())
             payload: no-such-dir
             command: [true]
@@ -211,7 +217,8 @@ struct PayloadSpecTests {
         defer { fixture.remove() }
         let missing = Capability.all.subtracting(Capability.permitted()).first
         let name = missing?.name ?? "CAP_CHOWN"
-        let spec = try payloadSpec("name: a\npayload: payload\ncommand: [true]\nsecurityContext: {capabilities: {add: [\(name)]}}\n", in: fixture)
+        let spec = try payloadSpec(
+            "name: a\npayload: payload\ncommand: [true]\nsecurityContext: {capabilities: {add: [\(name)]}}\n", in: fixture)
         let problems = spec.problems()
         if missing != nil {
             #expect(problems.first?.field == "securityContext.capabilities.add[0]")

@@ -10,7 +10,8 @@ struct PayloadStorageTests {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
         let name = uniqueJobName()
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(name)
             payload: payload
             command: ["$(CONTAINER_SANDBOX_MOUNT_POINT)/bin/hello"]
@@ -25,13 +26,14 @@ struct PayloadStorageTests {
             #expect(payload.mountNamespace != (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt")))
         }
         #expect(outcome.initStatus == .exited(code: 0))
-        #expect(output == """
-            args: \(sandbox)/x \(sandbox) $(CONTAINER_SANDBOX_MOUNT_POINT)
-            sandbox: \(sandbox)
-            pwd: \(sandbox)/data
-            payload data
+        #expect(
+            output == """
+                args: \(sandbox)/x \(sandbox) $(CONTAINER_SANDBOX_MOUNT_POINT)
+                sandbox: \(sandbox)
+                pwd: \(sandbox)/data
+                payload data
 
-            """)
+                """)
         expectPayloadLeftNothing(outcome, payload)
     }
 }
@@ -42,7 +44,8 @@ extension PayloadStorageTests {
         defer { fixture.remove() }
         let name = uniqueJobName()
         let config = fixture.write("config.txt", "setting=1\n")
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(name)
             payload: payload
             command: [sh, -c]
@@ -74,7 +77,8 @@ extension PayloadStorageTests {
     @Test func writableSandboxWhenAsked() async throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(uniqueJobName())
             payload: payload
             command: [sh, -c, 'echo made > "$CONTAINER_SANDBOX_MOUNT_POINT/made.txt"']
@@ -91,7 +95,8 @@ extension PayloadStorageTests {
         defer { fixture.remove() }
         let name = uniqueJobName()
         let root = "/run/jobobjects/\(name)"
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(name)
             payload: payload
             command: [sh, -c, 'echo ready; read line; echo "$line" > /run/jobobjects/\(name)/volume/from-payload.txt']
@@ -125,7 +130,8 @@ extension PayloadStorageTests {
         let name = uniqueJobName()
         // Init leaves two processes: one that exits on SIGTERM and one that
         // ignores it, so the end needs both the signal and the kill.
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(name)
             payload: payload
             command: [sh, -c]
@@ -161,7 +167,8 @@ extension PayloadStorageTests {
     @Test func terminatingThePayloadRunsTheSameEnd() async throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(uniqueJobName())
             payload: payload
             command: [sleep, "1000"]
@@ -180,7 +187,8 @@ extension PayloadStorageTests {
         // Valid as a spec; the executable is looked up only at spawn time,
         // after the uid, the storage, the job and the mounts exist.
         let range = uniqueUIDRange()
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(name)
             payload: payload
             command: ["$(CONTAINER_SANDBOX_MOUNT_POINT)/bin/missing"]
@@ -214,7 +222,8 @@ extension PayloadStorageTests {
         record.mounts = [root + "/sandbox"]
         record.created = [.init(path: root, isDirectory: true), .init(path: root + "/sandbox", isDirectory: true)]
         #expect(FileManager.default.createFile(atPath: root + "/.payload", contents: Data(record.serialized.utf8)))
-        guard case .success = Syscall.mount(SpawnOptions.BindMount(source: fixture.payload, target: root + "/sandbox", readOnly: true)) else {
+        guard case .success = Syscall.mount(SpawnOptions.BindMount(source: fixture.payload, target: root + "/sandbox", readOnly: true))
+        else {
             Issue.record("cannot bind-mount as root")
             return
         }
@@ -238,14 +247,16 @@ extension PayloadStorageTests {
     }
 }
 
-@Suite("payload resources become the job's limits",
-       .enabled(if: PayloadTier.isRoot && Tier.has("memory", "pids", "cpu"), "needs root and the memory, pids and cpu controllers (VM tier)"))
+@Suite(
+    "payload resources become the job's limits",
+    .enabled(if: PayloadTier.isRoot && Tier.has("memory", "pids", "cpu"), "needs root and the memory, pids and cpu controllers (VM tier)"))
 struct PayloadResourcesTests {
     @Test func resourcesAreWrittenAndHitByThePayload() async throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
         // The payload tries to start more processes than pids.max allows.
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(uniqueJobName())
             payload: payload
             command: [sh, -c]
@@ -293,7 +304,8 @@ extension PayloadStorageTests {
     @Test func followEventsSeesAShortLivedPayloadWhole() async throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
-        let spec = try payloadSpec("""
+        let spec = try payloadSpec(
+            """
             name: \(uniqueJobName())
             payload: payload
             command: [sh, -c, 'exit 6']

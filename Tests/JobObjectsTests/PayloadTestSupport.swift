@@ -24,15 +24,19 @@ struct PayloadFixture {
         try fm.createDirectory(atPath: payload + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try fm.createDirectory(atPath: volume, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         guard fm.createFile(atPath: payload + "/data.txt", contents: Data("payload data\n".utf8), attributes: [.posixPermissions: 0o644]),
-              fm.createFile(atPath: payload + "/bin/hello", contents: Data("""
-            #!/bin/sh
-            read go
-            echo "args: $*"
-            echo "sandbox: $CONTAINER_SANDBOX_MOUNT_POINT"
-            echo "pwd: $(pwd)"
-            cat "$CONTAINER_SANDBOX_MOUNT_POINT/data.txt"
+            fm.createFile(
+                atPath: payload + "/bin/hello",
+                contents: Data(
+                    """
+                    #!/bin/sh
+                    read go
+                    echo "args: $*"
+                    echo "sandbox: $CONTAINER_SANDBOX_MOUNT_POINT"
+                    echo "pwd: $(pwd)"
+                    cat "$CONTAINER_SANDBOX_MOUNT_POINT/data.txt"
 
-            """.utf8), attributes: [.posixPermissions: 0o755]) else { throw POSIXError(.EIO) }
+                    """.utf8), attributes: [.posixPermissions: 0o755])
+        else { throw POSIXError(.EIO) }
     }
 
     /// Writes `text` to `name` in the scratch directory and returns its path.
@@ -64,8 +68,10 @@ func mountPoints(under path: String) -> [String] {
 }
 
 /// Runs a payload with stdout piped; returns what it printed and how it ended.
-func runPayload(_ spec: PayloadSpec, stdin: String? = nil, options: Payload.RunOptions = Payload.RunOptions(),
-                whileRunning: (Payload) async throws -> Void = { _ in }) async throws -> (PayloadOutcome, String, Payload) {
+func runPayload(
+    _ spec: PayloadSpec, stdin: String? = nil, options: Payload.RunOptions = Payload.RunOptions(),
+    whileRunning: (Payload) async throws -> Void = { _ in }
+) async throws -> (PayloadOutcome, String, Payload) {
     var options = options
     options.standardOutput = .pipe
     if stdin != nil { options.standardInput = .pipe }

@@ -6,8 +6,10 @@ import Testing
 @Suite("signals by name, run and collect, graceful termination")
 struct RunAndTerminationTests {
     @Test func signalsByNameAndNumber() {
-        for (text, number) in [("TERM", SIGTERM), ("sigterm", SIGTERM), ("SIGTERM", SIGTERM), ("15", SIGTERM),
-                               ("usr1", SIGUSR1), ("CHLD", SIGCHLD), ("64", 64)] {
+        for (text, number) in [
+            ("TERM", SIGTERM), ("sigterm", SIGTERM), ("SIGTERM", SIGTERM), ("15", SIGTERM),
+            ("usr1", SIGUSR1), ("CHLD", SIGCHLD), ("64", 64),
+        ] {
             #expect(Signal(name: text)?.rawValue == number, "\(text)")
         }
         let realTime = Signal.realTime
@@ -133,7 +135,6 @@ struct RunAndTerminationTests {
         expectNothingLeft(path: job.path, processes: shells)
     }
 }
-
 
 extension RunAndTerminationTests {
     /// A job killed through cgroup.kill takes new processes again, by each

@@ -106,9 +106,10 @@ struct SpawnTests {
             let ours = Set(Spawner.currentEnvironment().map { Substring($0) })
             let inherited = try await environment(of: spawnPiped(job, ["/usr/bin/env", "-0"]))
             #expect(inherited == ours)
-            let updated = try await environment(of: spawnPiped(job, ["/usr/bin/env", "-0"]) {
-                $0.environment = .inheritUpdating(["JOBOBJECTS_ADDED": "1", "PATH": nil])
-            })
+            let updated = try await environment(
+                of: spawnPiped(job, ["/usr/bin/env", "-0"]) {
+                    $0.environment = .inheritUpdating(["JOBOBJECTS_ADDED": "1", "PATH": nil])
+                })
             #expect(updated == ours.filter { !$0.hasPrefix("PATH=") }.union(["JOBOBJECTS_ADDED=1"]))
         }
     }
@@ -243,7 +244,10 @@ struct SpawnTests {
             let accounting = try job.accounting()
             #expect(accounting.processesStarted == 4)
             #expect(accounting.activeProcesses == 0)
-            #expect(Set(accounting.exits.map(\.status)) == [.exited(code: 0), .exited(code: 1), .exited(code: 2), .signaled(signal: SIGKILL, coreDumped: false)])
+            #expect(
+                Set(accounting.exits.map(\.status)) == [
+                    .exited(code: 0), .exited(code: 1), .exited(code: 2), .signaled(signal: SIGKILL, coreDumped: false),
+                ])
             #expect(accounting.userTime + accounting.systemTime >= .milliseconds(50))
         }
     }

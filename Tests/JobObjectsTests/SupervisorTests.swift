@@ -69,8 +69,12 @@ struct SupervisorTests {
 
     @Test func forwardsSignalsToInit() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let process = try spawnPiped(job, [jobsupPath, "run", "--", "sh", "-c",
-                                               "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.05; done"])
+            let process = try spawnPiped(
+                job,
+                [
+                    jobsupPath, "run", "--", "sh", "-c",
+                    "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.05; done",
+                ])
             _ = await PipeReader.readUntil("ready", from: process.standardOutput!)
             try process.signal(.terminate)
             let rest = await PipeReader.readAll(process.standardOutput!)
@@ -91,10 +95,10 @@ struct SupervisorTests {
             // (dash runs a trap only after the command in progress, and a
             // sleep forked after jobsup listed the job is not signalled).
             let script = """
-            sh -c 'trap "echo polite-exit; exit 0" TERM; echo ok > \(fifo); while :; do sleep 1000 & wait $!; done' &
-            sh -c 'trap "" TERM; echo stubborn; echo ok > \(fifo); while :; do sleep 1000 & wait $!; done' &
-            exec 3<> \(fifo); head -n 2 <&3 > /dev/null; exit 0
-            """
+                sh -c 'trap "echo polite-exit; exit 0" TERM; echo ok > \(fifo); while :; do sleep 1000 & wait $!; done' &
+                sh -c 'trap "" TERM; echo stubborn; echo ok > \(fifo); while :; do sleep 1000 & wait $!; done' &
+                exec 3<> \(fifo); head -n 2 <&3 > /dev/null; exit 0
+                """
             let (status, out, _) = try await jobsup(["run", "--grace", "5s", "--", "sh", "-c", script], in: job)
             #expect(status == .exited(code: 0))
             #expect(out.contains("polite-exit"), "\(out)")

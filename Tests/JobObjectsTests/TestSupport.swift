@@ -122,8 +122,10 @@ func builtExecutable(_ name: String) -> String? {
 }
 
 /// Spawns `argv` in `job` with stdout (and optionally stderr) piped.
-func spawnPiped(_ job: JobObject, _ argv: [String], stderr: Bool = false,
-                configure: (inout SpawnOptions) -> Void = { _ in }) throws -> ProcessHandle {
+func spawnPiped(
+    _ job: JobObject, _ argv: [String], stderr: Bool = false,
+    configure: (inout SpawnOptions) -> Void = { _ in }
+) throws -> ProcessHandle {
     var options = SpawnOptions(argv[0], arguments: Array(argv.dropFirst()))
     options.standardOutput = .pipe
     if stderr { options.standardError = .pipe }

@@ -46,7 +46,8 @@ struct YAMLNodeTests {
     @Test func jsonIsAYAMLDocument() throws {
         let node = try #require(try YAMLNode.compose("{\"a\": [1, \"two\", true]}"))
         guard case .mapping(let pairs, _) = node, case .sequence(let items, _) = pairs[0].value,
-              case .scalar(let one) = items[0], case .scalar(let two) = items[1], case .scalar(let yes) = items[2] else {
+            case .scalar(let one) = items[0], case .scalar(let two) = items[1], case .scalar(let yes) = items[2]
+        else {
             Issue.record("unexpected shape")
             return
         }
@@ -57,8 +58,10 @@ struct YAMLNodeTests {
         ("a: [1, 2\nb: 3\n", "while parsing a flow sequence"),
         ("a: 1\n---\nb: 2\n", "a second document starts here"),
         ("a: &x [*x]\n", "nests or repeats"),
-        ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-            + "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n", "nests or repeats"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                + "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n", "nests or repeats"
+        ),
     ])
     func malformedDocumentsAreErrorsWithALine(_ text: String, _ message: String) {
         #expect {

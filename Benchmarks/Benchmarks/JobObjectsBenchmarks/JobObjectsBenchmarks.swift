@@ -74,9 +74,12 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: 1. spawn + wait
 
-    Benchmark("Spawn-JobObjects",
-              configuration: configuration(metrics: [.wallClock, .mallocCountTotal],
-                                           thresholds: [.mallocCountTotal: BenchmarkThresholds(absolute: [.p90: 8])])) { benchmark in
+    Benchmark(
+        "Spawn-JobObjects",
+        configuration: configuration(
+            metrics: [.wallClock, .mallocCountTotal],
+            thresholds: [.mallocCountTotal: BenchmarkThresholds(absolute: [.p90: 8])])
+    ) { benchmark in
         let job = try shared.get()
         for _ in benchmark.scaledIterations { _ = try await SpawnWait.jobObjects(job, trueOptions) }
     }
@@ -96,8 +99,10 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: 2. spawn latency from a big parent
 
     let bigParent = smoke ? 256 << 20 : 2 << 30
-    Benchmark("Spawn-JobObjects-\(bigParent >> 20)MiB-parent",
-              configuration: configuration()) { benchmark, ballast in
+    Benchmark(
+        "Spawn-JobObjects-\(bigParent >> 20)MiB-parent",
+        configuration: configuration()
+    ) { benchmark, ballast in
         let job = try shared.get()
         for _ in benchmark.scaledIterations { _ = try await SpawnWait.jobObjects(job, trueOptions) }
         withExtendedLifetime(ballast) {}
@@ -124,10 +129,13 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: 4. teardown
 
     for size in smoke ? [1, 10] : [1, 10, 100, 1000] {
-        Benchmark("Teardown-close-\(size)-sleepers",
-                  configuration: configuration(maxIterations: size >= 1000 ? 10 : size >= 100 ? 30 : 200,
-                                               maxDuration: .seconds(size >= 100 ? 10 : 2),
-                                               thresholds: size >= 1000 ? nil : [.wallClock: rateLimitedTolerance])) { benchmark in
+        Benchmark(
+            "Teardown-close-\(size)-sleepers",
+            configuration: configuration(
+                maxIterations: size >= 1000 ? 10 : size >= 100 ? 30 : 200,
+                maxDuration: .seconds(size >= 100 ? 10 : 2),
+                thresholds: size >= 1000 ? nil : [.wallClock: rateLimitedTolerance])
+        ) { benchmark in
             for _ in benchmark.scaledIterations {
                 let filled = try await Teardown.fill(processes: size)
                 benchmark.startMeasurement()
@@ -152,9 +160,12 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: 6. event latency
 
-    Benchmark("Events-exit-to-wait",
-              configuration: configuration(metrics: [exitToWait], maxIterations: 500,
-                                           thresholds: [exitToWait: eventTolerance])) { benchmark in
+    Benchmark(
+        "Events-exit-to-wait",
+        configuration: configuration(
+            metrics: [exitToWait], maxIterations: 500,
+            thresholds: [exitToWait: eventTolerance])
+    ) { benchmark in
         let job = try shared.get()
         for _ in benchmark.scaledIterations {
             benchmark.measurement(exitToWait, Int(try await ExitEventLatency.jobObjects(job)))
@@ -162,9 +173,12 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let events = SharedEventStream()
-    Benchmark("Events-exit-to-job.events",
-              configuration: configuration(metrics: [exitToEvent], maxIterations: 500,
-                                           thresholds: [exitToEvent: eventTolerance])) { benchmark in
+    Benchmark(
+        "Events-exit-to-job.events",
+        configuration: configuration(
+            metrics: [exitToEvent], maxIterations: 500,
+            thresholds: [exitToEvent: eventTolerance])
+    ) { benchmark in
         let stream = try await events.get()
         for _ in benchmark.scaledIterations {
             benchmark.measurement(exitToEvent, Int(try await stream.next()))
@@ -173,8 +187,10 @@ let benchmarks: @Sendable () -> Void = {
 
     let oomReason = OutOfMemoryEvent.unavailableReason()
     if let oomReason { print("skipping Events-OOM-kill-to-job.events: \(oomReason)") }
-    Benchmark("Events-OOM-kill-to-job.events",
-              configuration: configuration(metrics: [oomToEvent], maxIterations: 20, skip: oomReason != nil)) { benchmark in
+    Benchmark(
+        "Events-OOM-kill-to-job.events",
+        configuration: configuration(metrics: [oomToEvent], maxIterations: 20, skip: oomReason != nil)
+    ) { benchmark in
         for _ in benchmark.scaledIterations {
             benchmark.measurement(oomToEvent, Int(try await OutOfMemoryEvent.latency()))
         }
@@ -183,8 +199,10 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: 8. throughput
 
     let total = smoke ? 8 : 100
-    Benchmark("Throughput-\(total)-spawns-4-tasks",
-              configuration: configuration(maxIterations: 50)) { benchmark in
+    Benchmark(
+        "Throughput-\(total)-spawns-4-tasks",
+        configuration: configuration(maxIterations: 50)
+    ) { benchmark in
         let job = try shared.get()
         for _ in benchmark.scaledIterations { _ = try await Throughput.jobObjects(job, total: total, concurrency: 4) }
     }

@@ -34,7 +34,7 @@ public enum ExitEventLatency {
         var input: [CInt] = [-1, -1]
         var output: [CInt] = [-1, -1]
         guard bench_pipe_cloexec(&input) == 0, bench_pipe_cloexec(&output) == 0 else { throw BenchError("pipe: errno \(errno)") }
-        defer { (input + output).forEach { if $0 >= 0 { _ = Glibc.close($0) } } }
+        defer { for fd in input + output where fd >= 0 { _ = Glibc.close(fd) } }
         let argv = [strdup(path), nil]
         defer { free(argv[0]) }
         let pid = argv.withUnsafeBufferPointer { bench_posix_spawn(path, $0.baseAddress, input[0], output[1], -1) }

@@ -27,7 +27,8 @@ public enum HelperPrograms {
     public static func path(_ name: String) throws(BenchError) -> String {
         let path = directory + "/" + name
         guard access(path, X_OK) == 0 else {
-            throw BenchError("""
+            throw BenchError(
+                """
                 \(path) is missing: build every product of the Benchmarks package first \
                 (cd Benchmarks && swift build -c release --scratch-path .build-bench), \
                 or point JOBOBJECTS_BENCH_BIN at the directory that holds \(name)
@@ -43,7 +44,7 @@ public enum HelperPrograms {
         var fds: [CInt] = [-1, -1]
         guard bench_pipe_cloexec(&fds) == 0 else { throw BenchError("pipe failed: errno \(errno)") }
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for argument in argv { free(argument) } }
         let pid = argv.withUnsafeBufferPointer { bench_posix_spawn(path, $0.baseAddress, -1, fds[1], -1) }
         close(fds[1])
         guard pid > 0 else {
@@ -54,7 +55,10 @@ public enum HelperPrograms {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-            if n > 0 { output += chunk[0..<n]; continue }
+            if n > 0 {
+                output += chunk[0..<n]
+                continue
+            }
             if n < 0 && errno == EINTR { continue }
             break
         }

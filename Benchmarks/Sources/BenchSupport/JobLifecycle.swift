@@ -39,7 +39,7 @@ extension JobLifecycle {
         let job: JobObject
         do {
             job = try JobObject.create(name: Workloads.uniqueJobName("bench-limits"), limits: sampleLimits)
-        } catch where error.code == .controllerUnavailable {
+        } catch  where error.code == .controllerUnavailable {
             throw Skip(error.message)
         }
         try await job.close()

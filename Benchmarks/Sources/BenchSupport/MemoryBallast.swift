@@ -24,7 +24,8 @@ public final class MemoryBallast {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         length = (missing + page - 1) / page * page
         guard let pointer = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              pointer != MAP_FAILED else {
+            pointer != MAP_FAILED
+        else {
             throw BenchError("cannot map \(missing >> 20) MiB of ballast: errno \(errno)")
         }
         base = pointer

@@ -21,7 +21,7 @@ public enum OutOfMemoryEvent {
         let job: JobObject
         do {
             job = try JobObject.create(name: Workloads.uniqueJobName("bench-oom"), limits: limits)
-        } catch where error.code == .controllerUnavailable {
+        } catch  where error.code == .controllerUnavailable {
             throw Skip(error.message)
         }
         let latency: UInt64

@@ -7,7 +7,10 @@ enum PipeIO {
         var done = 0
         while done < count {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, count - done) }
-            if n > 0 { done += n; continue }
+            if n > 0 {
+                done += n
+                continue
+            }
             if n < 0 && errno == EINTR { continue }
             throw BenchError(n == 0 ? "pipe closed after \(done) of \(count) bytes" : "read failed: errno \(errno)")
         }

@@ -33,13 +33,14 @@ struct Compare {
         // library nor the floors create and remove it between measurements.
         let anchor = try JobObject.create(name: Workloads.uniqueJobName("bench-anchor"))
         let delegation = parent.report()
-        var report = Report(host: Report.Host(
-            spawnPath: KernelFeatures.current.spawnPath.description,
-            kernelFeatures: KernelFeatures.current.description,
-            jobParent: parent.path,
-            controllers: delegation.controllers,
-            cgroupKill: delegation.cgroupKill,
-            smoke: settings.smoke))
+        var report = Report(
+            host: Report.Host(
+                spawnPath: KernelFeatures.current.spawnPath.description,
+                kernelFeatures: KernelFeatures.current.description,
+                jobParent: parent.path,
+                controllers: delegation.controllers,
+                cgroupKill: delegation.cgroupKill,
+                smoke: settings.smoke))
         let sets = Sets(settings: settings, parent: parent.path)
         let steps: [(String, () async throws -> SetResult)] = [
             ("spawn", sets.spawn), ("memory", sets.memory), ("signal", sets.signal), ("teardown", sets.teardown),
@@ -53,7 +54,9 @@ struct Compare {
                 let result = try await step()
                 report.sets.append(result)
                 let seconds = Double(MonotonicClock.now() - start) / 1e9
-                printError(" \(result.variants.count) variants, \(result.skipped.count) skipped, \(result.failures.count) failed (\(String(format: "%.1f", seconds)) s)\n")
+                printError(
+                    " \(result.variants.count) variants, \(result.skipped.count) skipped, \(result.failures.count) failed (\(String(format: "%.1f", seconds)) s)\n"
+                )
                 for skip in result.skipped { printError("  skipped \(skip.name): \(skip.reason)\n") }
                 for failure in result.failures { printError("  FAILED \(failure)\n") }
                 failed = failed || !result.failures.isEmpty

@@ -44,7 +44,9 @@ struct Settings {
             case "--only":
                 guard let list = rest.popFirst() else { throw UsageError("--only needs a list: \(allSets.joined(separator: ","))") }
                 let sets = Set(list.split(separator: ",").map(String.init))
-                if let unknown = sets.subtracting(allSets).first { throw UsageError("unknown set \(unknown); sets: \(allSets.joined(separator: ","))") }
+                if let unknown = sets.subtracting(allSets).first {
+                    throw UsageError("unknown set \(unknown); sets: \(allSets.joined(separator: ","))")
+                }
                 settings.only = sets
             case "--output":
                 guard let path = rest.popFirst() else { throw UsageError("--output needs a file") }

@@ -21,7 +21,8 @@ final class CgroupDirectory: Sendable {
     }
 
     func write(_ name: String, _ value: String) throws(JobObjectError) {
-        try FileContents.write(at: fd, name, value).orThrow("write \(name)", path: path + "/" + name, what: "write \(String(reflecting: value)) to")
+        try FileContents.write(at: fd, name, value).orThrow(
+            "write \(name)", path: path + "/" + name, what: "write \(String(reflecting: value)) to")
     }
 
     func has(_ name: String) -> Bool {

@@ -13,8 +13,10 @@ extension CgroupHierarchy {
     /// (`described`); before Linux 6.8 the own `cgroup.procs` confirms it
     /// (`confirmed`). Returns nil whenever a step cannot be confirmed;
     /// `discover` then reads mountinfo.
-    static func probe(mountPoints: [String] = usualMountPoints, relative: String,
-                      pid: pid_t = getpid()) -> CgroupHierarchy? {
+    static func probe(
+        mountPoints: [String] = usualMountPoints, relative: String,
+        pid: pid_t = getpid()
+    ) -> CgroupHierarchy? {
         switch described(mountPoints: mountPoints, relative: relative) {
         case .found(let hierarchy): hierarchy
         case .notFound: nil
@@ -70,14 +72,18 @@ extension CgroupHierarchy {
     /// namespace's mount) fails it.
     static func confirmed(mountPoints: [String], relative: String, pid: pid_t) -> CgroupHierarchy? {
         for mountPoint in mountPoints {
-            var magic: Int64 = 0, flags: Int64 = 0
+            var magic: Int64 = 0
+            var flags: Int64 = 0
             guard jobshim_file_system(mountPoint, &magic, &flags) == 0, magic == cgroup2Magic else { continue }
-            var here = stat(), above = stat()
+            var here = stat()
+            var above = stat()
             guard stat(mountPoint, &here) == 0, stat(CgroupPath.parent(of: mountPoint), &above) == 0,
-                  here.st_dev != above.st_dev else { return nil }
+                here.st_dev != above.st_dev
+            else { return nil }
             let ownCgroup = CgroupPath.join(mountPoint, relative)
             guard case .success(let members) = FileContents.read(ownCgroup + "/cgroup.procs"),
-                  lists(pid, members) else { return nil }
+                lists(pid, members)
+            else { return nil }
             // ST_RDONLY (sys/statvfs.h): statfs reports the mount's flags.
             return CgroupHierarchy(mountPoint: mountPoint, ownCgroup: ownCgroup, isReadOnly: flags & 1 != 0)
         }

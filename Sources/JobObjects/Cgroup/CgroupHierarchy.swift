@@ -77,12 +77,14 @@ public struct CgroupHierarchy: Sendable, Equatable {
         let mounts = Cgroup2Mount.lines(of: mountinfo).compactMap(Cgroup2Mount.init(line:))
         let preferred = usualMountPoints.lazy.compactMap { place in mounts.first { $0.mountPoint == place } }.first
         guard let mount = preferred ?? mounts.first else {
-            throw JobObjectError(.cgroup2NotMounted,
+            throw JobObjectError(
+                .cgroup2NotMounted,
                 "no cgroup2 file system is mounted; mount one (mount -t cgroup2 none /sys/fs/cgroup) or boot with systemd.unified_cgroup_hierarchy=1",
                 operation: "discover cgroup2", path: "/proc/self/mountinfo")
         }
         guard var relative = ownRelativePath(procSelfCgroup: procSelfCgroup) else {
-            throw JobObjectError(.cgroup2NotMounted,
+            throw JobObjectError(
+                .cgroup2NotMounted,
                 "this process has no cgroup2 membership (no 0:: line in /proc/self/cgroup); the kernel must have cgroup2 enabled",
                 operation: "discover cgroup2", path: "/proc/self/cgroup")
         }
@@ -91,9 +93,10 @@ public struct CgroupHierarchy: Sendable, Equatable {
         if mount.root != "/", relative.hasPrefix(mount.root) {
             relative = String(relative.dropFirst(mount.root.count))
         }
-        return CgroupHierarchy(mountPoint: mount.mountPoint,
-                               ownCgroup: CgroupPath.join(mount.mountPoint, relative),
-                               isReadOnly: mount.isReadOnly)
+        return CgroupHierarchy(
+            mountPoint: mount.mountPoint,
+            ownCgroup: CgroupPath.join(mount.mountPoint, relative),
+            isReadOnly: mount.isReadOnly)
     }
 }
 
@@ -107,7 +110,8 @@ struct Cgroup2Mount {
     init?(line: Substring) {
         let fields = line.split(separator: " ")
         guard let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count, dash >= 6,
-              fields[dash + 1] == "cgroup2" else { return nil }
+            fields[dash + 1] == "cgroup2"
+        else { return nil }
         root = Cgroup2Mount.unescape(fields[3])
         mountPoint = Cgroup2Mount.unescape(fields[4])
         isReadOnly = fields[5].split(separator: ",").contains("ro")
@@ -128,7 +132,8 @@ struct Cgroup2Mount {
             var at = 0
             // Each space that starts the marker, up to the last place it fits.
             while at <= text.count - marker.utf8CodeUnitCount,
-                  let space = memchr(base + at, Int32(UInt8(ascii: " ")), text.count - marker.utf8CodeUnitCount + 1 - at) {
+                let space = memchr(base + at, Int32(UInt8(ascii: " ")), text.count - marker.utf8CodeUnitCount + 1 - at)
+            {
                 at = base.distance(to: space.assumingMemoryBound(to: UInt8.self))
                 guard memcmp(base + at, marker.utf8Start, marker.utf8CodeUnitCount) == 0 else {
                     at += 1
@@ -152,7 +157,8 @@ struct Cgroup2Mount {
         var utf8 = Array(field.utf8)[...]
         while let byte = utf8.popFirst() {
             if byte == UInt8(ascii: "\\"), utf8.count >= 3,
-               let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
+                let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8)
+            {
                 bytes.append(value)
                 utf8 = utf8.dropFirst(3)
             } else {

@@ -38,7 +38,9 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
             path = CgroupPath.join(hierarchy.delegationRoot, given)
         }
         if path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
-            throw JobObjectError(.invalidArgument, "job parent \(given) must not contain \".\" or \"..\" components", operation: "resolve job parent", path: given)
+            throw JobObjectError(
+                .invalidArgument, "job parent \(given) must not contain \".\" or \"..\" components", operation: "resolve job parent",
+                path: given)
         }
         return JobParent(path: path, hierarchy: hierarchy, isDefault: false)
     }
@@ -62,7 +64,8 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
 
     private func prepareAnew() throws(JobObjectError) {
         if hierarchy.isReadOnly {
-            throw JobObjectError(.parentNotWritable,
+            throw JobObjectError(
+                .parentNotWritable,
                 "the cgroup2 mount \(hierarchy.mountPoint) is read-only; jobs need a writable cgroup2 (in a container: a private cgroup namespace with a writable /sys/fs/cgroup)",
                 operation: "prepare job parent", path: path)
         }
@@ -70,7 +73,8 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
         case .success: return  // made by this process, so it may make jobs in it
         case .failure(.fileExists): break
         case .failure(.noSuchFileOrDirectory):
-            throw JobObjectError(.jobNotFound,
+            throw JobObjectError(
+                .jobNotFound,
                 "the job parent's own parent \(CgroupPath.parent(of: path)) does not exist; create it or choose another parent",
                 operation: "prepare job parent", path: path, errno: .noSuchFileOrDirectory)
         case .failure(let errno):
@@ -98,10 +102,11 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
 
     /// What this parent and kernel offer, as a value a caller can print.
     public func report() -> DelegationReport {
-        DelegationReport(mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: path,
-                         controllers: availableControllers().sorted(),
-                         cgroupKill: cgroupKillPresent(),
-                         kernel: KernelFeatures.current)
+        DelegationReport(
+            mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: path,
+            controllers: availableControllers().sorted(),
+            cgroupKill: cgroupKillPresent(),
+            kernel: KernelFeatures.current)
     }
 
     /// cgroup.kill exists in every non-root cgroup on Linux 5.14+; the root

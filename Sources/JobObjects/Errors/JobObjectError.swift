@@ -83,11 +83,13 @@ extension JobObjectError {
         let place = path.map { " \($0)" } ?? ""
         switch errno {
         case .readOnlyFileSystem:
-            return JobObjectError(.parentNotWritable,
+            return JobObjectError(
+                .parentNotWritable,
                 "cannot \(what)\(place): the cgroup file system is mounted read-only; run where cgroup2 is writable (a container needs a writable /sys/fs/cgroup, e.g. --cgroupns=private with a delegated cgroup)",
                 operation: operation, path: path, errno: errno)
         case .permissionDenied, .notPermitted:
-            return JobObjectError(.parentNotDelegated,
+            return JobObjectError(
+                .parentNotDelegated,
                 "cannot \(what)\(place): permission denied; run as root or delegate the cgroup to this user (systemd: Delegate=yes, or chown the directory and its cgroup.procs, cgroup.subtree_control)",
                 operation: operation, path: path, errno: errno)
         default:

@@ -187,7 +187,8 @@ final class JobEventMonitor: Sendable {
     /// and exit has been reported.
     private static func pendingZero(_ state: inout State) -> [JobEvent] {
         guard state.zeroPending, state.startsInFlight == 0,
-              state.counters.processesExited >= state.counters.processesStarted else { return [] }
+            state.counters.processesExited >= state.counters.processesStarted
+        else { return [] }
         state.zeroPending = false
         return [.activeProcessZero]
     }
@@ -203,7 +204,6 @@ final class JobEventMonitor: Sendable {
             return events + Self.pendingZero(&state)
         }
     }
-
 
     func setNotificationLimits(_ limits: NotificationLimits) {
         state.withLock { $0.thresholds = limits }
@@ -240,9 +240,12 @@ final class JobEventMonitor: Sendable {
         var watched: [(CInt, UInt64)] = []
         for file in Self.files {
             guard case .success(let fd) = Syscall.openat(directory.fd, file, O_RDONLY) else { continue }
-            if let token = try? EventLoop.shared.add(fd: fd, events: UInt32(EPOLLPRI.rawValue), handler: { [weak self] _ in
-                self?.refresh()
-            }) {
+            if let token = try? EventLoop.shared.add(
+                fd: fd, events: UInt32(EPOLLPRI.rawValue),
+                handler: { [weak self] _ in
+                    self?.refresh()
+                })
+            {
                 watched.append((fd, token))
             } else {
                 Syscall.close(fd)
@@ -266,7 +269,8 @@ final class JobEventMonitor: Sendable {
             }
             func number(_ key: Substring) -> Int { Int(values[key] ?? "0") ?? 0 }
             var events: [JobEvent] = []
-            let populated = values["populated"] == "1", frozen = values["frozen"] == "1"
+            let populated = values["populated"] == "1"
+            let frozen = values["frozen"] == "1"
             if state.counters.populated && !populated {
                 state.zeroPending = true
                 events += Self.pendingZero(&state)
@@ -307,7 +311,8 @@ final class JobEventMonitor: Sendable {
             guard case .success(let text) = FileContents.read(at: directory.fd, file) else { return nil }
             return Int(text.keyedValues["max"] ?? "")
         }
-        let memoryMax = max(in: "memory.events"), pidsMax = max(in: "pids.events")
+        let memoryMax = max(in: "memory.events")
+        let pidsMax = max(in: "pids.events")
         emit { counters in
             var events: [JobEvent] = []
             if let now = memoryMax, now > counters.memoryLimitReached {
@@ -353,7 +358,9 @@ final class JobEventMonitor: Sendable {
         let thresholds = state.withLock { state -> NotificationLimits in
             defer {
                 if let limit = state.thresholds.cpuTime, used > limit { state.thresholds.cpuTime = nil }
-                if let limit = state.thresholds.memory, case .success(let current?) = memory, current > limit { state.thresholds.memory = nil }
+                if let limit = state.thresholds.memory, case .success(let current?) = memory, current > limit {
+                    state.thresholds.memory = nil
+                }
             }
             return state.thresholds
         }
@@ -418,7 +425,13 @@ final class JobEventMonitor: Sendable {
         // streams without active-process-zero.
         if state.withLock({ !$0.watched.isEmpty && !$0.stopped }) { refresh() }
         let (watched, sampler, consumers, subscription) = state.withLock { state in
-            defer { state.watched = []; state.sampler = nil; state.consumers = [:]; state.stopped = true; state.connectorSubscription = nil }
+            defer {
+                state.watched = []
+                state.sampler = nil
+                state.consumers = [:]
+                state.stopped = true
+                state.connectorSubscription = nil
+            }
             return (state.watched, state.sampler, state.consumers, state.connectorSubscription)
         }
         sampler?.cancel()

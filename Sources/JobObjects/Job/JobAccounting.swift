@@ -92,8 +92,9 @@ extension JobAccounting {
         for dir in [directory.path] + directory.descendants() {
             if case .success(let text) = FileContents.read(dir + "/cgroup.threads") { threads += text.nonEmptyLines.count }
         }
-        var accounting = JobAccounting(userTime: cpu.user, systemTime: cpu.system, activeProcesses: pids.count,
-                                       activeThreads: threads, processesStarted: 0, exits: [])
+        var accounting = JobAccounting(
+            userTime: cpu.user, systemTime: cpu.system, activeProcesses: pids.count,
+            activeThreads: threads, processesStarted: 0, exits: [])
         accounting.memoryCurrent = number("memory.current")
         accounting.memoryPeak = number("memory.peak")
         accounting.swapCurrent = number("memory.swap.current")

@@ -15,8 +15,12 @@ public struct JobName: Sendable, Hashable, CustomStringConvertible {
         let bytes = value.utf8
         if bytes.isEmpty { throw reject("it is empty; give a name such as \"build-42\" or omit it to generate one") }
         if value == "." || value == ".." { throw reject("\".\" and \"..\" name directories, not jobs") }
-        if bytes.contains(UInt8(ascii: "/")) { throw reject("it contains \"/\"; a job name is one path component (nest jobs with a parent instead)") }
-        if bytes.contains(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") || $0 == 0 }) { throw reject("it contains a newline or NUL") }
+        if bytes.contains(UInt8(ascii: "/")) {
+            throw reject("it contains \"/\"; a job name is one path component (nest jobs with a parent instead)")
+        }
+        if bytes.contains(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") || $0 == 0 }) {
+            throw reject("it contains a newline or NUL")
+        }
         if bytes.count > 255 { throw reject("it is \(bytes.count) bytes long; the limit is 255") }
         if bytes.starts(with: "cgroup.".utf8) { throw reject("names starting with \"cgroup.\" are reserved by the kernel") }
         self.value = value

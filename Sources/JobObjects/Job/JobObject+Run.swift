@@ -37,10 +37,16 @@ extension JobObject {
         options.standardOutput = .pipe
         options.standardError = .pipe
         let process = try spawn(options)
-        let output = process.standardOutput!, error = process.standardError!
-        let collected: Result<([UInt8], [UInt8]), JobObjectError> = await withTaskGroup(of: (Int, Result<[UInt8], JobObjectError>).self) { group in
-            group.addTask { (1, await Result { () async throws(JobObjectError) in try await PipeOutput.collect(from: output, limit: outputLimit) }) }
-            group.addTask { (2, await Result { () async throws(JobObjectError) in try await PipeOutput.collect(from: error, limit: outputLimit) }) }
+        let output = process.standardOutput!
+        let error = process.standardError!
+        let collected: Result<([UInt8], [UInt8]), JobObjectError> = await withTaskGroup(of: (Int, Result<[UInt8], JobObjectError>).self) {
+            group in
+            group.addTask {
+                (1, await Result { () async throws(JobObjectError) in try await PipeOutput.collect(from: output, limit: outputLimit) })
+            }
+            group.addTask {
+                (2, await Result { () async throws(JobObjectError) in try await PipeOutput.collect(from: error, limit: outputLimit) })
+            }
             var streams: [Int: [UInt8]] = [:]
             for await (stream, result) in group {
                 switch result {

@@ -68,8 +68,10 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// kernel's process events connector delivers every fork and exit on the
     /// machine to the process that listens, so a caller that never reads
     /// descendant events passes false.
-    public static func create(name: String? = nil, parent: String? = nil, limits: JobLimits = JobLimits(),
-                              killOnClose: Bool = true, trackDescendants: Bool = true) throws(JobObjectError) -> JobObject {
+    public static func create(
+        name: String? = nil, parent: String? = nil, limits: JobLimits = JobLimits(),
+        killOnClose: Bool = true, trackDescendants: Bool = true
+    ) throws(JobObjectError) -> JobObject {
         let jobName = try name.map { name throws(JobObjectError) in try JobName(name) } ?? JobName.generate()
         let parent = try JobParent.resolve(parent)
         let path = CgroupPath.join(parent.path, jobName.value)
@@ -86,7 +88,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
             switch Syscall.mkdir(path, 0o755) {
             case .success: created = true
             case .failure(.fileExists):
-                throw JobObjectError(.jobExists,
+                throw JobObjectError(
+                    .jobExists,
                     "a job named \"\(jobName)\" already exists under \(parent.path); choose another name, or open it with JobObject.open(name:)",
                     operation: "create job", path: path, errno: .fileExists)
             case .failure(.noSuchFileOrDirectory):
@@ -103,8 +106,9 @@ public final class JobObject: Sendable, CustomStringConvertible {
             throw JobObjectError(.systemCallFailed, "the job parent keeps disappearing", operation: "create job", path: path)
         }
         do {
-            let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose,
-                                    trackDescendants: trackDescendants, isNew: true)
+            let job = try JobObject(
+                name: jobName, parent: parent, path: path, killsOnClose: killOnClose,
+                trackDescendants: trackDescendants, isNew: true)
             try job.setLimits(limits)
             if killOnClose { try JobWatchdog.shared.watch(path, parent: parent.isDefault ? parent.path : nil) }
             return job
@@ -134,8 +138,10 @@ public final class JobObject: Sendable, CustomStringConvertible {
     }
 
     /// `isNew`: the cgroup was just made, so no process is in it yet.
-    private init(name: JobName, parent: JobParent, path: String, killsOnClose: Bool,
-                 trackDescendants: Bool = true, isNew: Bool = false) throws(JobObjectError) {
+    private init(
+        name: JobName, parent: JobParent, path: String, killsOnClose: Bool,
+        trackDescendants: Bool = true, isNew: Bool = false
+    ) throws(JobObjectError) {
         self.name = name
         self.parent = parent
         self.killsOnClose = killsOnClose
@@ -200,8 +206,9 @@ public final class JobObject: Sendable, CustomStringConvertible {
         let process: ProcessHandle
         do {
             process = try ProcessRegistry.shared.spawning { () throws(JobObjectError) -> ProcessHandle in
-                try Spawner.spawn(options, cgroupFD: directory.fd,
-                                  cgroupProcsFD: spawnPath == .clone3IntoCgroup ? -1 : cgroupProcs(), path: spawnPath)
+                try Spawner.spawn(
+                    options, cgroupFD: directory.fd,
+                    cgroupProcsFD: spawnPath == .clone3IntoCgroup ? -1 : cgroupProcs(), path: spawnPath)
             }
         } catch {
             eventMonitor.finishStart(nil)
@@ -238,7 +245,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
         case .failure(.noSuchProcess):
             throw JobObjectError(.processExited, "process \(process.pid) has exited", operation: "assign process")
         case .failure(let errno):
-            throw JobObjectError.system(errno, operation: "assign process", path: path + "/cgroup.procs", what: "move process \(process.pid) into")
+            throw JobObjectError.system(
+                errno, operation: "assign process", path: path + "/cgroup.procs", what: "move process \(process.pid) into")
         }
         guard case .success = Syscall.pidfdSendSignal(process.pidfd, 0) else {
             throw JobObjectError(.processExited, "process \(process.pid) exited while it was being assigned", operation: "assign process")
@@ -320,7 +328,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
         guard case .success(let pidfd) = Syscall.pidfdOpen(pid) else { return false }
         defer { Syscall.close(pidfd) }
         guard case .success(let text) = FileContents.read("/proc/\(pid)/cgroup"),
-              let line = text.nonEmptyLines.first(where: { $0.hasPrefix("0::") }) else { return false }
+            let line = text.nonEmptyLines.first(where: { $0.hasPrefix("0::") })
+        else { return false }
         let cgroup = line.dropFirst(3)
         guard cgroup == prefix || cgroup.hasPrefix(prefix + "/") else { return false }
         guard case .success = Syscall.pidfdSendSignal(pidfd, signal.rawValue) else { return false }
@@ -374,7 +383,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
                 state.terminationMethod = .cgroupKill
                 state.killedThroughCgroup = true
             }
-        } catch where error.errno == .noSuchFileOrDirectory {
+        } catch  where error.errno == .noSuchFileOrDirectory {
             try kill(using: .freezeAndKill)
         }
     }
@@ -390,7 +399,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
                 guard case .success(let fd) = Syscall.open(dir, O_RDONLY | O_DIRECTORY) else { continue }
                 defer { Syscall.close(fd) }
                 if jobshim_kill_frozen_members(fd, 100) < 0 {
-                    throw JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "terminate job", path: dir, what: "freeze and kill the members of")
+                    throw JobObjectError.system(
+                        Errno(rawValue: Glibc.errno), operation: "terminate job", path: dir, what: "freeze and kill the members of")
                 }
             }
         }
@@ -491,7 +501,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
     private func ensureOpen(_ operation: String) throws(JobObjectError) {
         let lifecycle = state.withLock { $0.lifecycle }
         guard lifecycle == .open else {
-            throw JobObjectError(.jobClosed, "the job handle is already \(lifecycle == .detached ? "detached" : "closed")", operation: operation, path: path)
+            throw JobObjectError(
+                .jobClosed, "the job handle is already \(lifecycle == .detached ? "detached" : "closed")", operation: operation, path: path)
         }
     }
 
@@ -523,8 +534,10 @@ public final class JobObject: Sendable, CustomStringConvertible {
 
     /// One interface file per controller, present in the job once the
     /// controller is enabled for it.
-    private static let probeFile = ["memory": "memory.max", "pids": "pids.max", "cpu": "cpu.max",
-                                    "cpuset": "cpuset.cpus", "io": "io.max"]
+    private static let probeFile = [
+        "memory": "memory.max", "pids": "pids.max", "cpu": "cpu.max",
+        "cpuset": "cpuset.cpus", "io": "io.max",
+    ]
 
     /// The limits in force: read back from the job's cgroup files, plus the
     /// CPU time budget and per-process limits the handle keeps.

@@ -134,7 +134,9 @@ final class JobWatchdog: Sendable {
     private func send(_ op: Character, _ path: String, _ parent: String, _ state: inout State) throws(JobObjectError) {
         let record = Self.record(op, path, parent)
         guard path.utf8.count < Int(JOBSHIM_WATCHDOG_PATH_MAX), parent.utf8.count < Int(JOBSHIM_WATCHDOG_PATH_MAX) else {
-            throw JobObjectError(.invalidArgument, "job path is longer than the watchdog accepts (\(JOBSHIM_WATCHDOG_PATH_MAX - 1) bytes)", operation: "watch job", path: path)
+            throw JobObjectError(
+                .invalidArgument, "job path is longer than the watchdog accepts (\(JOBSHIM_WATCHDOG_PATH_MAX - 1) bytes)",
+                operation: "watch job", path: path)
         }
         for attempt in 0..<2 {
             let connection: Connection
@@ -159,8 +161,9 @@ final class JobWatchdog: Sendable {
             return rc
         }
         guard rc == 0 else {
-            throw JobObjectError(.watchdogUnavailable, "cannot start the owner-death watchdog", operation: "create job",
-                                 errno: Errno(rawValue: Glibc.errno))
+            throw JobObjectError(
+                .watchdogUnavailable, "cannot start the owner-death watchdog", operation: "create job",
+                errno: Errno(rawValue: Glibc.errno))
         }
         let connection = Connection(pid: pid, pidfd: pidfd, socket: socket)
         state.connection = connection

@@ -24,8 +24,10 @@ public enum ByteCount {
             break
         }
         guard let value = Double(number), value >= 0, value.isFinite,
-              value * Double(scale) < Double(UInt64.max / 2) else {
-            throw JobObjectError(.invalidArgument,
+            value * Double(scale) < Double(UInt64.max / 2)
+        else {
+            throw JobObjectError(
+                .invalidArgument,
                 "invalid \(what) \(String(reflecting: text)): give bytes or a number with K, M, G or T (powers of 1024, e.g. 512M, 1.5G) or \"max\"",
                 operation: "parse \(what)")
         }

@@ -45,12 +45,14 @@ enum ControllerDelegation {
             switch FileContents.write(at: AT_FDCWD, directory + "/cgroup.subtree_control", "+" + controller) {
             case .success: continue
             case .failure(.resourceBusy):
-                throw JobObjectError(.controllerUnavailable,
+                throw JobObjectError(
+                    .controllerUnavailable,
                     "cannot enable the \(controller) controller for the jobs under \(directory): that cgroup holds processes (cgroup v2 lets a cgroup hold processes or controller-using children, not both); move the processes into a leaf cgroup first — jobsup does this by itself, the library with JobParent.moveCallerIntoLeaf()",
                     operation: "enable controller", path: directory + "/cgroup.subtree_control", errno: .resourceBusy)
             case .failure(let errno):
-                throw JobObjectError.system(errno, operation: "enable controller", path: directory + "/cgroup.subtree_control",
-                                            what: "enable the \(controller) controller in")
+                throw JobObjectError.system(
+                    errno, operation: "enable controller", path: directory + "/cgroup.subtree_control",
+                    what: "enable the \(controller) controller in")
             }
         }
     }
@@ -64,16 +66,19 @@ enum ControllerDelegation {
     static func unavailable(_ controller: String, parent: JobParent, checked: String) -> JobObjectError {
         let mount = parent.hierarchy.mountPoint
         if onCgroupV1(controller) {
-            return JobObjectError(.controllerUnavailable,
+            return JobObjectError(
+                .controllerUnavailable,
                 "the \(controller) controller is not available in \(mount) (this host keeps it on cgroup v1); limits that need it work on a pure cgroup v2 host (boot with systemd.unified_cgroup_hierarchy=1)",
                 operation: "enable controller", path: checked)
         }
         if !listed(controller, in: mount + "/cgroup.controllers") {
-            return JobObjectError(.controllerUnavailable,
+            return JobObjectError(
+                .controllerUnavailable,
                 "the kernel offers no \(controller) controller in \(mount) (see \(mount)/cgroup.controllers)",
                 operation: "enable controller", path: checked)
         }
-        return JobObjectError(.controllerUnavailable,
+        return JobObjectError(
+            .controllerUnavailable,
             "the \(controller) controller is not delegated to \(checked); enable it in the cgroup.subtree_control of its parent (systemd: Delegate=yes on the unit)",
             operation: "enable controller", path: checked)
     }

@@ -27,18 +27,26 @@ extension JobLimits {
                 throw reject("the cpu.max period must be 1000...1000000 µs, got \(quota.periodMicroseconds)")
             }
             if let q = quota.quotaMicroseconds, q < 1_000 {
-                throw reject("the CPU cap is \(Double(q) / Double(quota.periodMicroseconds)) CPUs: below the kernel's minimum of 1 ms per period (\(1_000.0 / Double(quota.periodMicroseconds)) CPUs at this period)")
+                throw reject(
+                    "the CPU cap is \(Double(q) / Double(quota.periodMicroseconds)) CPUs: below the kernel's minimum of 1 ms per period (\(1_000.0 / Double(quota.periodMicroseconds)) CPUs at this period)"
+                )
             }
         }
-        if let w = cpuWeight?.value, !(1...10_000).contains(w) { throw reject("cpuWeight must be 1...10000 (cpu.weight; Windows weights 1...9 map with CPUWeight.windows), got \(w)") }
+        if let w = cpuWeight?.value, !(1...10_000).contains(w) {
+            throw reject("cpuWeight must be 1...10000 (cpu.weight; Windows weights 1...9 map with CPUWeight.windows), got \(w)")
+        }
         if let w = ioWeight, !(1...10_000).contains(w) { throw reject("ioWeight must be 1...10000 (io.weight), got \(w)") }
         for (name, list) in [("cpus", cpus), ("memoryNodes", memoryNodes)] {
             if let list, !Self.isCPUList(list) { throw reject("\(name) \(String(reflecting: list)) is not a CPU list such as \"0-1,3\"") }
         }
         for limit in io {
             _ = try limit.deviceNumber()
-            let values = [limit.readBytesPerSecond, limit.writeBytesPerSecond, limit.readOperationsPerSecond, limit.writeOperationsPerSecond]
-            if values.allSatisfy({ $0 == nil }) { throw reject("the io limit for \(limit.device) sets no rate (rbps, wbps, riops or wiops)") }
+            let values = [
+                limit.readBytesPerSecond, limit.writeBytesPerSecond, limit.readOperationsPerSecond, limit.writeOperationsPerSecond,
+            ]
+            if values.allSatisfy({ $0 == nil }) {
+                throw reject("the io limit for \(limit.device) sets no rate (rbps, wbps, riops or wiops)")
+            }
             if values.contains(0) { throw reject("an io rate for \(limit.device) is 0; the smallest rate is 1") }
         }
         if let budget = cpuTimeBudget, budget.limit <= .zero { throw reject("the CPU time budget must be positive") }
@@ -46,10 +54,11 @@ extension JobLimits {
 
     /// "0-3,5", "0".
     static func isCPUList(_ text: String) -> Bool {
-        !text.isEmpty && text.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { part in
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
-            return (1...2).contains(bounds.count) && bounds.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
-        }
+        !text.isEmpty
+            && text.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { part in
+                let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+                return (1...2).contains(bounds.count) && bounds.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+            }
     }
 
     /// The file writes, in an order the kernel accepts (memory.high before
@@ -72,8 +81,10 @@ extension JobLimits {
         if let v = ioWeight { writes.append(("io.weight", "default \(v)")) }
         for limit in io {
             func rate(_ key: String, _ value: UInt64?) -> String { "\(key)=\(value.map(String.init) ?? "max")" }
-            let line = try [limit.deviceNumber(), rate("rbps", limit.readBytesPerSecond), rate("wbps", limit.writeBytesPerSecond),
-                            rate("riops", limit.readOperationsPerSecond), rate("wiops", limit.writeOperationsPerSecond)].joined(separator: " ")
+            let line = try [
+                limit.deviceNumber(), rate("rbps", limit.readBytesPerSecond), rate("wbps", limit.writeBytesPerSecond),
+                rate("riops", limit.readOperationsPerSecond), rate("wiops", limit.writeOperationsPerSecond),
+            ].joined(separator: " ")
             writes.append(("io.max", line))
         }
         return writes
@@ -85,11 +96,14 @@ extension JobLimits {
             switch FileContents.write(at: directory.fd, file, value) {
             case .success: continue
             case .failure(let errno) where errno == .noSuchFileOrDirectory:
-                throw JobObjectError(.controllerUnavailable, "\(file) does not exist in the job: the kernel lacks this interface (e.g. memory.swap.max without swap accounting, cpu.idle before Linux 5.15)",
-                                     operation: "set limits", path: directory.path + "/" + file, errno: errno)
+                throw JobObjectError(
+                    .controllerUnavailable,
+                    "\(file) does not exist in the job: the kernel lacks this interface (e.g. memory.swap.max without swap accounting, cpu.idle before Linux 5.15)",
+                    operation: "set limits", path: directory.path + "/" + file, errno: errno)
             case .failure(let errno):
-                throw JobObjectError(.invalidArgument, "the kernel refused \(String(reflecting: value)) for \(file)",
-                                     operation: "set limits", path: directory.path + "/" + file, errno: errno)
+                throw JobObjectError(
+                    .invalidArgument, "the kernel refused \(String(reflecting: value)) for \(file)",
+                    operation: "set limits", path: directory.path + "/" + file, errno: errno)
             }
         }
     }
@@ -131,8 +145,10 @@ extension IOLimit {
         if parts.count == 2, parts.allSatisfy({ $0.allSatisfy(\.isNumber) && !$0.isEmpty }) { return device }
         var info = stat()
         guard stat(device, &info) == 0 else {
-            throw JobObjectError(.invalidArgument, "io device \(device) does not exist; name a block device such as /dev/sda or give major:minor such as 8:0",
-                                 operation: "validate limits", path: device)
+            throw JobObjectError(
+                .invalidArgument,
+                "io device \(device) does not exist; name a block device such as /dev/sda or give major:minor such as 8:0",
+                operation: "validate limits", path: device)
         }
         guard (info.st_mode & S_IFMT) == S_IFBLK else {
             throw JobObjectError(.invalidArgument, "io device \(device) is not a block device", operation: "validate limits", path: device)
@@ -153,7 +169,8 @@ extension IOLimit {
             let pair = field.split(separator: "=")
             if pair.count == 2, let value = UInt64(pair[1]) { values[pair[0]] = value }
         }
-        self.init(device: String(device), readBytesPerSecond: values["rbps"], writeBytesPerSecond: values["wbps"],
-                  readOperationsPerSecond: values["riops"], writeOperationsPerSecond: values["wiops"])
+        self.init(
+            device: String(device), readBytesPerSecond: values["rbps"], writeBytesPerSecond: values["wbps"],
+            readOperationsPerSecond: values["riops"], writeOperationsPerSecond: values["wiops"])
     }
 }

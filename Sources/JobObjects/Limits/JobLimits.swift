@@ -87,7 +87,9 @@ public struct CPUQuota: Sendable, Equatable {
     }
 
     /// A Windows-style rate: `percent` of the whole machine (all its CPUs).
-    public static func percentOfMachine(_ percent: Double, cpuCount: Int = SystemInfo.onlineCPUCount, periodMicroseconds: UInt64 = 100_000) -> CPUQuota {
+    public static func percentOfMachine(
+        _ percent: Double, cpuCount: Int = SystemInfo.onlineCPUCount, periodMicroseconds: UInt64 = 100_000
+    ) -> CPUQuota {
         cpus(percent / 100 * Double(cpuCount), periodMicroseconds: periodMicroseconds)
     }
 
@@ -129,8 +131,10 @@ public struct IOLimit: Sendable, Equatable {
     public var readOperationsPerSecond: UInt64?
     public var writeOperationsPerSecond: UInt64?
 
-    public init(device: String, readBytesPerSecond: UInt64? = nil, writeBytesPerSecond: UInt64? = nil,
-                readOperationsPerSecond: UInt64? = nil, writeOperationsPerSecond: UInt64? = nil) {
+    public init(
+        device: String, readBytesPerSecond: UInt64? = nil, writeBytesPerSecond: UInt64? = nil,
+        readOperationsPerSecond: UInt64? = nil, writeOperationsPerSecond: UInt64? = nil
+    ) {
         self.device = device
         self.readBytesPerSecond = readBytesPerSecond
         self.writeBytesPerSecond = writeBytesPerSecond

@@ -62,7 +62,7 @@ final class CgroupEventsMonitor: Sendable {
     /// another handle's close) reads as ENODEV: it is empty and thawed.
     func current() throws(JobObjectError) -> CgroupEvents {
         let fd: CInt
-        do { fd = try self.fd() } catch where error.errno == .noSuchFileOrDirectory {
+        do { fd = try self.fd() } catch  where error.errno == .noSuchFileOrDirectory {
             return CgroupEvents(populated: false, frozen: false)
         }
         switch FileContents.read(fd: fd) {

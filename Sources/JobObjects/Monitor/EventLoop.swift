@@ -98,10 +98,12 @@ final class EventLoop: Sendable {
         guard start else { return }
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            // run() never returns: the thread lives as long as the process.
-            Unmanaged<EventLoop>.fromOpaque(context!).takeRetainedValue().run()
-        }, context)
+        let rc = pthread_create(
+            &thread, nil,
+            { context in
+                // run() never returns: the thread lives as long as the process.
+                Unmanaged<EventLoop>.fromOpaque(context!).takeRetainedValue().run()
+            }, context)
         precondition(rc == 0, "cannot start the JobObjects monitor thread: \(rc)")
         pthread_detach(thread)
     }

@@ -58,7 +58,8 @@ public final class ChildSubreaper: Sendable {
         _ = try Syscall.setChildSubreaper(true).orThrow("enable child subreaper", what: "set PR_SET_CHILD_SUBREAPER")
         eventFD = try Syscall.eventfd().orThrow("enable child subreaper", what: "create an eventfd")
         guard jobshim_notify_sigchld(eventFD) == 0 else {
-            throw JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "enable child subreaper", what: "install the SIGCHLD handler")
+            throw JobObjectError.system(
+                Errno(rawValue: Glibc.errno), operation: "enable child subreaper", what: "install the SIGCHLD handler")
         }
         _ = try EventLoop.shared.add(fd: eventFD, events: UInt32(EPOLLIN.rawValue)) { [weak self] _ in
             guard let self else { return }

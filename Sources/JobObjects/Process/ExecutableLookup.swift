@@ -15,7 +15,9 @@ enum ExecutableLookup {
             let path = (name.hasPrefix("/") || workingDirectory == nil) ? name : workingDirectory! + "/" + name
             if isExecutableFile(path) { return path }
             if Syscall.access(path, F_OK).isSuccess {
-                throw JobObjectError(.executableNotFound, "\(path) is not an executable file (check its mode bits, or that it is not a directory)", operation: "spawn", path: path)
+                throw JobObjectError(
+                    .executableNotFound, "\(path) is not an executable file (check its mode bits, or that it is not a directory)",
+                    operation: "spawn", path: path)
             }
             throw JobObjectError(.executableNotFound, "no such executable: \(path)", operation: "spawn", path: path)
         }
@@ -24,7 +26,8 @@ enum ExecutableLookup {
             let path = (directory.isEmpty ? "." : String(directory)) + "/" + name
             if isExecutableFile(path) { return path }
         }
-        throw JobObjectError(.executableNotFound,
+        throw JobObjectError(
+            .executableNotFound,
             "\"\(name)\" was not found in PATH (\(searchPath ?? defaultSearchPath)); give a full path or install it",
             operation: "spawn")
     }

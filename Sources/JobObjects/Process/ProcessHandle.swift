@@ -34,9 +34,11 @@ public final class ProcessHandle: Sendable, CustomStringConvertible {
 
     /// Takes ownership of `pidfd`. When `reaps` (the process is our child),
     /// the handle reaps it on exit; otherwise it only observes the exit.
-    init(pid: pid_t, pidfd: CInt, reaps: Bool, spawnPath: SpawnPath?,
-         standardInput: FileDescriptor? = nil, standardOutput: FileDescriptor? = nil,
-         standardError: FileDescriptor? = nil) throws(JobObjectError) {
+    init(
+        pid: pid_t, pidfd: CInt, reaps: Bool, spawnPath: SpawnPath?,
+        standardInput: FileDescriptor? = nil, standardOutput: FileDescriptor? = nil,
+        standardError: FileDescriptor? = nil
+    ) throws(JobObjectError) {
         self.pid = pid
         self.pidfd = pidfd
         self.reaps = reaps
@@ -146,7 +148,10 @@ public final class ProcessHandle: Sendable, CustomStringConvertible {
         }
         let (waiters, handlers) = state.withLock { state in
             state.status = status
-            defer { state.waiters = []; state.exitHandlers = [] }
+            defer {
+                state.waiters = []
+                state.exitHandlers = []
+            }
             return (state.waiters, state.exitHandlers)
         }
         stopWatching()

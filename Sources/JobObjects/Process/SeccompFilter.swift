@@ -14,8 +14,10 @@ public struct SeccompFilter: Sendable, Hashable {
     /// Wraps a program exported elsewhere (e.g. by `seccomp_export_bpf`).
     public init(program: [UInt8]) throws(JobObjectError) {
         guard !program.isEmpty, program.count % Self.instructionSize == 0,
-              program.count / Self.instructionSize <= Self.maxInstructions else {
-            throw JobObjectError(.invalidArgument,
+            program.count / Self.instructionSize <= Self.maxInstructions
+        else {
+            throw JobObjectError(
+                .invalidArgument,
                 "a seccomp program is 1 to \(Self.maxInstructions) instructions of \(Self.instructionSize) bytes; got \(program.count) bytes",
                 operation: "load seccomp filter")
         }

@@ -57,7 +57,8 @@ public struct Signal: RawRepresentable, Hashable, Sendable, CustomStringConverti
             self.init(number)
             return
         }
-        let low = Self.realTime.lowerBound, high = Self.realTime.upperBound
+        let low = Self.realTime.lowerBound
+        let high = Self.realTime.upperBound
         for (base, sign) in [("RTMIN", Int32(1)), ("RTMAX", Int32(-1))] where upper.hasPrefix(base) {
             let rest = upper.dropFirst(base.count)
             let offset: Int32? = rest.isEmpty ? 0 : (rest.first == (sign > 0 ? "+" : "-") ? Int32(rest.dropFirst()) : nil)

@@ -43,13 +43,17 @@ public final class SignalNotifier: Sendable {
     /// thread that runs the library's event loop: its monitor thread, or the
     /// thread of a `CallingThreadExecutor` that drives it. It must not block.
     /// The cheaper choice for a supervisor: no stream and no task to start.
-    public convenience init(_ numbers: [Int32], keepingIgnored: Bool = false,
-                            handler: @escaping @Sendable (Int32) -> Void) throws(JobObjectError) {
+    public convenience init(
+        _ numbers: [Int32], keepingIgnored: Bool = false,
+        handler: @escaping @Sendable (Int32) -> Void
+    ) throws(JobObjectError) {
         try self.init(numbers, keepingIgnored: keepingIgnored, stream: nil, handler: handler)
     }
 
-    private init(_ numbers: [Int32], keepingIgnored: Bool, stream: SignalStream?,
-                 handler: @escaping @Sendable (Int32) -> Void) throws(JobObjectError) {
+    private init(
+        _ numbers: [Int32], keepingIgnored: Bool, stream: SignalStream?,
+        handler: @escaping @Sendable (Int32) -> Void
+    ) throws(JobObjectError) {
         // The pipe stays open for the life of the process: a handler may
         // still write to it after the notifier is gone.
         let (readFD, writeFD) = try Syscall.pipe().orThrow("watch signals", what: "create a pipe")
@@ -67,14 +71,17 @@ public final class SignalNotifier: Sendable {
             close(writeFD)
             throw error
         }
-        let status = numbers.withUnsafeBufferPointer { jobshim_notify_signals(writeFD, $0.baseAddress, CInt($0.count), keepingIgnored ? 1 : 0) }
+        let status = numbers.withUnsafeBufferPointer {
+            jobshim_notify_signals(writeFD, $0.baseAddress, CInt($0.count), keepingIgnored ? 1 : 0)
+        }
         if status != 0 {
             EventLoop.shared.remove(fd: readFD, token: token)
             close(readFD)
             close(writeFD)
-            throw JobObjectError(.invalidArgument,
-                                 "cannot handle signals \(numbers.map(signalName)): give numbers 1...64 other than SIGKILL and SIGSTOP, which cannot be caught",
-                                 operation: "watch signals")
+            throw JobObjectError(
+                .invalidArgument,
+                "cannot handle signals \(numbers.map(signalName)): give numbers 1...64 other than SIGKILL and SIGSTOP, which cannot be caught",
+                operation: "watch signals")
         }
     }
 }

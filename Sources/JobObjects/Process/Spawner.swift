@@ -7,23 +7,28 @@ import SystemPackage
 /// Everything that allocates (PATH lookup, argv/envp, pipes, /dev/null)
 /// happens here, in the parent, before clone; the child only makes syscalls.
 enum Spawner {
-    static func spawn(_ options: SpawnOptions, cgroupFD: CInt, cgroupProcsFD: CInt, path: SpawnPath) throws(JobObjectError) -> ProcessHandle {
+    static func spawn(_ options: SpawnOptions, cgroupFD: CInt, cgroupProcsFD: CInt, path: SpawnPath) throws(JobObjectError) -> ProcessHandle
+    {
         // nil: the child gets `environ` itself (no copy of it per spawn).
         let environment = environmentList(options.environment)
-        let searchPath = environment.map { list in list.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } }
+        let searchPath =
+            environment.map { list in list.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } }
             ?? getenv("PATH").map { String(cString: $0) }
         let executable: String
         if let namespace = options.mountNamespace {
-            executable = try resolve(options.executable, in: namespace, searchPath: searchPath,
-                                     workingDirectory: options.workingDirectory)
+            executable = try resolve(
+                options.executable, in: namespace, searchPath: searchPath,
+                workingDirectory: options.workingDirectory)
         } else {
-            executable = try ExecutableLookup.resolve(options.executable, searchPath: searchPath,
-                                                      workingDirectory: options.workingDirectory)
+            executable = try ExecutableLookup.resolve(
+                options.executable, searchPath: searchPath,
+                workingDirectory: options.workingDirectory)
         }
         if let cwd = options.workingDirectory {
             let seen = options.mountNamespace?.callerPath(of: cwd) ?? cwd
             if !isDirectory(seen) {
-                throw JobObjectError(.invalidArgument, "working directory \(cwd) does not exist or is not a directory", operation: "spawn", path: cwd)
+                throw JobObjectError(
+                    .invalidArgument, "working directory \(cwd) does not exist or is not a directory", operation: "spawn", path: cwd)
             }
         }
         let mounts = try PreparedMounts(options.mountNamespace)
@@ -46,7 +51,8 @@ enum Spawner {
         for (childFD, fd) in options.extraDescriptors.sorted(by: { $0.key < $1.key }) {
             guard childFD >= 3, childFD < JOBSHIM_MAX_FDS else {
                 opened.closeParentEnds()
-                throw JobObjectError(.invalidArgument, "extra descriptor \(childFD) must be between 3 and \(JOBSHIM_MAX_FDS - 1)", operation: "spawn")
+                throw JobObjectError(
+                    .invalidArgument, "extra descriptor \(childFD) must be between 3 and \(JOBSHIM_MAX_FDS - 1)", operation: "spawn")
             }
             while sources.count <= Int(childFD) { sources.append(-1) }
             sources[Int(childFD)] = fd.rawValue
@@ -74,11 +80,12 @@ enum Spawner {
                                     config.cgroup_procs_fd = cgroupProcsFD
                                     config.fd_sources = sourcePointer.baseAddress
                                     config.fd_count = CInt(sourcePointer.count)
-                                    config.session = switch options.processGroup {
-                                    case .inherit: 0
-                                    case .newProcessGroup: 1
-                                    case .newSession: 2
-                                    }
+                                    config.session =
+                                        switch options.processGroup {
+                                        case .inherit: 0
+                                        case .newProcessGroup: 1
+                                        case .newSession: 2
+                                        }
                                     config.reset_signal_mask = options.resetSignalMask ? 1 : 0
                                     config.blocked_signals = options.blockedSignals.reduce(0) { mask, signal in
                                         (1...64).contains(signal) ? mask | (UInt64(1) << UInt64(signal - 1)) : mask
@@ -101,11 +108,12 @@ enum Spawner {
                                             }
                                             if let namespace = options.mountNamespace {
                                                 config.new_mount_namespace = 1
-                                                config.root_propagation = switch namespace.propagation {
-                                                case .slave: jobshim_ms_slave() | jobshim_ms_rec()
-                                                case .private: jobshim_ms_private() | jobshim_ms_rec()
-                                                case .unchanged: 0
-                                                }
+                                                config.root_propagation =
+                                                    switch namespace.propagation {
+                                                    case .slave: jobshim_ms_slave() | jobshim_ms_rec()
+                                                    case .private: jobshim_ms_private() | jobshim_ms_rec()
+                                                    case .unchanged: 0
+                                                    }
                                             }
                                             config.mounts = mountPointer.baseAddress
                                             config.mount_count = CInt(mountPointer.count)
@@ -126,9 +134,10 @@ enum Spawner {
             throw failure(stage: result.stage, errno: Errno(rawValue: result.error), executable: executable, options: options)
         }
         do {
-            return try ProcessHandle(pid: result.pid, pidfd: result.pidfd, reaps: true, spawnPath: path,
-                                     standardInput: opened.parentEnds[0], standardOutput: opened.parentEnds[1],
-                                     standardError: opened.parentEnds[2])
+            return try ProcessHandle(
+                pid: result.pid, pidfd: result.pidfd, reaps: true, spawnPath: path,
+                standardInput: opened.parentEnds[0], standardOutput: opened.parentEnds[1],
+                standardError: opened.parentEnds[2])
         } catch {
             // Only epoll registration can fail here; do not leave the child unowned.
             _ = Syscall.pidfdSendSignal(result.pidfd, SIGKILL)
@@ -145,48 +154,72 @@ enum Spawner {
         switch Int(stage) {
         case Int(JOBSHIM_STAGE_EXEC):
             if errno == .noSuchFileOrDirectory {
-                return JobObjectError(.executableNotFound, "\(executable) or its interpreter/loader does not exist", operation: op, path: executable, errno: errno)
+                return JobObjectError(
+                    .executableNotFound, "\(executable) or its interpreter/loader does not exist", operation: op, path: executable,
+                    errno: errno)
             }
             if errno == .execFormatError {
-                return JobObjectError(.spawnFailed, "\(executable) is not in an executable format (a script needs a #! line)", operation: op, path: executable, errno: errno)
+                return JobObjectError(
+                    .spawnFailed, "\(executable) is not in an executable format (a script needs a #! line)", operation: op,
+                    path: executable, errno: errno)
             }
             return JobObjectError(.spawnFailed, "execve of \(executable) failed", operation: op, path: executable, errno: errno)
         case Int(JOBSHIM_STAGE_CHDIR):
-            return JobObjectError(.spawnFailed, "cannot enter working directory \(options.workingDirectory ?? "")", operation: op, path: options.workingDirectory, errno: errno)
+            return JobObjectError(
+                .spawnFailed, "cannot enter working directory \(options.workingDirectory ?? "")", operation: op,
+                path: options.workingDirectory, errno: errno)
         case Int(JOBSHIM_STAGE_CLONE):
             if errno == .resourceBusy || errno == .notSupported {
-                return JobObjectError(.spawnFailed, "the kernel refused to create a process in the job's cgroup (a cgroup whose children use domain controllers cannot hold processes)", operation: op, errno: errno)
+                return JobObjectError(
+                    .spawnFailed,
+                    "the kernel refused to create a process in the job's cgroup (a cgroup whose children use domain controllers cannot hold processes)",
+                    operation: op, errno: errno)
             }
             if errno == .resourceTemporarilyUnavailable {
-                return JobObjectError(.spawnFailed, "the job's process limit (pids.max) or the system's refused a new process", operation: op, errno: errno)
+                return JobObjectError(
+                    .spawnFailed, "the job's process limit (pids.max) or the system's refused a new process", operation: op, errno: errno)
             }
             return JobObjectError(.spawnFailed, "cannot create the child process", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_CGROUP_JOIN):
             return JobObjectError(.spawnFailed, "the child could not join the job (write to cgroup.procs)", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_UID), Int(JOBSHIM_STAGE_GID), Int(JOBSHIM_STAGE_GROUPS):
-            return JobObjectError(.spawnFailed, "cannot switch to the requested user or groups (needs CAP_SETUID/CAP_SETGID)", operation: op, errno: errno)
+            return JobObjectError(
+                .spawnFailed, "cannot switch to the requested user or groups (needs CAP_SETUID/CAP_SETGID)", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_CAPS), Int(JOBSHIM_STAGE_CAPS_BOUNDING):
-            return JobObjectError(.spawnFailed, "cannot set the requested capabilities (the caller must hold them, and CAP_SETPCAP)", operation: op, errno: errno)
+            return JobObjectError(
+                .spawnFailed, "cannot set the requested capabilities (the caller must hold them, and CAP_SETPCAP)", operation: op,
+                errno: errno)
         case Int(JOBSHIM_STAGE_RLIMIT):
-            return JobObjectError(.spawnFailed, "cannot apply a resource limit (raising a hard limit needs CAP_SYS_RESOURCE)", operation: op, errno: errno)
+            return JobObjectError(
+                .spawnFailed, "cannot apply a resource limit (raising a hard limit needs CAP_SYS_RESOURCE)", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_SECCOMP):
             if errno == .permissionDenied {
-                return JobObjectError(.spawnFailed, "cannot load the seccomp filter: without CAP_SYS_ADMIN the kernel requires no_new_privs (set noNewPrivileges)", operation: op, errno: errno)
+                return JobObjectError(
+                    .spawnFailed,
+                    "cannot load the seccomp filter: without CAP_SYS_ADMIN the kernel requires no_new_privs (set noNewPrivileges)",
+                    operation: op, errno: errno)
             }
             return JobObjectError(.spawnFailed, "cannot load the seccomp filter", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_NO_NEW_PRIVS):
             return JobObjectError(.spawnFailed, "cannot set no_new_privs", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_MOUNT_NAMESPACE):
-            return JobObjectError(.spawnFailed, "cannot create a mount namespace for the child (unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN)", operation: op, errno: errno)
+            return JobObjectError(
+                .spawnFailed, "cannot create a mount namespace for the child (unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN)", operation: op,
+                errno: errno)
         case Int(JOBSHIM_STAGE_MOUNT_PROPAGATION):
-            return JobObjectError(.spawnFailed, "cannot set the mount propagation of / in the child's namespace", operation: op, errno: errno)
+            return JobObjectError(
+                .spawnFailed, "cannot set the mount propagation of / in the child's namespace", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_MOUNT)..<Int(JOBSHIM_STAGE_MOUNT) + Int(JOBSHIM_MAX_MOUNTS):
             let mount = options.mountNamespace?.mounts[safe: Int(stage) - Int(JOBSHIM_STAGE_MOUNT)]
-            return JobObjectError(.spawnFailed, "cannot bind \(mount?.source ?? "?") at \(mount?.target ?? "?") in the child's mount namespace (the source and the mount point must both exist)",
-                                  operation: op, path: mount?.target, errno: errno)
+            return JobObjectError(
+                .spawnFailed,
+                "cannot bind \(mount?.source ?? "?") at \(mount?.target ?? "?") in the child's mount namespace (the source and the mount point must both exist)",
+                operation: op, path: mount?.target, errno: errno)
         case Int(JOBSHIM_STAGE_MOUNT_READ_ONLY)..<Int(JOBSHIM_STAGE_MOUNT_READ_ONLY) + Int(JOBSHIM_MAX_MOUNTS):
             let mount = options.mountNamespace?.mounts[safe: Int(stage) - Int(JOBSHIM_STAGE_MOUNT_READ_ONLY)]
-            return JobObjectError(.spawnFailed, "cannot make the mount at \(mount?.target ?? "?") read-only", operation: op, path: mount?.target, errno: errno)
+            return JobObjectError(
+                .spawnFailed, "cannot make the mount at \(mount?.target ?? "?") read-only", operation: op, path: mount?.target, errno: errno
+            )
         default:
             return JobObjectError(.spawnFailed, "the child failed before exec (step \(stage))", operation: op, errno: errno)
         }
@@ -195,15 +228,18 @@ enum Spawner {
     /// Finds `name` as the child will see it in its mount namespace: the
     /// same rules as `ExecutableLookup`, checked where each path is found in
     /// the caller's namespace, and returned as the child's path.
-    private static func resolve(_ name: String, in namespace: SpawnOptions.MountNamespace, searchPath: String?,
-                                workingDirectory: String?) throws(JobObjectError) -> String {
+    private static func resolve(
+        _ name: String, in namespace: SpawnOptions.MountNamespace, searchPath: String?,
+        workingDirectory: String?
+    ) throws(JobObjectError) -> String {
         if name.isEmpty {
             throw JobObjectError(.executableNotFound, "no executable given", operation: "spawn")
         }
         if name.contains("/") {
             let path = (name.hasPrefix("/") || workingDirectory == nil) ? name : workingDirectory! + "/" + name
             if ExecutableLookup.isExecutableFile(namespace.callerPath(of: path)) { return path }
-            throw JobObjectError(.executableNotFound,
+            throw JobObjectError(
+                .executableNotFound,
                 "no executable file \(path) in the job's mount namespace (looked at \(namespace.callerPath(of: path)))",
                 operation: "spawn", path: path)
         }
@@ -212,7 +248,8 @@ enum Spawner {
             let path = (directory.isEmpty ? (workingDirectory ?? ".") : String(directory)) + "/" + name
             if ExecutableLookup.isExecutableFile(namespace.callerPath(of: path)) { return path }
         }
-        throw JobObjectError(.executableNotFound,
+        throw JobObjectError(
+            .executableNotFound,
             "\"\(name)\" was not found in PATH (\(search)) of the job's mount namespace; give a full path or install it",
             operation: "spawn")
     }
@@ -266,7 +303,9 @@ private final class PreparedMounts {
             var keep: UInt = 0
             if mount.readOnly, jobshim_mount_flags_of(mount.source, &keep) != 0 {
                 let errno = Errno(rawValue: Glibc.errno)
-                throw JobObjectError(.invalidArgument, "cannot bind \(mount.source): it cannot be read", operation: "spawn", path: mount.source, errno: errno)
+                throw JobObjectError(
+                    .invalidArgument, "cannot bind \(mount.source): it cannot be read", operation: "spawn", path: mount.source, errno: errno
+                )
             }
             var entry = jobshim_mount()
             entry.source = UnsafePointer(keepString(mount.source))
@@ -286,7 +325,7 @@ private final class PreparedMounts {
         return copy
     }
 
-    deinit { strings.forEach { free($0) } }
+    deinit { for string in strings { free(string) } }
 }
 
 extension Array {
@@ -324,7 +363,7 @@ private struct OpenedDescriptors {
 
 private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
     let pointers = strings.map { strdup($0) } + [nil]
-    defer { pointers.forEach { free($0) } }
+    defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 

@@ -35,7 +35,9 @@ package enum FileContents {
             let text = String(unsafeUninitializedCapacity: capacity) { buffer in
                 var filled = 0
                 while filled < buffer.count {
-                    switch Syscall.pread(fd, UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[filled...])), offset: off_t(filled)) {
+                    switch Syscall.pread(
+                        fd, UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[filled...])), offset: off_t(filled))
+                    {
                     case .failure(let errno):
                         failure = errno
                         return 0

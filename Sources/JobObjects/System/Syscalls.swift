@@ -77,7 +77,8 @@ package enum Syscall {
     package static func stopSignal(pidfd: CInt) -> Int32? {
         var info = siginfo_t()
         guard jobshim_waitid_pidfd(pidfd, &info, WSTOPPED | WNOHANG) == 0, jobshim_siginfo_pid(&info) != 0,
-              jobshim_siginfo_code(&info) == CLD_STOPPED else { return nil }
+            jobshim_siginfo_code(&info) == CLD_STOPPED
+        else { return nil }
         return jobshim_siginfo_status(&info)
     }
 
@@ -114,8 +115,10 @@ package enum Syscall {
 extension Result where Failure == Errno {
     /// Unwraps, turning an errno into a `JobObjectError` with context.
     /// The message's parts are built only on failure.
-    package func orThrow(_ operation: @autoclosure () -> String, path: @autoclosure () -> String? = nil,
-                 what: @autoclosure () -> String) throws(JobObjectError) -> Success {
+    package func orThrow(
+        _ operation: @autoclosure () -> String, path: @autoclosure () -> String? = nil,
+        what: @autoclosure () -> String
+    ) throws(JobObjectError) -> Success {
         switch self {
         case .success(let value): return value
         case .failure(let errno): throw JobObjectError.system(errno, operation: operation(), path: path(), what: what())
