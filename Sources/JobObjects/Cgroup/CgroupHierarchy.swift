@@ -37,6 +37,7 @@ public struct CgroupHierarchy: Sendable, Equatable {
     /// every call.
     private static let discovered = Mutex<(relative: String, hierarchy: CgroupHierarchy)?>(nil)
 
+    /// The cgroup2 hierarchy this process sees, and its own cgroup in it.
     public static func discover() throws(JobObjectError) -> CgroupHierarchy {
         let cgroup = try FileContents.read("/proc/self/cgroup")
             .orThrow("discover cgroup2", path: "/proc/self/cgroup", what: "read")

@@ -11,12 +11,15 @@ import Synchronization
 public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// The parent's directory, e.g. `/sys/fs/cgroup/unified/jobobjects`.
     public let path: String
+    /// The cgroup2 hierarchy the parent is in.
     public let hierarchy: CgroupHierarchy
     /// The default parent is made on demand and removed again by the last
     /// job to leave it, so nothing stays behind.
     let isDefault: Bool
 
+    /// The environment variable that names the default parent.
     public static let environmentVariable = "JOBOBJECTS_CGROUP_PARENT"
+    /// The default parent's name, under the caller's own cgroup.
     public static let defaultName = "jobobjects"
     /// The leaf a supervisor moves into so its own cgroup can give controllers to jobs.
     public static let supervisorLeafName = "supervisor"
@@ -123,13 +126,17 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
 
 /// What a job parent and the kernel offer.
 public struct DelegationReport: Sendable, CustomStringConvertible {
+    /// Where cgroup2 is mounted.
     public let mountPoint: String
+    /// The caller's own cgroup, as a directory.
     public let ownCgroup: String
+    /// The job parent, as a directory.
     public let parent: String
     /// Controllers jobs can enable (empty on a hybrid host, where they stay on cgroup v1).
     public let controllers: [String]
     /// `cgroup.kill` exists (Linux 5.14); nil when no non-root cgroup could be checked yet.
     public let cgroupKill: Bool?
+    /// What the kernel offers for spawning and waiting.
     public let kernel: KernelFeatures
 
     public var description: String {

@@ -7,6 +7,7 @@ import SystemPackage
 /// answer when there was one; `operation` and `path` say where it happened;
 /// `description` says what to do about it.
 public struct JobObjectError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// What went wrong, as a value to switch on.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case cgroup2NotMounted, parentNotWritable, parentNotDelegated, invalidJobName
@@ -51,6 +52,7 @@ public struct JobObjectError: Error, Sendable, CustomStringConvertible, Equatabl
         public var description: String { "\(value)" }
     }
 
+    /// What went wrong.
     public let code: Code
     /// The kernel's error, when a system call failed.
     public let errno: Errno?
@@ -61,6 +63,7 @@ public struct JobObjectError: Error, Sendable, CustomStringConvertible, Equatabl
     /// A sentence for a person: what is wrong and how to fix it.
     public let message: String
 
+    /// An error with its code, a message that says how to fix it, and where it happened.
     public init(_ code: Code, _ message: String, operation: String, path: String? = nil, errno: Errno? = nil) {
         self.code = code
         self.message = message

@@ -39,20 +39,33 @@ public enum JobEvent: Sendable, Equatable {
 
 /// The counters behind the events, as of one moment.
 public struct JobEventCounters: Sendable, Equatable {
+    /// Some process is in the job.
     public var populated = false
+    /// The job is frozen.
     public var frozen = false
+    /// Processes spawned into or assigned to the job through this handle.
     public var processesStarted = 0
+    /// Of those, how many have exited.
     public var processesExited = 0
+    /// Exits other than code 0.
     public var abnormalExits = 0
+    /// Times `memory.max` was hit (`memory.events` max).
     public var memoryLimitReached = 0
+    /// Processes the OOM killer ended (`memory.events` oom_kill).
     public var outOfMemoryKills = 0
+    /// Times `memory.high` was crossed (`memory.events` high).
     public var memoryHighCrossed = 0
+    /// Forks refused by `pids.max` (`pids.events` max).
     public var processLimitReached = 0
+    /// The CPU-time budget is used up.
     public var cpuTimeBudgetReached = false
     /// Whether descendants are tracked (the process events connector is open).
     public var descendantsTracked = false
+    /// Processes forked inside the job, when descendants are tracked.
     public var descendantsStarted = 0
+    /// Of those, how many have exited.
     public var descendantsExited = 0
+    /// All zero.
     public init() {}
 }
 
@@ -63,6 +76,7 @@ public struct NotificationLimits: Sendable, Equatable {
     public var memory: UInt64?
     /// Notify when the job's total CPU time exceeds this.
     public var cpuTime: Duration?
+    /// Thresholds as given; nil leaves one unset.
     public init(memory: UInt64? = nil, cpuTime: Duration? = nil) {
         self.memory = memory
         self.cpuTime = cpuTime

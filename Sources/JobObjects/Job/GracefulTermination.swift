@@ -13,6 +13,7 @@ public struct GracefulTermination: Sendable, Hashable {
     /// How long the members have to leave after `signal`; zero kills at once.
     public var grace: Duration
 
+    /// `signal`, then `grace` for the job to empty before the kill.
     public init(signal: Signal = .terminate, grace: Duration = .seconds(5)) {
         self.signal = signal
         self.grace = grace

@@ -20,20 +20,26 @@ public struct JobAccounting: Sendable, Equatable {
     /// have exited; nil where the host does not allow the kernel's process
     /// events connector (it needs root).
     public var descendantsStarted: Int?
+    /// Of those, how many have exited.
     public var descendantsExited: Int?
 
     /// Memory in use now and the most ever (`memory.current`, `memory.peak`).
     public var memoryCurrent: UInt64?
+    /// Most memory the job used at once (`memory.peak`, Linux 5.19).
     public var memoryPeak: UInt64?
     /// Swap in use now (`memory.swap.current`).
     public var swapCurrent: UInt64?
     /// Page faults, all and major (`memory.stat` pgfault, pgmajfault).
     public var pageFaults: UInt64?
+    /// Page faults that needed I/O (`memory.stat` pgmajfault).
     public var majorPageFaults: UInt64?
     /// IO summed over devices (`io.stat` rbytes, wbytes, rios, wios).
     public var ioReadBytes: UInt64?
+    /// Bytes written (`io.stat` wbytes, all devices).
     public var ioWriteBytes: UInt64?
+    /// Read operations (`io.stat` rios).
     public var ioReadOperations: UInt64?
+    /// Write operations (`io.stat` wios).
     public var ioWriteOperations: UInt64?
     /// The most tasks ever in the job (`pids.peak`, Linux 6.1+).
     public var peakProcesses: Int?
@@ -41,19 +47,26 @@ public struct JobAccounting: Sendable, Equatable {
     /// Limit hits: OOM kills and memory.max/memory.high events (`memory.events`),
     /// forks refused by pids.max (`pids.events`).
     public var outOfMemoryKills: Int?
+    /// Times `memory.max` was hit.
     public var memoryLimitReached: Int?
+    /// Times `memory.high` was crossed.
     public var memoryHighCrossed: Int?
+    /// Forks refused by `pids.max`.
     public var processLimitReached: Int?
     /// Time the CPU cap held the job back (`cpu.stat` throttled_usec, nr_throttled).
     public var throttledTime: Duration?
+    /// Periods in which `cpu.max` throttled the job (`cpu.stat` nr_throttled).
     public var throttledPeriods: Int?
 
+    /// User plus system CPU time.
     public var totalTime: Duration { userTime + systemTime }
 }
 
 /// A process of the job that exited.
 public struct ProcessExit: Sendable, Hashable {
+    /// The process.
     public var pid: pid_t
+    /// How it ended.
     public var status: ExitStatus
 }
 

@@ -1,5 +1,6 @@
 /// A validated job name: one cgroup directory name.
 public struct JobName: Sendable, Hashable, CustomStringConvertible {
+    /// The name as text.
     public let value: String
 
     /// Validates `value`: not empty, not `.` or `..`, no `/`, no newline or

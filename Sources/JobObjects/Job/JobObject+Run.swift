@@ -2,9 +2,13 @@ import Glibc
 
 /// What `JobObject.run` collected: how the process ended and what it wrote.
 public struct CollectedOutput: Sendable, Hashable {
+    /// The process that ran.
     public let processID: pid_t
+    /// How it ended.
     public let status: ExitStatus
+    /// Everything it wrote to standard output.
     public let standardOutput: [UInt8]
+    /// Everything it wrote to standard error.
     public let standardError: [UInt8]
 
     /// Standard output as UTF-8 text (invalid sequences replaced).

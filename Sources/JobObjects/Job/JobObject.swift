@@ -20,7 +20,9 @@ import SystemPackage
 /// try await job.close()        // kills what make left behind, removes the cgroup
 /// ```
 public final class JobObject: Sendable, CustomStringConvertible {
+    /// The job's name: its cgroup directory's.
     public let name: JobName
+    /// The cgroup the job was made under.
     public let parent: JobParent
     /// Whether closing (or dropping) this handle kills the job. True for
     /// jobs this handle created, false for jobs opened by name.
@@ -313,6 +315,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         return delivered
     }
 
+    /// Sends signal number `signal` to every member; use `signal(_: Signal)`.
     @available(*, deprecated, message: "pass a Signal: signal(.terminate), signal(Signal(number))")
     @discardableResult
     public func signal(_ signal: Int32) throws(JobObjectError) -> Int {

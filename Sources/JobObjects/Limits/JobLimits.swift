@@ -64,6 +64,7 @@ public struct JobLimits: Sendable, Equatable {
     /// (Windows PROCESS_MEMORY, PROCESS_TIME): RLIMIT_AS, RLIMIT_CPU, …
     public var perProcess: [ResourceLimit] = []
 
+    /// No limit set.
     public init() {}
 
     /// True when no field is set.
@@ -74,8 +75,10 @@ public struct JobLimits: Sendable, Equatable {
 public struct CPUQuota: Sendable, Equatable {
     /// Microseconds of CPU time per period; nil is "max" (no cap).
     public var quotaMicroseconds: UInt64?
+    /// The period the quota is measured over, 1000...1000000 µs.
     public var periodMicroseconds: UInt64
 
+    /// A quota per period, both in microseconds.
     public init(quotaMicroseconds: UInt64?, periodMicroseconds: UInt64 = 100_000) {
         self.quotaMicroseconds = quotaMicroseconds
         self.periodMicroseconds = periodMicroseconds
@@ -108,7 +111,9 @@ public struct CPUQuota: Sendable, Equatable {
 
 /// `cpu.weight`, 1...10000 (100 is the default share).
 public struct CPUWeight: Sendable, Equatable {
+    /// The weight, 1...10000.
     public var value: Int
+    /// A `cpu.weight` value (checked when the limits are applied).
     public init(_ value: Int) { self.value = value }
 
     /// A Windows CPU rate weight, 1...9 (5 is the default): each step doubles
@@ -126,11 +131,16 @@ public struct CPUWeight: Sendable, Equatable {
 public struct IOLimit: Sendable, Equatable {
     /// The device: a path such as /dev/sda (resolved to major:minor) or "8:0".
     public var device: String
+    /// `rbps`: bytes read per second.
     public var readBytesPerSecond: UInt64?
+    /// `wbps`: bytes written per second.
     public var writeBytesPerSecond: UInt64?
+    /// `riops`: read operations per second.
     public var readOperationsPerSecond: UInt64?
+    /// `wiops`: write operations per second.
     public var writeOperationsPerSecond: UInt64?
 
+    /// A limit for `device`; nil rates are unlimited.
     public init(
         device: String, readBytesPerSecond: UInt64? = nil, writeBytesPerSecond: UInt64? = nil,
         readOperationsPerSecond: UInt64? = nil, writeOperationsPerSecond: UInt64? = nil
@@ -145,6 +155,7 @@ public struct IOLimit: Sendable, Equatable {
 
 /// The job's total CPU time allowance (Windows `JOB_OBJECT_LIMIT_JOB_TIME`).
 public struct CPUTimeBudget: Sendable, Equatable {
+    /// What happens when the budget is used up.
     public enum Action: String, Sendable {
         /// Kill every process in the job (Windows' default).
         case terminate
@@ -154,8 +165,10 @@ public struct CPUTimeBudget: Sendable, Equatable {
 
     /// User + system time of the whole job, from its `cpu.stat`.
     public var limit: Duration
+    /// What happens then.
     public var action: Action
 
+    /// A budget of `limit` CPU time; by default the job is terminated when it is used up.
     public init(_ limit: Duration, action: Action = .terminate) {
         self.limit = limit
         self.action = action

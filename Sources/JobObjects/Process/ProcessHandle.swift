@@ -87,6 +87,7 @@ public final class ProcessHandle: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Sends signal number `signal`; use `signal(_: Signal)`.
     @available(*, deprecated, message: "pass a Signal: signal(.terminate), signal(Signal(number))")
     public func signal(_ signal: Int32) throws(JobObjectError) {
         try self.signal(Signal(signal))

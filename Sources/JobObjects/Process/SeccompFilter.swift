@@ -24,5 +24,6 @@ public struct SeccompFilter: Sendable, Hashable {
         self.program = program
     }
 
+    /// The number of BPF instructions.
     public var instructionCount: Int { program.count / Self.instructionSize }
 }

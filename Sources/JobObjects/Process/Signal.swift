@@ -19,16 +19,27 @@ public struct Signal: RawRepresentable, Hashable, Sendable, CustomStringConverti
     /// The signal numbered `number` (SIGTERM, SIGRTMIN + 1 …).
     public init(_ number: Int32) { self.rawValue = number }
 
+    /// SIGHUP: the terminal hung up; daemons reload.
     public static let hangup = Signal(SIGHUP)
+    /// SIGINT: ^C at a terminal.
     public static let interrupt = Signal(SIGINT)
+    /// SIGQUIT: ctrl-backslash at a terminal; ends with a core dump by default.
     public static let quit = Signal(SIGQUIT)
+    /// SIGABRT: abort(3).
     public static let abort = Signal(SIGABRT)
+    /// SIGKILL: ends a process; it cannot be caught.
     public static let kill = Signal(SIGKILL)
+    /// SIGUSR1: for the program to define.
     public static let user1 = Signal(SIGUSR1)
+    /// SIGUSR2: for the program to define.
     public static let user2 = Signal(SIGUSR2)
+    /// SIGPIPE: a write to a pipe nobody reads.
     public static let pipe = Signal(SIGPIPE)
+    /// SIGALRM: alarm(2) expired.
     public static let alarm = Signal(SIGALRM)
+    /// SIGTERM: the polite request to end.
     public static let terminate = Signal(SIGTERM)
+    /// SIGCHLD: a child exited, stopped or continued.
     public static let child = Signal(SIGCHLD)
     /// SIGCONT: a stopped process goes on.
     public static let resume = Signal(SIGCONT)
@@ -36,6 +47,7 @@ public struct Signal: RawRepresentable, Hashable, Sendable, CustomStringConverti
     public static let stop = Signal(SIGSTOP)
     /// SIGTSTP: a terminal's ^Z; it can be caught.
     public static let suspend = Signal(SIGTSTP)
+    /// SIGWINCH: the terminal changed size.
     public static let windowSizeChange = Signal(SIGWINCH)
 
     /// "SIGTERM" for 15; "SIGRTMIN+2" for a real-time signal; "signal N"

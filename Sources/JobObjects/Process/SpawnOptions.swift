@@ -16,15 +16,20 @@ public struct SpawnOptions: Sendable {
     public var arguments: [String]
     /// argv[0]; defaults to `executable` as given.
     public var argument0: String?
+    /// The environment the child starts with.
     public var environment: Environment = .inherit
     /// nil: inherit the caller's.
     public var workingDirectory: String?
+    /// Descriptor 0 of the child.
     public var standardInput: StandardIO = .inherit
+    /// Descriptor 1 of the child.
     public var standardOutput: StandardIO = .inherit
+    /// Descriptor 2 of the child.
     public var standardError: StandardIO = .inherit
     /// Further descriptors for the child: child fd → caller fd (3 and up).
     /// Every descriptor not named here or above is closed in the child.
     public var extraDescriptors: [Int32: FileDescriptor] = [:]
+    /// The child's process group or session.
     public var processGroup: ProcessGroup = .inherit
     /// Start with exactly `blockedSignals` blocked (default: none), rather
     /// than with the caller's thread's mask. Caught signals always go back
@@ -51,11 +56,13 @@ public struct SpawnOptions: Sendable {
     /// switch the kernel requires `noNewPrivileges` for it.
     public var seccompFilter: SeccompFilter?
 
+    /// Runs `executable` (a path, or a name looked up in `PATH`) with `arguments`; everything else is inherited.
     public init(_ executable: String, arguments: [String] = []) {
         self.executable = executable
         self.arguments = arguments
     }
 
+    /// The child's environment.
     public enum Environment: Sendable {
         /// This process's environment.
         case inherit
@@ -65,6 +72,7 @@ public struct SpawnOptions: Sendable {
         case custom([String: String])
     }
 
+    /// What one of the child's standard descriptors is.
     public enum StandardIO: Sendable {
         /// The caller's descriptor of the same number.
         case inherit
@@ -76,6 +84,7 @@ public struct SpawnOptions: Sendable {
         case pipe
     }
 
+    /// Where the child stands in process groups and sessions.
     public enum ProcessGroup: Sendable {
         case inherit
         /// `setpgid(0, 0)`: a new process group led by the child.
@@ -102,10 +111,12 @@ public struct SpawnOptions: Sendable {
             case unchanged
         }
 
+        /// How mounts propagate between the host and the new namespace.
         public var propagation: Propagation
         /// Made in order, so a later mount may sit inside an earlier one.
         public var mounts: [BindMount]
 
+        /// A new mount namespace that receives the host's mounts (`.slave`) and has `mounts` added.
         public init(propagation: Propagation = .slave, mounts: [BindMount] = []) {
             self.propagation = propagation
             self.mounts = mounts
@@ -126,12 +137,16 @@ public struct SpawnOptions: Sendable {
 
     /// A bind mount of `source` (in the caller's namespace) at `target`.
     public struct BindMount: Sendable, Hashable {
+        /// The host path bound in.
         public var source: String
+        /// Where it appears in the child's namespace.
         public var target: String
+        /// Made read-only (the whole tree when recursive).
         public var readOnly: Bool
         /// `MS_REC`: bring the mounts below `source` along.
         public var recursive: Bool
 
+        /// A bind mount of `source` at `target`, with the mounts below `source` unless `recursive` is false.
         public init(source: String, target: String, readOnly: Bool, recursive: Bool = true) {
             self.source = source
             self.target = target
@@ -140,11 +155,15 @@ public struct SpawnOptions: Sendable {
         }
     }
 
+    /// The user and groups a child runs as, by number.
     public struct Credentials: Sendable, Hashable {
+        /// Real, effective and saved user id.
         public var uid: uid_t
+        /// Real, effective and saved group id.
         public var gid: gid_t
         /// nil: leave the supplementary groups alone; [] clears them.
         public var supplementaryGroups: [gid_t]?
+        /// `uid` and `gid`, with `supplementaryGroups` (nil keeps the caller's).
         public init(uid: uid_t, gid: gid_t, supplementaryGroups: [gid_t]? = []) {
             self.uid = uid
             self.gid = gid
@@ -163,10 +182,14 @@ public struct Capability: Sendable, Hashable, RawRepresentable {
 
 /// One setrlimit(2) limit, applied in the child before exec.
 public struct ResourceLimit: Sendable, Hashable {
+    /// The `RLIMIT_*` resource.
     public var resource: Int32
+    /// The soft limit, which the process may raise up to `hard`.
     public var soft: UInt64
+    /// The hard limit (`RLIM_INFINITY` for none).
     public var hard: UInt64
 
+    /// A limit on `resource`.
     public init(resource: Int32, soft: UInt64, hard: UInt64) {
         self.resource = resource
         self.soft = soft
