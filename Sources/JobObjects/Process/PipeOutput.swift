@@ -83,8 +83,9 @@ private final class PipeReader: Sendable {
         }
     }
 
-    /// Reads until the pipe is empty (level-triggered: the loop calls again
-    /// while bytes remain).
+    /// Reads one chunk. The loop is level-triggered, so it calls again
+    /// while bytes remain; one read per call keeps a writer that never
+    /// pauses from holding the loop's thread, which other handles share.
     private func drain() {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -92,14 +93,13 @@ private final class PipeReader: Sendable {
             if n > 0 {
                 continuation.yield(Array(buffer[0..<n]))
             } else if n == 0 {
-                return finish(nil)
+                finish(nil)
             } else if Glibc.errno == EINTR {
                 continue
-            } else if Glibc.errno == EAGAIN {
-                return
-            } else {
-                return finish(JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "read output", what: "read the pipe"))
+            } else if Glibc.errno != EAGAIN {
+                finish(JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "read output", what: "read the pipe"))
             }
+            return
         }
     }
 
