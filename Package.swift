@@ -59,12 +59,16 @@ let package = Package(
                 "JobObjectsPayload",
                 "CJobShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         // Examples, built with the package and used by the tests: a program
         // on JobObjects alone, and one that runs a payload spec.
         .executableTarget(name: "run-in-job", dependencies: ["JobObjects"], path: "Examples/RunInJob"),
-        .executableTarget(name: "run-payload", dependencies: ["JobObjects", "JobObjectsPayload"], path: "Examples/RunPayload"),
+        .executableTarget(
+            name: "run-payload",
+            dependencies: ["JobObjects", "JobObjectsPayload", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Examples/RunPayload"),
         .testTarget(
             name: "JobObjectsTests",
             dependencies: ["JobObjects", "JobObjectsPayload", "CJobShim", "CJobShimPayload", "Supervisor", "run-in-job", "run-payload"]

@@ -10,6 +10,7 @@
 import Glibc
 import JobObjects
 import JobObjectsPayload
+import SystemPackage
 
 let arguments = CommandLine.arguments.dropFirst()
 guard (1...2).contains(arguments.count) else {
@@ -17,7 +18,7 @@ guard (1...2).contains(arguments.count) else {
     exit(2)
 }
 do {
-    let spec = try PayloadSpec.load(path: arguments.first!)
+    let spec = try PayloadSpec.load(path: FilePath(arguments.first!))
     var options = Payload.RunOptions(cgroupParent: arguments.dropFirst().first)
     options.standardInput = .null
     let payload = try await Payload.start(spec, options: options)

@@ -167,7 +167,7 @@ public final class Payload: Sendable {
 
             var spawn = SpawnOptions(plan.executable, arguments: plan.arguments)
             spawn.environment = .custom(plan.environment)
-            spawn.workingDirectory = plan.workingDirectory
+            spawn.workingDirectory = FilePath(plan.workingDirectory)
             spawn.standardInput = options.standardInput
             spawn.standardOutput = options.standardOutput
             spawn.standardError = options.standardError

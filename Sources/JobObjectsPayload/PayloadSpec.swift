@@ -1,4 +1,5 @@
 import JobObjects
+import SystemPackage
 import Glibc
 
 /// What to run as a HostProcess-style payload: a directory of files (the
@@ -240,7 +241,8 @@ public struct PayloadSpec: Sendable, Equatable {
 extension PayloadSpec {
     /// Reads and decodes a spec file (YAML or JSON). Relative paths in it are
     /// resolved against the file's directory.
-    public static func load(path: String) throws(JobObjectError) -> PayloadSpec {
+    public static func load(path filePath: FilePath) throws(JobObjectError) -> PayloadSpec {
+        let path = filePath.string
         let text: String
         switch FileContents.read(path) {
         case .success(let contents): text = contents

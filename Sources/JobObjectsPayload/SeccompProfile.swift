@@ -119,7 +119,8 @@ public struct SeccompProfile: Sendable, Hashable {
 
     /// Reads a profile file; every problem is reported at once, each naming
     /// its entry and line.
-    public static func load(path: String) throws(JobObjectError) -> SeccompProfile {
+    public static func load(path filePath: FilePath) throws(JobObjectError) -> SeccompProfile {
+        let path = filePath.string
         let (profile, problems) = read(path: path)
         if let profile, problems.isEmpty { return profile }
         throw problems.error(operation: "load seccomp profile", subject: "seccomp profile \(path)", path: path)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import JobObjects
 import JobObjectsPayload
+import SystemPackage
 
 /// What `jobsup run` was asked to do, as given on the command line (read by
 /// `RunFlags.parse`).
@@ -111,7 +112,7 @@ struct RunRequest: Equatable {
     private func runSpec(_ file: String, limits: JobLimits, settings: Supervisor.Settings) async -> Int32 {
         var spec: PayloadSpec
         do {
-            spec = try PayloadSpec.load(path: file)
+            spec = try PayloadSpec.load(path: FilePath(file))
         } catch {
             Diagnostics.fail(error, status: SupervisorExit.usage)
         }

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 @testable import JobObjects
 @testable import JobObjectsPayload
+import SystemPackage
 import Testing
 
 @Suite("payload specs: decoding and validation")
@@ -76,10 +77,10 @@ struct PayloadSpecTests {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
         let path = fixture.write("spec.yaml", "name: a\npayload: payload\ncommand: [true]\n")
-        let spec = try PayloadSpec.load(path: path)
+        let spec = try PayloadSpec.load(path: FilePath(path))
         #expect(spec.baseDirectory == fixture.directory)
         #expect(PayloadPaths.resolve(spec.payload, against: spec.baseDirectory) == fixture.payload)
-        let missing = #expect(throws: JobObjectError.self) { try PayloadSpec.load(path: fixture.directory + "/nope.yaml") }
+        let missing = #expect(throws: JobObjectError.self) { try PayloadSpec.load(path: FilePath(fixture.directory + "/nope.yaml")) }
         #expect(missing?.message.contains("cannot read the payload spec") == true)
     }
 

@@ -19,7 +19,7 @@ public struct SpawnOptions: Sendable {
     /// The environment the child starts with.
     public var environment: Environment = .inherit
     /// nil: inherit the caller's.
-    public var workingDirectory: String?
+    public var workingDirectory: FilePath?
     /// Descriptor 0 of the child.
     public var standardInput: StandardIO = .inherit
     /// Descriptor 1 of the child.

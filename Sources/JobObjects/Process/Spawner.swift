@@ -18,13 +18,13 @@ enum Spawner {
         if let namespace = options.mountNamespace {
             executable = try resolve(
                 options.executable, in: namespace, searchPath: searchPath,
-                workingDirectory: options.workingDirectory)
+                workingDirectory: options.workingDirectory?.string)
         } else {
             executable = try ExecutableLookup.resolve(
                 options.executable, searchPath: searchPath,
-                workingDirectory: options.workingDirectory)
+                workingDirectory: options.workingDirectory?.string)
         }
-        if let cwd = options.workingDirectory {
+        if let cwd = options.workingDirectory?.string {
             let seen = options.mountNamespace?.callerPath(of: cwd) ?? cwd
             if !isDirectory(seen) {
                 throw JobObjectError(
@@ -67,7 +67,7 @@ enum Spawner {
         let status: CInt = withCStrings(argv) { argvPointer in
             withEnvironment(environment) { envpPointer in
                 executable.withCString { pathPointer in
-                    withOptionalCString(options.workingDirectory) { cwdPointer in
+                    withOptionalCString(options.workingDirectory?.string) { cwdPointer in
                         sources.withUnsafeBufferPointer { sourcePointer in
                             rlimits.withUnsafeBufferPointer { rlimitPointer in
                                 groups.withUnsafeBufferPointer { groupPointer in
@@ -166,8 +166,8 @@ enum Spawner {
             return JobObjectError(.spawnFailed, "execve of \(executable) failed", operation: op, path: executable, errno: errno)
         case Int(JOBSHIM_STAGE_CHDIR):
             return JobObjectError(
-                .spawnFailed, "cannot enter working directory \(options.workingDirectory ?? "")", operation: op,
-                path: options.workingDirectory, errno: errno)
+                .spawnFailed, "cannot enter working directory \(options.workingDirectory?.string ?? "")", operation: op,
+                path: options.workingDirectory?.string, errno: errno)
         case Int(JOBSHIM_STAGE_CLONE):
             if errno == .resourceBusy || errno == .notSupported {
                 return JobObjectError(
