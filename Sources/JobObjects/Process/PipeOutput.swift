@@ -18,7 +18,10 @@ import SystemPackage
 public enum PipeOutput {
     /// The bytes written to the pipe, chunk by chunk as they arrive, until
     /// every writer has closed it (EOF). The stream owns `fd` from here on
-    /// and closes it when it ends or its consumer stops.
+    /// and closes it when it ends or its consumer stops. Chunks the consumer
+    /// has not taken yet are buffered: a consumer that falls behind a fast
+    /// writer holds what it has not read in memory (`collect` stops at its
+    /// limit).
     public static func chunks(from fd: FileDescriptor) -> AsyncThrowingStream<[UInt8], any Error> {
         AsyncThrowingStream { continuation in
             let reader = PipeReader(fd: fd.rawValue, continuation: continuation)
