@@ -8,6 +8,7 @@
 #error "CJobShimPayload must be built with _GNU_SOURCE (Package.swift defines it)"
 #endif
 
+#include "CJobShimCleanup.h"
 #include "CJobShimPayload.h"
 
 #include <errno.h>
@@ -82,6 +83,59 @@ static int read_back(int fd, uint8_t **program, size_t *length) {
     return 0;
 }
 
+// Adds the extra architectures and every rule; 0 or a negative errno, with
+// *failed_rule set when one rule was refused.
+static int add_rules(scmp_filter_ctx ctx, uint32_t default_action, const uint32_t *arches, int arch_count,
+                     const jobshim_seccomp_rule *rules, int rule_count, int *failed_rule) {
+    // The child sets no_new_privs itself when it has to; the exported
+    // program does not carry the attribute anyway.
+    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+    uint32_t native = seccomp_arch_native();
+    for (int i = 0; i < arch_count; i++) {
+        if (arches[i] == native) continue;
+        int rc = seccomp_arch_add(ctx, arches[i]);
+        if (rc != 0 && rc != -EEXIST) return rc;
+    }
+    for (int i = 0; i < rule_count; i++) {
+        const jobshim_seccomp_rule *rule = &rules[i];
+        *failed_rule = i;
+        uint32_t action;
+        int rc = action_of(rule->action, rule->action_data, &action);
+        if (rc != 0) return rc;
+        if (rule->arg_count < 0 || rule->arg_count > 6) return -EINVAL;
+        // libseccomp refuses a rule that repeats the default action; it
+        // would change nothing, so it is left out (as runc does).
+        if (action == default_action) continue;
+        struct scmp_arg_cmp cmps[6];
+        memset(cmps, 0, sizeof(cmps));
+        for (int a = 0; a < rule->arg_count; a++) {
+            enum scmp_compare op;
+            rc = op_of(rule->args[a].op, &op);
+            if (rc != 0) return rc;
+            cmps[a].arg = rule->args[a].index;
+            cmps[a].op = op;
+            cmps[a].datum_a = rule->args[a].value;
+            cmps[a].datum_b = rule->args[a].value_two;
+        }
+        rc = seccomp_rule_add_array(ctx, action, rule->syscall, (unsigned int)rule->arg_count, cmps);
+        if (rc != 0) return rc;
+    }
+    *failed_rule = -1;
+    return 0;
+}
+
+// Exports the filter as classic BPF through a memfd; 0 or a negative errno.
+static int export_program(scmp_filter_ctx ctx, uint8_t **program, size_t *length) {
+    JOBSHIM_AUTO_CLOSE int fd = memfd_create("jobobjects-seccomp", MFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = seccomp_export_bpf(ctx, fd);
+    return rc == 0 ? read_back(fd, program, length) : rc;
+}
+
+static void release_filter(scmp_filter_ctx *ctx) {
+    if (*ctx != NULL) seccomp_release(*ctx);
+}
+
 int jobshim_seccomp_compile(int default_kind, uint32_t default_data,
                             const uint32_t *arches, int arch_count,
                             const jobshim_seccomp_rule *rules, int rule_count,
@@ -91,65 +145,13 @@ int jobshim_seccomp_compile(int default_kind, uint32_t default_data,
     *length = 0;
     uint32_t default_action;
     int rc = action_of(default_kind, default_data, &default_action);
-    scmp_filter_ctx ctx = rc == 0 ? seccomp_init(default_action) : NULL;
+    __attribute__((cleanup(release_filter))) scmp_filter_ctx ctx = rc == 0 ? seccomp_init(default_action) : NULL;
     if (ctx == NULL) {
         errno = EINVAL;
         return -1;
     }
-
-    // The child sets no_new_privs itself when it has to; the exported
-    // program does not carry the attribute anyway.
-    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-    uint32_t native = seccomp_arch_native();
-    for (int i = 0; i < arch_count; i++) {
-        if (arches[i] == native) continue;
-        rc = seccomp_arch_add(ctx, arches[i]);
-        if (rc != 0 && rc != -EEXIST) goto done;
-    }
-    for (int i = 0; i < rule_count; i++) {
-        const jobshim_seccomp_rule *rule = &rules[i];
-        uint32_t action;
-        rc = action_of(rule->action, rule->action_data, &action);
-        if (rc == 0 && (rule->arg_count < 0 || rule->arg_count > 6)) rc = -EINVAL;
-        if (rc != 0) {
-            *failed_rule = i;
-            goto done;
-        }
-        // libseccomp refuses a rule that repeats the default action; it
-        // would change nothing, so it is left out (as runc does).
-        if (action == default_action) continue;
-        struct scmp_arg_cmp cmps[6];
-        memset(cmps, 0, sizeof(cmps));
-        for (int a = 0; a < rule->arg_count; a++) {
-            enum scmp_compare op;
-            rc = op_of(rule->args[a].op, &op);
-            if (rc != 0) {
-                *failed_rule = i;
-                goto done;
-            }
-            cmps[a].arg = rule->args[a].index;
-            cmps[a].op = op;
-            cmps[a].datum_a = rule->args[a].value;
-            cmps[a].datum_b = rule->args[a].value_two;
-        }
-        rc = seccomp_rule_add_array(ctx, action, rule->syscall, (unsigned int)rule->arg_count, cmps);
-        if (rc != 0) {
-            *failed_rule = i;
-            goto done;
-        }
-    }
-
-    int fd = memfd_create("jobobjects-seccomp", MFD_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        goto done;
-    }
-    rc = seccomp_export_bpf(ctx, fd);
-    if (rc == 0) rc = read_back(fd, program, length);
-    close(fd);
-
-done:
-    seccomp_release(ctx);
+    rc = add_rules(ctx, default_action, arches, arch_count, rules, rule_count, failed_rule);
+    if (rc == 0) rc = export_program(ctx, program, length);
     // libseccomp returns negative errnos; this file's public convention is libc's.
     if (rc < 0) {
         errno = -rc;

@@ -16,20 +16,16 @@
 
 // 0, or -1 with errno.
 static int write_control(int dirfd, const char *name, const char *value) {
-    int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+    JOBSHIM_AUTO_CLOSE int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    ssize_t n = write(fd, value, strlen(value));
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return n < 0 ? -1 : 0;
+    return write(fd, value, strlen(value)) < 0 ? -1 : 0;
 }
 
 // Parses the decimal pids of cgroup.procs and SIGKILLs each one; the number
 // killed, or -1 with errno. Members of a frozen cgroup cannot exit or fork,
 // so every pid read is still a member.
 static int kill_listed(int dirfd) {
-    int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+    JOBSHIM_AUTO_CLOSE int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     char buffer[4096];
     int killed = 0;
@@ -50,7 +46,6 @@ static int kill_listed(int dirfd) {
         }
     }
     if (in_number && kill((pid_t)pid, SIGKILL) == 0) killed++;
-    close(fd);
     return killed;
 }
 

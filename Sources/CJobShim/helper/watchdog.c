@@ -107,16 +107,14 @@ static int create_table(void) {
 }
 
 static void kill_job(const char *path) {
-    int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) return;
-    jobshim_kill_cgroup(dirfd);
-    close(dirfd);
+    JOBSHIM_AUTO_CLOSE int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd >= 0) jobshim_kill_cgroup(dirfd);
 }
 
 // Removes the cgroups below `path`, deepest first.
 static void remove_children(const char *path, int depth) {
     if (depth > MAX_DEPTH) return;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    JOBSHIM_AUTO_CLOSE int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return;
     char buffer[4096];
     ssize_t n;
@@ -135,7 +133,6 @@ static void remove_children(const char *path, int depth) {
             rmdir(child);
         }
     }
-    close(fd);
 }
 
 // 1 once the job's cgroup is gone. Fails while processes remain; the

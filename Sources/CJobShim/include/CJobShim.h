@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include "CJobShimCleanup.h"
 #include "CJobShimGuardian.h"
 #include "CJobShimProcEvents.h"
 
