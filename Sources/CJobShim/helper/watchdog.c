@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -48,11 +49,11 @@
 #define MAX_DEPTH 32
 
 // The exec'd watchdog is recognised by this argv[0] and environment, with
-// the owner's pidfd as descriptor 3, its socket end as 4 and the table's
-// memfd as 5.
+// the owner's pidfd as descriptor 3, its socket end as 4, the doorbell as 5
+// and the table's memfd as 6.
 #define WATCHDOG_ARGV0 "jobobjects-watchdog"
-#define WATCHDOG_ENV "JOBOBJECTS_WATCHDOG=3,4,5"
-enum { OWNER_FD = 3, SOCKET_FD = 4, TABLE_FD = 5 };
+#define WATCHDOG_ENV "JOBOBJECTS_WATCHDOG=3,4,5,6"
+enum { OWNER_FD = 3, SOCKET_FD = 4, DOORBELL_FD = 5, TABLE_FD = 6 };
 #define TABLE_MAGIC 0x6a6f6277
 
 typedef struct {
@@ -68,7 +69,7 @@ typedef struct {
     int capacity;    // slots mapped
     int slots_used;  // slots at and above this were never used
     int own_image;   // 1 once exec'd into its own image, -1 if that failed
-    long own_image_at;  // CLOCK_MONOTONIC ns: a second after the first watch; 0 before
+    long own_image_at;  // CLOCK_MONOTONIC ns: a second after the watchdog started
     watched_job jobs[];
 } job_table;
 
@@ -179,15 +180,15 @@ static int watching(void) {
     return 0;
 }
 
-// Applies one command record; returns 0, or -1 when the owner's end is gone
-// (or, with MSG_DONTWAIT in `flags`, nothing is left to read).
-static int handle_command(int flags) {
+// Applies one queued command record; returns 0, 1 when none is queued, or
+// -1 when the owner's end is closed.
+static int handle_command(void) {
     char record[2 * PATH_CAPACITY + 2];
     ssize_t n;
     do {
-        n = recv(SOCKET_FD, record, sizeof(record) - 1, flags);
+        n = recv(SOCKET_FD, record, sizeof(record) - 1, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN && !(flags & MSG_DONTWAIT)) return 0;
+    if (n < 0 && errno == EAGAIN) return 1;
     if (n <= 0) return -1;
     // op, path, NUL, then optionally the on-demand parent.
     record[n] = '\0';
@@ -215,6 +216,13 @@ static int handle_command(int flags) {
     return 0;
 }
 
+// Applies every queued record, in order; -1 when the owner's end is closed.
+static int drain_commands(void) {
+    int rc;
+    while ((rc = handle_command()) == 0) {}
+    return rc < 0 ? -1 : 0;
+}
+
 // One pass over jobs being removed; returns how many remain.
 static int advance_removals(void) {
     int remaining = 0;
@@ -239,7 +247,7 @@ static long monotonic_now(void) {
 }
 
 // Becomes a process of its own: the owner's executable, entered at
-// watchdog_exec_entry with descriptors 3-5 (none close-on-exec). Returns
+// watchdog_exec_entry with descriptors 3-6 (none close-on-exec). Returns
 // only if the exec failed; it is not tried again.
 static void exec_own_image(void) {
     char *argv[] = {(char *)WATCHDOG_ARGV0, NULL};
@@ -249,17 +257,22 @@ static void exec_own_image(void) {
     table->own_image = -1;
 }
 
-// How long to wait for the owner before the exec is due; -1 for no limit.
+// How long until the exec may be due, -1 for no limit; execs once it is
+// and a job is watched. The owner's records are read (below) when it rings
+// the doorbell, when it dies, and once when the first second is over.
 static long until_own_image(void) {
-    if (table->own_image != 0 || !may_exec || !watching()) return -1;
-    long now = monotonic_now();
-    if (table->own_image_at == 0) table->own_image_at = now + OWN_IMAGE_AFTER_NS;
-    long left = table->own_image_at - now;
+    if (table->own_image != 0 || !may_exec) return -1;
+    long left = table->own_image_at - monotonic_now();
     if (left > 0) return left;
-    exec_own_image();
+    if (watching()) exec_own_image();
     return -1;
 }
 
+// The owner queues its records on the socket without waking the watchdog:
+// it polls the owner's pidfd, the doorbell (an eventfd the owner rings when
+// a record needs acting on now: 'R', 'X', a full socket) and the socket for
+// a hang-up only. When the owner is gone it applies what is queued, then
+// kills every job left.
 __attribute__((noreturn)) static void watchdog_main(void) {
     int owner_gone = 0;
     for (;;) {
@@ -272,20 +285,27 @@ __attribute__((noreturn)) static void watchdog_main(void) {
         }
         long exec_due = until_own_image();
         if (exec_due >= 0 && (wait < 0 || exec_due < wait)) wait = exec_due;
-        struct pollfd fds[2] = {{OWNER_FD, POLLIN, 0}, {SOCKET_FD, POLLIN, 0}};
-        int ready = poll(fds, 2, wait < 0 ? -1 : (int)((wait + 999999) / 1000000));
+        struct pollfd fds[3] = {{OWNER_FD, POLLIN, 0}, {DOORBELL_FD, POLLIN, 0}, {SOCKET_FD, 0, 0}};
+        int ready = poll(fds, 3, wait < 0 ? -1 : (int)((wait + 999999) / 1000000));
         if (ready < 0 && errno != EINTR) _exit(1);
-        if (ready <= 0) continue;
+        if (ready < 0) continue;
+        if (fds[1].revents & POLLIN) {
+            uint64_t rings;
+            ssize_t ignored = read(DOORBELL_FD, &rings, sizeof(rings));
+            (void)ignored;
+        }
+        // Every wake-up (a ring, a hang-up, the timer) reads what is queued.
         // POLLNVAL too: a descriptor that is not open can never report the
         // owner's end, so it counts as the owner gone (never a busy loop).
-        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
-            if (handle_command(0) != 0) owner_gone = 1;
+        if (drain_commands() != 0) owner_gone = 1;
+        for (int i = 0; i < 3; i++) {
+            if (fds[i].revents & (POLLHUP | POLLERR | POLLNVAL)) owner_gone = 1;
         }
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) owner_gone = 1;
+        if (fds[0].revents & POLLIN) owner_gone = 1;
         if (!owner_gone) continue;
 
         // The owner is gone: apply whatever it sent last, then kill all.
-        while (handle_command(MSG_DONTWAIT) == 0) {}
+        drain_commands();
         for (int i = 0; i < table->slots_used; i++) {
             if (table->jobs[i].state == 0) continue;
             kill_job(table->jobs[i].path);
@@ -339,18 +359,29 @@ static int exec_reaches_entry(void) {
     return dl_iterate_phdr(in_segments_of, (void *)watchdog_exec_entry) == 1;
 }
 
-int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out) {
+int jobshim_watchdog_start(pid_t *pid_out, int *pidfd_out, int *socket_out, int *doorbell_out) {
     int owner_pidfd, sockets[2];
-    if (jobshim_guardian_open(&owner_pidfd, sockets) != 0) return -1;
+    int doorbell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (doorbell < 0) return -1;
+    if (jobshim_guardian_open(&owner_pidfd, sockets) != 0) {
+        jobshim_close_on_scope_exit(&doorbell);
+        return -1;
+    }
     int reaches_entry = exec_reaches_entry();
     pid_t pid = jobshim_guardian_fork();
     if (pid == 0) {
-        int keep[] = {owner_pidfd, sockets[1]};
-        if (jobshim_guardian_keep_descriptors(keep, 2, OWNER_FD) != 0) _exit(1);
+        int keep[] = {owner_pidfd, sockets[1], doorbell};
+        if (jobshim_guardian_keep_descriptors(keep, 3, OWNER_FD) != 0) _exit(1);
         settle();
         if (create_table() != 0) _exit(1);
         may_exec = reaches_entry;
+        table->own_image_at = monotonic_now() + OWN_IMAGE_AFTER_NS;
         watchdog_main();
     }
-    return jobshim_guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out);
+    if (jobshim_guardian_finish(pid, owner_pidfd, sockets, pid_out, pidfd_out, socket_out) != 0) {
+        jobshim_close_on_scope_exit(&doorbell);
+        return -1;
+    }
+    *doorbell_out = doorbell;
+    return 0;
 }

@@ -257,22 +257,25 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 // MARK: - Owner-death watchdog
 
 /// Starts the watchdog: a forked process that holds a pidfd of its owner
-/// (the caller) and a SOCK_SEQPACKET socket, and makes only syscalls.
-/// Messages are one record each, an operation byte and a path; 'W' and 'R'
-/// may add a NUL and the job's parent when the library made it on demand, to
-/// be removed with the job if empty:
+/// (the caller), a SOCK_SEQPACKET socket and a doorbell (an eventfd), and
+/// makes only syscalls. Messages are one record each, an operation byte and
+/// a path; 'W' and 'R' may add a NUL and the job's parent when the library
+/// made it on demand, to be removed with the job if empty:
 ///   'W' path  watch the job cgroup at path
 ///   'U' path  stop watching it (closed or detached by its owner)
 ///   'R' path  kill it now and remove it once empty (a handle dropped unclosed)
 ///   'X'       exit now if nothing is watched (the owner is exiting cleanly)
-/// Paths are at most JOBSHIM_WATCHDOG_PATH_MAX - 1 bytes.
+/// Paths are at most JOBSHIM_WATCHDOG_PATH_MAX - 1 bytes. Records wait in
+/// the socket until the owner writes 1 to the doorbell (for 'R' and 'X', or
+/// when the socket is full), the owner dies or closes its end, or the
+/// watchdog's first second is over: queueing one wakes nobody.
 /// When the owner dies (even by SIGKILL) or closes the socket, the watchdog
-/// kills every watched job (cgroup.kill; freeze+kill+thaw where absent),
-/// removes each cgroup once empty and exits. It blocks every signal: only
-/// SIGKILL ends it otherwise.
-/// Returns 0 with its pid, pidfd and the owner's end of the socket
-/// (close-on-exec), or -1 with errno and nothing left.
-int jobshim_watchdog_start(pid_t *pid, int *pidfd, int *socket_fd);
+/// applies what is queued, kills every watched job (cgroup.kill;
+/// freeze+kill+thaw where absent), removes each cgroup once empty and exits.
+/// It blocks every signal: only SIGKILL ends it otherwise.
+/// Returns 0 with its pid, pidfd, the owner's end of the socket and the
+/// doorbell (both close-on-exec), or -1 with errno and nothing left.
+int jobshim_watchdog_start(pid_t *pid, int *pidfd, int *socket_fd, int *doorbell_fd);
 
 #define JOBSHIM_WATCHDOG_PATH_MAX 4096
 

@@ -8,8 +8,10 @@ import SystemPackage
 /// close. It kills and removes every job this process still holds when this
 /// process dies, even by SIGKILL, so kill-on-close always holds. It is a
 /// forked child running C code only and, after a second of watching, execs
-/// into an image of its own. It runs from the moment it is started; records
-/// sent to it wait in its socket until it reads them.
+/// into an image of its own. Records sent to it wait in its socket, waking
+/// nobody, until something needs acting on now: then the doorbell is rung
+/// (see `jobshim_watchdog_start`). A job's create and close each queue one
+/// record and cost no wake-up of the watchdog.
 final class JobWatchdog: Sendable {
     static let shared = JobWatchdog()
 
@@ -17,6 +19,11 @@ final class JobWatchdog: Sendable {
         var pid: pid_t
         var pidfd: CInt
         var socket: CInt
+        /// An eventfd: a write wakes the watchdog to read what is queued.
+        var doorbell: CInt
+        /// When it was started (CLOCK_MONOTONIC): one older than a second
+        /// reads the socket only when rung.
+        var started: ContinuousClock.Instant
     }
 
     private struct State {
@@ -45,9 +52,15 @@ final class JobWatchdog: Sendable {
         try state.withLock { state throws(JobObjectError) in
             // Sent before it is recorded: a watchdog started by this send
             // is given every recorded job, and would get this one twice.
+            // A watchdog past its first second learns of a first job at once:
+            // it then execs if the job lasts (see watchdog.c).
+            let first = state.watched.isEmpty
             try send("W", path, parent ?? "", &state)
             _ = state.forget(path)
             state.watched.append((path, parent ?? ""))
+            if first, let connection = state.connection, ContinuousClock.now - connection.started > .seconds(1) {
+                ring(connection)
+            }
         }
     }
 
@@ -73,6 +86,7 @@ final class JobWatchdog: Sendable {
         state.withLock { state in
             let parent = state.forget(path) ?? ""
             try? send("R", path, parent, &state)
+            if let connection = state.connection { ring(connection) }
             exitIfIdleAndAsked(&state)
         }
     }
@@ -92,6 +106,7 @@ final class JobWatchdog: Sendable {
     private func exitIfIdleAndAsked(_ state: inout State) {
         guard state.exitsWhenIdle, state.watched.isEmpty, let connection = state.connection else { return }
         _ = Syscall.send(connection.socket, Array("X".utf8))
+        ring(connection)
         Syscall.close(connection.socket)
         reapExiting(&state)
         state.exiting = connection
@@ -116,6 +131,7 @@ final class JobWatchdog: Sendable {
             reapExiting(&state)
             guard state.watched.isEmpty, let connection = state.connection else { return state.watched.isEmpty }
             _ = Syscall.send(connection.socket, Array("X".utf8))
+            ring(connection)
             Syscall.close(connection.socket)
             _ = Syscall.waitPidfd(connection.pidfd, options: 0)
             release(connection, &state)
@@ -141,7 +157,14 @@ final class JobWatchdog: Sendable {
         for attempt in 0..<2 {
             let connection: Connection
             if let existing = state.connection { connection = existing } else { connection = try start(&state) }
-            if case .success = Syscall.send(connection.socket, record) { return }
+            switch Syscall.send(connection.socket, record, waiting: false) {
+            case .success: return
+            case .failure(.resourceTemporarilyUnavailable):
+                // The socket is full: have the watchdog read it, and wait.
+                ring(connection)
+                if case .success = Syscall.send(connection.socket, record) { return }
+            case .failure: break
+            }
             // The watchdog is gone (killed by someone): reap it, start anew, re-watch.
             stop(connection, &state)
             state.connection = nil
@@ -155,8 +178,10 @@ final class JobWatchdog: Sendable {
         var pid: pid_t = 0
         var pidfd: CInt = -1
         var socket: CInt = -1
+        var doorbell: CInt = -1
+        let started = ContinuousClock.now
         let rc = ProcessRegistry.shared.spawning { () -> CInt in
-            let rc = jobshim_watchdog_start(&pid, &pidfd, &socket)
+            let rc = jobshim_watchdog_start(&pid, &pidfd, &socket, &doorbell)
             if rc == 0 { ProcessRegistry.shared.insert(pid) }
             return rc
         }
@@ -165,7 +190,7 @@ final class JobWatchdog: Sendable {
                 .watchdogUnavailable, "cannot start the owner-death watchdog", operation: "create job",
                 errno: Errno(rawValue: Glibc.errno))
         }
-        let connection = Connection(pid: pid, pidfd: pidfd, socket: socket)
+        let connection = Connection(pid: pid, pidfd: pidfd, socket: socket, doorbell: doorbell, started: started)
         state.connection = connection
         for (path, parent) in state.watched {
             _ = Syscall.send(socket, Self.record("W", path, parent))
@@ -184,5 +209,12 @@ final class JobWatchdog: Sendable {
     private func release(_ connection: Connection, _ state: inout State) {
         ProcessRegistry.shared.remove(connection.pid)
         Syscall.close(connection.pidfd)
+        Syscall.close(connection.doorbell)
+    }
+
+    /// Wakes the watchdog to read what is queued.
+    private func ring(_ connection: Connection) {
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { Syscall.write(connection.doorbell, $0) }
     }
 }

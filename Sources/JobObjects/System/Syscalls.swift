@@ -101,9 +101,10 @@ package enum Syscall {
         valueOrErrno { CJobShim.eventfd(0, CInt(EFD_CLOEXEC | EFD_NONBLOCK)) }
     }
 
-    package static func send(_ fd: CInt, _ bytes: [UInt8]) -> Result<Int, Errno> {
-        bytes.withUnsafeBytes { buffer in
-            valueOrErrno { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }
+    package static func send(_ fd: CInt, _ bytes: [UInt8], waiting: Bool = true) -> Result<Int, Errno> {
+        let flags = CInt(MSG_NOSIGNAL) | (waiting ? 0 : CInt(MSG_DONTWAIT))
+        return bytes.withUnsafeBytes { buffer in
+            valueOrErrno { Glibc.send(fd, buffer.baseAddress, buffer.count, flags) }
         }
     }
 
