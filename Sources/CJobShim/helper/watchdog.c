@@ -1,8 +1,8 @@
 // The owner-death watchdog: kill-on-close that survives SIGKILL of the owner.
 // Execution context: a forked child of the owner (a copy of its memory, one
 // thread), so it makes async-signal-safe calls only — syscalls through
-// libc's wrappers, which now store errno in the watchdog's own copy — and
-// never allocates with malloc.
+// libc's wrappers, whose errno is the watchdog's own copy — and never
+// allocates with malloc.
 //
 // A handle's deinit cannot run when its process is SIGKILLed, so a second
 // process has to notice. The watchdog holds a pidfd of the owner; when the
@@ -11,8 +11,8 @@
 //
 // Its job table lives in a memfd it maps, grown as jobs are watched. A
 // forked copy keeps every page its owner changes afterwards alive (the
-// owner's writes copy them), so a watchdog still watching a second after
-// its first job execs into an image of its own — the owner's executable,
+// owner's writes copy them), so a watchdog that is watching a job once it
+// is a second old execs into an image of its own — the owner's executable,
 // entered through the constructor below before any other initialiser or
 // main runs — and maps the same memfd there. Short-lived owners never pay
 // for that exec. Where the exec fails (no /proc, a seccomp filter, the
