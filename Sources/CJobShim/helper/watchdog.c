@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -319,10 +320,15 @@ __attribute__((noreturn)) static void watchdog_main(void) {
 // internal ones too, which pthread_sigmask leaves open — so that only
 // SIGKILL ends it: a Ctrl-C, hangup or `kill` meant for the owner's group
 // is not for the watchdog.
+// No disposition needs resetting: a handler of the owner's can never run
+// in a process that blocks every signal (after an exec the kernel resets
+// them anyway).
 static void settle(void) {
-    if (jobshim_guardian_settle(NULL, 0, "jobobjects-wd") != 0) _exit(1);
     uint64_t all = ~(uint64_t)0;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(all));
+    setsid();
+    if (chdir("/") != 0) _exit(1);
+    prctl(PR_SET_NAME, (unsigned long)"jobobjects-wd", 0, 0, 0);
 }
 
 // Runs before main (and before other constructors, by its priority) in
