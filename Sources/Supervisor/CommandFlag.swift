@@ -1,10 +1,12 @@
 import ArgumentParser
 
 /// One command-line option, declared once: its name, what it takes, its help,
-/// and how it stores a value into `Root`. `FlagParser` reads a command line
-/// with a list of these and `FlagHelp` prints them; `jobsup run` and
-/// `jobsup limits` get all their options this way (see `RunFlags`).
-struct CommandFlag<Root>: Sendable {
+/// and how it stores a value into a `RunRequest`. `FlagParser` reads a
+/// command line with a list of these and `FlagHelp` prints them; `jobsup
+/// run` and `jobsup limits` get all their options this way (see `RunFlags`).
+/// Not generic on purpose: `jobsup run` parses before anything else, and a
+/// generic type's metadata is built at run time on first use.
+struct CommandFlag: Sendable {
     let name: String
     let arity: FlagArity
     /// What the value is, in the help: `<size>`.
@@ -13,17 +15,17 @@ struct CommandFlag<Root>: Sendable {
     /// Stores the value (empty for `.none`); throws when it is not one the
     /// option takes. Checks that need other options come later
     /// (`RunRequest.validate`).
-    let store: @Sendable (inout Root, String) throws(ValidationError) -> Void
+    let store: @Sendable (inout RunRequest, String) throws(ValidationError) -> Void
 
     /// An option that takes no value.
-    static func flag(_ name: String, help: String, _ set: @escaping @Sendable (inout Root) -> Void) -> CommandFlag {
+    static func flag(_ name: String, help: String, _ set: @escaping @Sendable (inout RunRequest) -> Void) -> CommandFlag {
         CommandFlag(name: name, arity: .none, valueName: "", help: help) { root, _ in set(&root) }
     }
 
     /// An option that takes a value once.
     static func option(
         _ name: String, _ valueName: String, help: String,
-        _ store: @escaping @Sendable (inout Root, String) throws(ValidationError) -> Void
+        _ store: @escaping @Sendable (inout RunRequest, String) throws(ValidationError) -> Void
     ) -> CommandFlag {
         CommandFlag(name: name, arity: .one, valueName: valueName, help: help, store: store)
     }
@@ -31,19 +33,9 @@ struct CommandFlag<Root>: Sendable {
     /// An option that takes a value and may be given any number of times.
     static func repeated(
         _ name: String, _ valueName: String, help: String,
-        _ store: @escaping @Sendable (inout Root, String) throws(ValidationError) -> Void
+        _ store: @escaping @Sendable (inout RunRequest, String) throws(ValidationError) -> Void
     ) -> CommandFlag {
         CommandFlag(name: name, arity: .repeated, valueName: valueName, help: help, store: store)
-    }
-
-    /// The same option, storing into a part of a larger value.
-    func within<Outer>(_ path: WritableKeyPath<Outer, Root> & Sendable) -> CommandFlag<Outer> {
-        let store = self.store
-        return CommandFlag<Outer>(
-            name: name, arity: arity, valueName: valueName, help: help,
-            store: { (outer: inout Outer, value: String) throws(ValidationError) in
-                try store(&outer[keyPath: path], value)
-            })
     }
 }
 
@@ -58,21 +50,22 @@ enum FlagArity: Sendable {
 }
 
 /// A titled group of options, for the help.
-struct FlagSection<Root>: Sendable {
+struct FlagSection: Sendable {
     let title: String
-    let flags: [CommandFlag<Root>]
+    let flags: [CommandFlag]
 }
 
 /// Reads options from a command line with their declarations.
 enum FlagParser {
     /// Options until `--` or the first argument that is not one; returns
     /// what follows (the command). `--opt value`, `--opt=value` and flags.
-    static func parse<Root>(
-        _ arguments: ArraySlice<String>, _ flags: [CommandFlag<Root>],
-        into root: inout Root
+    static func parse(
+        _ arguments: ArraySlice<String>, _ flags: [CommandFlag],
+        into root: inout RunRequest
     ) throws(ValidationError) -> [String] {
-        let byName = Dictionary(flags.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        var seen: Set<String> = []
+        // A few dozen options: a search costs less than building a table.
+        func named(_ name: String) -> CommandFlag? { flags.first { $0.name == name } }
+        var seen: [String] = []
         var rest = arguments
         while let argument = rest.first {
             rest = rest.dropFirst()
@@ -84,12 +77,13 @@ enum FlagParser {
                 name = String(argument[..<equals])
                 attached = String(argument[argument.index(after: equals)...])
             }
-            guard let flag = byName[name] else {
+            guard let flag = named(name) else {
                 throw ValidationError("Unknown option '\(quotedName(name))' (the command goes after --)")
             }
-            guard flag.arity == .repeated || seen.insert(name).inserted else {
+            guard flag.arity == .repeated || !seen.contains(name) else {
                 throw ValidationError("\(name) is given twice; give it once")
             }
+            seen.append(name)
             switch flag.arity {
             case .none:
                 if attached != nil { throw ValidationError("\(name) takes no value") }
@@ -101,7 +95,7 @@ enum FlagParser {
                 } else {
                     // A value may start with '-' ("--success-exit=-1" aside, a
                     // negative number); an option name may not be a value.
-                    guard let next = rest.first, next != "--", byName[next] == nil else {
+                    guard let next = rest.first, next != "--", named(next) == nil else {
                         throw ValidationError("\(name) needs a value: \(name) <\(flag.valueName)>")
                     }
                     value = next
@@ -120,13 +114,13 @@ enum FlagParser {
 
 /// The options' help, in ArgumentParser's layout.
 enum FlagHelp {
-    static func text<Root>(_ sections: [FlagSection<Root>]) -> String {
+    static func text(_ sections: [FlagSection]) -> String {
         sections.map { section in
             section.title.uppercased() + ":\n" + section.flags.map(line).joined(separator: "\n")
         }.joined(separator: "\n\n")
     }
 
-    private static func line<Root>(_ flag: CommandFlag<Root>) -> String {
+    private static func line(_ flag: CommandFlag) -> String {
         let usage = flag.arity == .none ? flag.name : "\(flag.name) <\(flag.valueName)>"
         let repeated = flag.arity == .repeated ? " (repeatable)" : ""
         return "  \(usage)\n" + wrapped(flag.help + repeated, indent: 8, width: 79)

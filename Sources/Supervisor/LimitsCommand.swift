@@ -32,10 +32,10 @@ struct LimitsCommand: AsyncParsableCommand {
 
     /// The limit options given.
     func flags() throws(ValidationError) -> LimitFlags {
-        var flags = LimitFlags()
-        let rest = try FlagParser.parse(limitArguments[...], RunFlags.limits, into: &flags)
+        var request = RunRequest()
+        let rest = try FlagParser.parse(limitArguments[...], RunFlags.limits, into: &request)
         if let extra = rest.first { throw ValidationError("unexpected argument \(quoted(extra)): give the job's name, then limit options") }
-        return flags
+        return request.limits
     }
 
     func validate() throws {

@@ -53,16 +53,16 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     func prepare() throws(JobObjectError) {
         if Self.prepared.withLock({ $0.contains(path) }) { return }
         try prepareAnew()
-        Self.prepared.withLock { _ = $0.insert(path) }
+        Self.prepared.withLock { $0.append(path) }
     }
 
     /// Parents this process has prepared: made or found, and checked.
     /// `create` prepares a parent again when making a job in it fails
     /// because it has gone meanwhile (`forgetPrepared`).
-    private static let prepared = Mutex<Set<String>>([])
+    private static let prepared = Mutex<[String]>([])
 
     func forgetPrepared() {
-        _ = Self.prepared.withLock { $0.remove(path) }
+        Self.prepared.withLock { $0.removeAll { $0 == path } }
     }
 
     private func prepareAnew() throws(JobObjectError) {

@@ -31,9 +31,6 @@ public final class JobObject: Sendable, CustomStringConvertible {
     let directory: CgroupDirectory
     let cgroupEvents: CgroupEventsMonitor
     let eventMonitor: JobEventMonitor
-    /// cgroup.procs, open for writing: assigning processes and the join
-    /// paths. Opened at the first use; clone3 into the job needs none.
-    private let procsFD = Mutex<CInt?>(nil)
     private let state = Mutex(State())
 
     private struct State {
@@ -43,6 +40,9 @@ public final class JobObject: Sendable, CustomStringConvertible {
         var exits: [ProcessExit] = []
         var exitCode: Int32?
         var terminationMethod: TerminationMethod?
+        /// cgroup.procs, open for writing: assigning processes and the join
+        /// paths. Opened at the first use; clone3 into the job needs none.
+        var procsFD: CInt?
         /// Set once `cgroup.kill` was written: later spawns join instead of
         /// being cloned into the cgroup (see `spawn(_:)`).
         var killedThroughCgroup = false
@@ -155,17 +155,17 @@ public final class JobObject: Sendable, CustomStringConvertible {
 
     /// cgroup.procs of the job, open for writing.
     private func cgroupProcs() throws(JobObjectError) -> CInt {
-        try procsFD.withLock { fd throws(JobObjectError) -> CInt in
-            if let open = fd { return open }
+        try state.withLock { state throws(JobObjectError) -> CInt in
+            if let open = state.procsFD { return open }
             let opened = try Syscall.openat(directory.fd, "cgroup.procs", O_WRONLY)
                 .orThrow("open job", path: path + "/cgroup.procs", what: "open for writing")
-            fd = opened
+            state.procsFD = opened
             return opened
         }
     }
 
     deinit {
-        if let fd = procsFD.withLock({ $0 }) { Syscall.close(fd) }
+        if let fd = state.withLock({ $0.procsFD }) { Syscall.close(fd) }
         let lifecycle = state.withLock { $0.lifecycle }
         // The synchronous backstop for a handle dropped without close():
         // one write to cgroup.kill now, and the watchdog removes the cgroup

@@ -21,9 +21,9 @@ final class JobWatchdog: Sendable {
         var socket: CInt
         /// An eventfd: a write wakes the watchdog to read what is queued.
         var doorbell: CInt
-        /// When it was started (CLOCK_MONOTONIC): one older than a second
-        /// reads the socket only when rung.
-        var started: ContinuousClock.Instant
+        /// When it was started (CLOCK_MONOTONIC, ns): one older than a
+        /// second reads the socket only when rung.
+        var started: Int64
     }
 
     private struct State {
@@ -58,7 +58,7 @@ final class JobWatchdog: Sendable {
             try send("W", path, parent ?? "", &state)
             _ = state.forget(path)
             state.watched.append((path, parent ?? ""))
-            if first, let connection = state.connection, ContinuousClock.now - connection.started > .seconds(1) {
+            if first, let connection = state.connection, Self.monotonicNanoseconds() - connection.started > 1_000_000_000 {
                 ring(connection)
             }
         }
@@ -179,7 +179,7 @@ final class JobWatchdog: Sendable {
         var pidfd: CInt = -1
         var socket: CInt = -1
         var doorbell: CInt = -1
-        let started = ContinuousClock.now
+        let started = Self.monotonicNanoseconds()
         let rc = ProcessRegistry.shared.spawning { () -> CInt in
             let rc = jobshim_watchdog_start(&pid, &pidfd, &socket, &doorbell)
             if rc == 0 { ProcessRegistry.shared.insert(pid) }
@@ -210,6 +210,12 @@ final class JobWatchdog: Sendable {
         ProcessRegistry.shared.remove(connection.pid)
         Syscall.close(connection.pidfd)
         Syscall.close(connection.doorbell)
+    }
+
+    private static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     /// Wakes the watchdog to read what is queued.

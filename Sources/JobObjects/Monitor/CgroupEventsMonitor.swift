@@ -11,9 +11,6 @@ import Synchronization
 final class CgroupEventsMonitor: Sendable {
     private let path: String
     private let directory: CgroupDirectory
-    /// cgroup.events, opened at the first read: a job that is made and
-    /// closed without a wait never opens it.
-    private let descriptor = Mutex<CInt?>(nil)
     private let state = Mutex(State())
 
     private struct State {
@@ -23,6 +20,9 @@ final class CgroupEventsMonitor: Sendable {
         var nextID = 0
         var waiters: [Int: Waiter] = [:]
         var backstop: Task<Void, Never>?
+        /// cgroup.events, opened at the first read: a job that is made and
+        /// closed without a wait never opens it.
+        var fd: CInt?
     }
 
     /// The kernel sends at most one notification per 10 ms per file and
@@ -44,16 +44,16 @@ final class CgroupEventsMonitor: Sendable {
 
     deinit {
         state.withLock { $0.backstop }?.cancel()
-        guard let fd = descriptor.withLock({ $0 }) else { return }
+        guard let fd = state.withLock({ $0.fd }) else { return }
         if let token = state.withLock({ $0.token }) { EventLoop.shared.remove(fd: fd, token: token) }
         Syscall.close(fd)
     }
 
     private func fd() throws(JobObjectError) -> CInt {
-        try descriptor.withLock { fd throws(JobObjectError) -> CInt in
-            if let open = fd { return open }
+        try state.withLock { state throws(JobObjectError) -> CInt in
+            if let open = state.fd { return open }
             let opened = try Syscall.openat(directory.fd, "cgroup.events", O_RDONLY).orThrow("open job", path: path, what: "open")
-            fd = opened
+            state.fd = opened
             return opened
         }
     }
