@@ -33,11 +33,15 @@ public final class Payload: Sendable {
     public struct RunOptions: Sendable {
         /// The cgroup under which the job is created (see `JobParent.resolve`).
         public var cgroupParent: String?
+        /// Init's standard input.
         public var standardInput: SpawnOptions.StandardIO = .inherit
+        /// Init's standard output.
         public var standardOutput: SpawnOptions.StandardIO = .inherit
+        /// Init's standard error.
         public var standardError: SpawnOptions.StandardIO = .inherit
         /// Further descriptors for init: child fd → caller fd (3 and up).
         public var extraDescriptors: [Int32: FileDescriptor] = [:]
+        /// Init's process group or session.
         public var processGroup: SpawnOptions.ProcessGroup = .inherit
         /// Signals init starts with blocked (`SpawnOptions.blockedSignals`).
         public var blockedSignals: Set<Int32> = []
@@ -56,18 +60,23 @@ public final class Payload: Sendable {
         /// the events can leave the process events connector closed.
         public var trackDescendants = true
 
+        /// Defaults, with the job made under `cgroupParent`.
         public init(cgroupParent: String? = nil) {
             self.cgroupParent = cgroupParent
         }
     }
 
+    /// The spec it runs, checked.
     public let spec: PayloadSpec
+    /// The job its processes are in.
     public let job: JobObject
+    /// The payload's first process.
     public let initProcess: ProcessHandle
     /// Where the payload directory is mounted (CONTAINER_SANDBOX_MOUNT_POINT).
     public let sandboxMountPoint: String
     /// The payload's own directory, /run/jobobjects/NAME.
     public let storageRoot: String
+    /// Whether its mounts are in a private namespace or visible to the host.
     public let mode: PayloadSpec.StorageMode
     /// The uid, gid and groups init runs with; nil: the owner's.
     public let credentials: SpawnOptions.Credentials?

@@ -2,6 +2,7 @@ import JobObjects
 /// One step of a payload's end: what was done to what, and whether it
 /// worked. Every step runs even when an earlier one failed.
 public struct PayloadCleanupStep: Sendable, CustomStringConvertible {
+    /// What a step does.
     public enum Action: String, Sendable, Hashable {
         /// SIGTERM to what init left behind, the grace period, then `cgroup.kill`.
         case endProcesses = "end processes"
@@ -20,13 +21,16 @@ public struct PayloadCleanupStep: Sendable, CustomStringConvertible {
         case stopJanitor = "stop janitor"
     }
 
+    /// What was done.
     public var action: Action
+    /// To what: a job, a mount point, a path, a uid.
     public var target: String
     /// Why the step failed; nil when it worked.
     public var error: JobObjectError?
     /// What happened, when there is more to say ("detached lazily: busy").
     public var detail: String?
 
+    /// A step, failed when `error` is given.
     public init(_ action: Action, _ target: String, error: JobObjectError? = nil, detail: String? = nil) {
         self.action = action
         self.target = target
@@ -34,6 +38,7 @@ public struct PayloadCleanupStep: Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
+    /// Whether it worked.
     public var succeeded: Bool { error == nil }
 
     public var description: String {

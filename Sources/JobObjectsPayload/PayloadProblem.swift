@@ -11,6 +11,7 @@ public struct PayloadProblem: Sendable, Hashable, CustomStringConvertible {
     /// What is wrong and how to fix it.
     public var message: String
 
+    /// A problem with `field`, at `file`:`line` when known.
     public init(field: String, file: String? = nil, line: Int? = nil, message: String) {
         self.field = field
         self.file = file

@@ -39,9 +39,13 @@ public struct PayloadSpec: Sendable, Equatable {
     public var env: [EnvVar]
     /// The working directory; nil: the sandbox mount point.
     public var workingDir: String?
+    /// Limits and requests, as a Kubernetes container's.
     public var resources: Resources
+    /// User, group, capabilities and seccomp.
     public var securityContext: SecurityContext
+    /// Host directories bound in.
     public var volumeMounts: [VolumeMount]
+    /// Where and how the payload directory is mounted.
     public var sandbox: Sandbox
     /// Seconds between SIGTERM and SIGKILL for what init leaves behind.
     public var terminationGracePeriodSeconds: Int
@@ -51,6 +55,7 @@ public struct PayloadSpec: Sendable, Equatable {
     /// Where each field was read from, for messages. Not part of equality.
     var locations = SpecLocations()
 
+    /// A spec as values (`load` and `decode` read one from a file).
     public init(
         name: String, payload: String, command: [String], args: [String] = [], env: [EnvVar] = [],
         workingDir: String? = nil, resources: Resources = Resources(),
@@ -71,9 +76,13 @@ public struct PayloadSpec: Sendable, Equatable {
         self.baseDirectory = baseDirectory
     }
 
+    /// One environment variable for init.
     public struct EnvVar: Sendable, Hashable {
+        /// The variable's name.
         public var name: String
+        /// Its value; `$CONTAINER_SANDBOX_MOUNT_POINT` is expanded.
         public var value: String
+        /// `name=value`.
         public init(name: String, value: String) {
             self.name = name
             self.value = value
@@ -82,8 +91,11 @@ public struct PayloadSpec: Sendable, Equatable {
 
     /// Kubernetes-style resources, mapped to `JobLimits`.
     public struct Resources: Sendable, Hashable {
+        /// Hard limits.
         public var limits: ResourceList
+        /// Guarantees (memory.min, cpu.weight).
         public var requests: ResourceList
+        /// Limits and requests as values.
         public init(limits: ResourceList = ResourceList(), requests: ResourceList = ResourceList()) {
             self.limits = limits
             self.requests = requests
@@ -98,6 +110,7 @@ public struct PayloadSpec: Sendable, Equatable {
         public var cpu: String?
         /// Processes and threads (limits → pids.max; not a request).
         public var pids: Int?
+        /// Quantities in Kubernetes' notation (`512Mi`, `500m`).
         public init(memory: String? = nil, cpu: String? = nil, pids: Int? = nil) {
             self.memory = memory
             self.cpu = cpu
@@ -117,6 +130,7 @@ public struct PayloadSpec: Sendable, Equatable {
         }
     }
 
+    /// Who init runs as and what it may do.
     public struct SecurityContext: Sendable, Hashable {
         /// The user; nil: the owner's (or the ephemeral user).
         public var runAsUser: NameOrID?
@@ -129,9 +143,11 @@ public struct PayloadSpec: Sendable, Equatable {
         /// A uid allocated for the job alone (HostProcess "run as a local
         /// group"); excludes `runAsUser`.
         public var ephemeralUser: EphemeralUser?
+        /// Capabilities added to and dropped from the default set.
         public var capabilities: Capabilities?
         /// Set `no_new_privs` (Kubernetes `allowPrivilegeEscalation: false`).
         public var noNewPrivileges: Bool
+        /// The seccomp profile, if any.
         public var seccompProfile: SeccompProfileSource?
 
         public init(
@@ -149,6 +165,7 @@ public struct PayloadSpec: Sendable, Equatable {
         }
     }
 
+    /// A uid allocated for the job from a range and released after it.
     public struct EphemeralUser: Sendable, Hashable {
         /// The group the allocated user runs in (its primary group).
         public var group: NameOrID
@@ -158,6 +175,7 @@ public struct PayloadSpec: Sendable, Equatable {
         /// range 524288…1879048191), so it collides with no allocator.
         public static let defaultRange: ClosedRange<UInt32> = 1_879_048_192...1_879_113_727
 
+        /// A uid from `uidRange`, with `group` as its group.
         public init(group: NameOrID, uidRange: ClosedRange<UInt32> = defaultRange) {
             self.group = group
             self.uidRange = uidRange
@@ -168,14 +186,18 @@ public struct PayloadSpec: Sendable, Equatable {
     /// add, where base is every capability the owner holds for a root
     /// payload and none for another user; `ALL` names every capability.
     public struct Capabilities: Sendable, Hashable {
+        /// Capability names to add.
         public var add: [String]
+        /// Capability names to drop (`ALL` for every one).
         public var drop: [String]
+        /// Capabilities as values.
         public init(add: [String] = [], drop: [String] = []) {
             self.add = add
             self.drop = drop
         }
     }
 
+    /// Where the seccomp profile comes from.
     public enum SeccompProfileSource: Sendable, Hashable {
         /// No filter (Kubernetes `type: Unconfined`).
         case unconfined
@@ -184,6 +206,7 @@ public struct PayloadSpec: Sendable, Equatable {
         case localhost(String)
     }
 
+    /// A host directory bound in.
     public struct VolumeMount: Sendable, Hashable {
         public var name: String
         /// An absolute directory or file on the host.
@@ -192,7 +215,9 @@ public struct PayloadSpec: Sendable, Equatable {
         /// is expanded). In `.hostVisible` mode it must lie under the job's
         /// directory /run/jobobjects/NAME.
         public var mountPath: String
+        /// Whether it is bound read-only.
         public var readOnly: Bool
+        /// `hostPath` bound at `mountPath`.
         public init(name: String, hostPath: String, mountPath: String, readOnly: Bool = false) {
             self.name = name
             self.hostPath = hostPath
@@ -201,12 +226,15 @@ public struct PayloadSpec: Sendable, Equatable {
         }
     }
 
+    /// Where and how the payload directory is mounted.
     public struct Sandbox: Sendable, Hashable {
         /// Where the payload directory is mounted; nil: /run/jobobjects/NAME/sandbox.
         public var mountPoint: String?
+        /// A private mount namespace, or mounts the host sees.
         public var mode: StorageMode
         /// Mount the payload directory read-only (the default).
         public var readOnly: Bool
+        /// The default: a private namespace, read-only, at the default mount point.
         public init(mountPoint: String? = nil, mode: StorageMode = .privateNamespace, readOnly: Bool = true) {
             self.mountPoint = mountPoint
             self.mode = mode
@@ -214,6 +242,7 @@ public struct PayloadSpec: Sendable, Equatable {
         }
     }
 
+    /// Where the payload's mounts live.
     public enum StorageMode: String, Sendable, Hashable {
         /// The job gets its own mount namespace: its mounts are visible only
         /// to its processes and the kernel removes them with its last

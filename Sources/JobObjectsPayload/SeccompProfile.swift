@@ -14,17 +14,21 @@ import SystemPackage
 /// reports all problems with their entry and line. `compile` builds the
 /// filter with libseccomp in this process and exports it as BPF.
 public struct SeccompProfile: Sendable, Hashable {
+    /// What a system call no rule names gets.
     public var defaultAction: Action
     /// SCMP_ARCH_* names; the native architecture is always included.
     public var architectures: [String]
+    /// The rules, in the profile's order.
     public var syscalls: [Rule]
 
+    /// A profile as values (OCI names for architectures).
     public init(defaultAction: Action, architectures: [String] = [], syscalls: [Rule] = []) {
         self.defaultAction = defaultAction
         self.architectures = architectures
         self.syscalls = syscalls
     }
 
+    /// What a matching system call gets.
     public enum Action: Sendable, Hashable {
         case killThread, killProcess, trap
         case errno(UInt32)
@@ -44,17 +48,23 @@ public struct SeccompProfile: Sendable, Hashable {
         }
     }
 
+    /// An action for some system calls, maybe only for some arguments, capabilities or architectures.
     public struct Rule: Sendable, Hashable {
+        /// The system calls, by name.
         public var names: [String]
+        /// What they get.
         public var action: Action
+        /// Conditions on their arguments (all must hold).
         public var args: [Argument]
         /// Docker's conditions: the rule applies only when these hold.
         public var includes: Condition
+        /// When the rule does not apply.
         public var excludes: Condition
         /// Where the rule was read, for messages ("syscalls[3]").
         var field: String = ""
         var line: Int?
 
+        /// A rule as values.
         public init(
             names: [String], action: Action, args: [Argument] = [], includes: Condition = Condition(), excludes: Condition = Condition()
         ) {
@@ -66,7 +76,9 @@ public struct SeccompProfile: Sendable, Hashable {
         }
     }
 
+    /// A condition on one system-call argument.
     public struct Argument: Sendable, Hashable {
+        /// How the argument is compared (the OCI names).
         public enum Operator: String, Sendable, Hashable, CaseIterable {
             case notEqual = "SCMP_CMP_NE"
             case lessThan = "SCMP_CMP_LT"
@@ -88,10 +100,15 @@ public struct SeccompProfile: Sendable, Hashable {
                 }
             }
         }
+        /// Which argument, 0 to 5.
         public var index: UInt32
+        /// The value compared with.
         public var value: UInt64
+        /// The second operand of `SCMP_CMP_MASKED_EQ`.
         public var valueTwo: UInt64
+        /// The comparison.
         public var op: Operator
+        /// A condition as values.
         public init(index: UInt32, value: UInt64, valueTwo: UInt64 = 0, op: Operator) {
             self.index = index
             self.value = value
@@ -100,6 +117,7 @@ public struct SeccompProfile: Sendable, Hashable {
         }
     }
 
+    /// Capabilities, architectures or a kernel version a rule depends on.
     public struct Condition: Sendable, Hashable {
         /// Capability names (CAP_…).
         public var caps: [String] = []
@@ -107,6 +125,7 @@ public struct SeccompProfile: Sendable, Hashable {
         public var arches: [String] = []
         /// "4.8": the running kernel must be at least this.
         public var minKernel: String?
+        /// A condition as values.
         public init(caps: [String] = [], arches: [String] = [], minKernel: String? = nil) {
             self.caps = caps
             self.arches = arches
