@@ -52,14 +52,18 @@ public enum PipeOutput {
 }
 
 /// One pipe's reader: an event-loop handler that drains the pipe into a stream.
+///
+/// Reads and the close happen under one lock: a handler the loop has
+/// already picked up may run after the consumer stopped the stream, and it
+/// must find the descriptor marked done rather than read a number that may
+/// since name another file.
 private final class PipeReader: Sendable {
     private let fd: CInt
     private let continuation: AsyncThrowingStream<[UInt8], any Error>.Continuation
     /// `registered` once `start` has added the descriptor to the event loop
     /// (token nil if that failed); `done` once EOF, an error or the consumer
     /// ended the stream. Whichever of `start` and `finish` comes second
-    /// removes and closes the descriptor, so it is never closed while the
-    /// loop may still add it.
+    /// removes and closes the descriptor.
     private let state = Mutex<(registered: Bool, token: UInt64?, done: Bool)>((false, nil, false))
 
     init(fd: CInt, continuation: AsyncThrowingStream<[UInt8], any Error>.Continuation) {
@@ -70,54 +74,67 @@ private final class PipeReader: Sendable {
     func start() {
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            return finish(JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "read output", what: "make the pipe non-blocking"))
+            let errno = Errno(rawValue: Glibc.errno)
+            state.withLock { $0.registered = true }
+            return finish(JobObjectError.system(errno, operation: "read output", what: "make the pipe non-blocking"))
         }
         do {
             let token = try EventLoop.shared.add(fd: fd, events: UInt32(EPOLLIN.rawValue)) { [self] _ in drain() }
-            let finishedMeanwhile = state.withLock { state -> Bool in
+            state.withLock { state in
                 state.registered = true
                 state.token = token
-                return state.done
+                if state.done { release(token) }
             }
-            if finishedMeanwhile { release(token) }
         } catch {
             state.withLock { $0.registered = true }
             finish(error)
         }
     }
 
+    /// What one read gave.
+    private enum Read {
+        case bytes([UInt8])
+        case end, empty
+        case failed(Errno)
+        case stopped
+    }
+
     /// Reads one chunk. The loop is level-triggered, so it calls again
     /// while bytes remain; one read per call keeps a writer that never
     /// pauses from holding the loop's thread, which other handles share.
     private func drain() {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                continuation.yield(Array(buffer[0..<n]))
-            } else if n == 0 {
-                finish(nil)
-            } else if Glibc.errno == EINTR {
-                continue
-            } else if Glibc.errno != EAGAIN {
-                finish(JobObjectError.system(Errno(rawValue: Glibc.errno), operation: "read output", what: "read the pipe"))
+        let result = state.withLock { state -> Read in
+            guard !state.done else { return .stopped }
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 { return .bytes(Array(buffer[0..<n])) }
+                if n == 0 { return .end }
+                if Glibc.errno == EINTR { continue }
+                return Glibc.errno == EAGAIN ? .empty : .failed(Errno(rawValue: Glibc.errno))
             }
-            return
+        }
+        switch result {
+        case .bytes(let bytes): continuation.yield(bytes)
+        case .end: finish(nil)
+        case .failed(let errno): finish(JobObjectError.system(errno, operation: "read output", what: "read the pipe"))
+        case .empty, .stopped: break
         }
     }
 
     func stop() { finish(nil) }
 
     private func finish(_ error: (any Error)?) {
-        let (first, registered, token) = state.withLock { state -> (Bool, Bool, UInt64?) in
-            defer { state.done = true }
-            return (!state.done, state.registered, state.token)
+        let first = state.withLock { state -> Bool in
+            guard !state.done else { return false }
+            state.done = true
+            if state.registered { release(state.token) }
+            return true
         }
-        guard first else { return }
-        if registered { release(token) }
-        continuation.finish(throwing: error)
+        if first { continuation.finish(throwing: error) }
     }
 
+    /// Stops watching and closes; called with the lock held.
     private func release(_ token: UInt64?) {
         if let token { EventLoop.shared.remove(fd: fd, token: token) }
         close(fd)
