@@ -25,7 +25,7 @@ public final class SignalRoundTrip {
     /// `ProcessHandle.signal` (pidfd_send_signal to one member).
     public func viaProcessHandle() throws -> UInt64 {
         let start = MonotonicClock.now()
-        try member.signal(SIGUSR1)
+        try member.signal(.user1)
         _ = try PipeIO.readExactly(reply, 1)
         return MonotonicClock.now() - start
     }
@@ -33,7 +33,7 @@ public final class SignalRoundTrip {
     /// `JobObject.signal` (every member of the job, each checked through a pidfd).
     public func viaJob() throws -> UInt64 {
         let start = MonotonicClock.now()
-        guard try job.signal(SIGUSR1) == 1 else { throw BenchError("job.signal reached no member") }
+        guard try job.signal(.user1) == 1 else { throw BenchError("job.signal reached no member") }
         _ = try PipeIO.readExactly(reply, 1)
         return MonotonicClock.now() - start
     }
