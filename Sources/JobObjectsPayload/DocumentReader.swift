@@ -141,7 +141,7 @@ struct DocumentReader {
             case .int, .float: return "the number \(scalar.string)"
             case .bool: return "the boolean \(scalar.string)"
             case .null: return "nothing"
-            case .string: return "the string \(String(reflecting: scalar.string))"
+            case .string: return "the string \(quotedForMessage(scalar.string))"
             }
         }
     }

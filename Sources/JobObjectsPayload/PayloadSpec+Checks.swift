@@ -24,7 +24,7 @@ extension PayloadSpec {
         if let first = command.first, first.isEmpty { add("command[0]", "the executable is empty") }
         for (i, entry) in env.enumerated() {
             if entry.name.isEmpty || entry.name.contains("=") || entry.name.contains("\0") {
-                add("env[\(i)].name", "\(String(reflecting: entry.name)) is not a valid variable name")
+                add("env[\(i)].name", "\(quotedForMessage(entry.name)) is not a valid variable name")
             } else if entry.name == Self.sandboxVariable {
                 add(
                     "env[\(i)].name",
@@ -95,7 +95,7 @@ extension PayloadSpec {
             do { return try ByteCount.parse(text, what: "memory") } catch {
                 throw LimitProblem(
                     field: field,
-                    message: "\(String(reflecting: text)) is not a size: give bytes or a number with Ki, Mi, Gi (e.g. 512Mi) or max")
+                    message: "\(quotedForMessage(text)) is not a size: give bytes or a number with Ki, Mi, Gi (e.g. 512Mi) or max")
             }
         }
         limits.memoryMax = try bytes(resources.limits.memory, "resources.limits.memory")
@@ -107,7 +107,7 @@ extension PayloadSpec {
             guard let count = Self.cpuCount(cpu) else {
                 throw LimitProblem(
                     field: "resources.limits.cpu",
-                    message: "\(String(reflecting: cpu)) is not a CPU quantity: give CPUs (1.5) or millicpus (500m)")
+                    message: "\(quotedForMessage(cpu)) is not a CPU quantity: give CPUs (1.5) or millicpus (500m)")
             }
             limits.cpu = .cpus(count)
         }
@@ -115,11 +115,11 @@ extension PayloadSpec {
             guard let count = Self.cpuCount(cpu) else {
                 throw LimitProblem(
                     field: "resources.requests.cpu",
-                    message: "\(String(reflecting: cpu)) is not a CPU quantity: give CPUs (0.25) or millicpus (250m)")
+                    message: "\(quotedForMessage(cpu)) is not a CPU quantity: give CPUs (0.25) or millicpus (250m)")
             }
             // Kubernetes' conversion: millicpus → cpu.shares → cpu.weight.
             let shares = max(2.0, (count * 1024).rounded())
-            limits.cpuWeight = CPUWeight(Int(1 + ((shares - 2) * 9999) / 262142))
+            limits.cpuWeight = CPUWeight(Int(exactly: (1 + ((shares - 2) * 9999) / 262142).rounded(.towardZero)) ?? .max)
         }
         if let pids = resources.limits.pids {
             guard pids > 0 else { throw LimitProblem(field: "resources.limits.pids", message: "must be 1 or more") }

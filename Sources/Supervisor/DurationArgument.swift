@@ -16,8 +16,8 @@ struct DurationArgument: ExpressibleByArgument, Sendable, Equatable {
             scale = factor
             break
         }
-        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
-        duration = .milliseconds(Int64((value * scale * 1000).rounded()))
+        guard let value = Double(number), value >= 0, let milliseconds = Int64(roundingExactly: value * scale * 1000) else { return nil }
+        duration = .milliseconds(milliseconds)
     }
 
     static var defaultCompletionKind: CompletionKind { .default }

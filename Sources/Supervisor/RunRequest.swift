@@ -136,8 +136,8 @@ struct RunRequest: Equatable {
             spec.resources.limits.pids = v
             extra.maxProcesses = nil
         }
-        if let q = extra.cpu, q.periodMicroseconds == 100_000, let n = q.cpuCount {
-            spec.resources.limits.cpu = "\(Int((n * 1000).rounded()))m"
+        if let q = extra.cpu, q.periodMicroseconds == 100_000, let n = q.cpuCount, let millis = Int(roundingExactly: n * 1000) {
+            spec.resources.limits.cpu = "\(millis)m"
             extra.cpu = nil
         }
         var options = Payload.RunOptions(cgroupParent: cgroupParent)

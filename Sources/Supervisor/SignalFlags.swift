@@ -64,9 +64,6 @@ struct SignalFlags: Equatable {
         "it cannot catch SIGKILL or SIGSTOP, and leaves SIGCHLD and the fault signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS) to itself"
 }
 
-/// `value` in quotes for a message, cut short when long: a value can be
-/// anything a user typed, and the message should still fit on a screen.
-func quoted(_ value: String) -> String {
-    let limit = 64
-    return value.count > limit ? "\"\(value.prefix(limit))…\"" : "\"\(value)\""
-}
+/// `value` in quotes for a message, cut short when long (see
+/// `quotedForMessage`).
+func quoted(_ value: String) -> String { quotedForMessage(value) }

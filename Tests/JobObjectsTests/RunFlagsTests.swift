@@ -1,5 +1,6 @@
 import ArgumentParser
 import Testing
+@testable import JobObjectsPayload
 @testable import Supervisor
 
 /// `jobsup run`'s options are declared once (`RunFlags`); parsing, the help
@@ -64,6 +65,57 @@ struct RunFlagsTests {
             Issue.record("\(arguments) parsed")
         } catch {
             #expect(error.message.contains(message), "\(arguments): \(error.message)")
+        }
+    }
+}
+
+/// Every option that takes a number, given numbers a hostile user would
+/// type: each is taken or refused with a message, never a crash (a trap in
+/// a conversion would end this test process).
+struct HostileNumberTests {
+    static let numbers = [
+        "1e16", "1e30", "1e300", "-1e300", "-1", "-0", "0", "1e-300", "nan", "NaN", "inf", "-inf", "infinity",
+        "0x10", "1_000", "1,5", " 5", "5 ", "", String(repeating: "9", count: 400), "9223372036854775807",
+        "18446744073709551616", "1e16s", "1e30s", "1e16m", "1e16h", "1e16ms", "1e16G", "1e16T", "1e300K",
+    ]
+
+    static var numericOptions: [String] {
+        RunFlags.all.filter { $0.arity != .none && !["name", "path", "file", "format", "action"].contains($0.valueName) }.map(\.name)
+    }
+
+    @Test(arguments: numericOptions)
+    func everyNumericOptionRefusesOrTakes(_ name: String) throws {
+        let flag = try #require(RunFlags.all.first { $0.name == name })
+        for number in Self.numbers {
+            let value = flag.valueName == "name=value" ? "cpu=\(number)" : flag.valueName == "spec" ? "8:0:wbps=\(number)" : number
+            var arguments = [flag.name, value]
+            // Options that only make sense with another.
+            if flag.name == "--cpu-period" { arguments += ["--cpus", "1"] }
+            if flag.name == "--cpu-time-action" { continue }
+            do {
+                let request = try RunFlags.parse((arguments + ["--", "true"])[...])
+                try request.validate()
+            } catch {
+                #expect(!error.message.isEmpty, "\(arguments)")
+                #expect(error.message.count < 400, "\(arguments): the message echoes the value whole")
+            }
+        }
+    }
+}
+
+/// A payload spec's quantities get the same treatment: refused with the
+/// field named, never a crash.
+@Suite struct HostileQuantityTests {
+    @Test func cpuAndMemoryQuantitiesRefuseOrTake() throws {
+        for number in HostileNumberTests.numbers where !number.contains("\n") {
+            for field in ["limits: {cpu: '\(number)'}", "requests: {cpu: '\(number)'}", "limits: {memory: '\(number)'}"] {
+                let yaml = "name: x\npayload: /tmp\ncommand: [/bin/true]\nresources: {\(field)}\n"
+                guard let spec = try? PayloadSpec.decode(yaml: yaml) else { continue }
+                // The static checks convert the quantities into limits.
+                for problem in spec.problems() {
+                    #expect(problem.message.count < 400, "\(field): \(problem.message.prefix(80))…")
+                }
+            }
         }
     }
 }

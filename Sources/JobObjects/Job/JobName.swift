@@ -8,7 +8,7 @@ public struct JobName: Sendable, Hashable, CustomStringConvertible {
     /// (`cgroup.`) that would collide with the kernel's own files.
     public init(_ value: String) throws(JobObjectError) {
         func reject(_ why: String) -> JobObjectError {
-            JobObjectError(.invalidJobName, "invalid job name \(String(reflecting: value)): \(why)", operation: "validate job name")
+            JobObjectError(.invalidJobName, "invalid job name \(quotedForMessage(value)): \(why)", operation: "validate job name")
         }
         // Checked as UTF-8 bytes: each byte looked for is ASCII, which never
         // occurs inside a longer sequence (and "\r\n", one Character, is

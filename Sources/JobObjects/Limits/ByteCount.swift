@@ -28,10 +28,10 @@ public enum ByteCount {
         else {
             throw JobObjectError(
                 .invalidArgument,
-                "invalid \(what) \(String(reflecting: text)): give bytes or a number with K, M, G or T (powers of 1024, e.g. 512M, 1.5G) or \"max\"",
+                "invalid \(what) \(quotedForMessage(text)): give bytes or a number with K, M, G or T (powers of 1024, e.g. 512M, 1.5G) or \"max\"",
                 operation: "parse \(what)")
         }
-        return UInt64((value * Double(scale)).rounded())
+        return UInt64(roundingExactly: value * Double(scale)) ?? unlimited
     }
 }
 

@@ -26,6 +26,11 @@ extension JobLimits {
             guard (1_000...1_000_000).contains(quota.periodMicroseconds) else {
                 throw reject("the cpu.max period must be 1000...1000000 µs, got \(quota.periodMicroseconds)")
             }
+            if let q = quota.quotaMicroseconds, q > CPUQuota.maximumQuotaMicroseconds {
+                throw reject(
+                    "the CPU cap is more than the kernel takes: cpu.max allows at most \(CPUQuota.maximumQuotaMicroseconds) µs per period (\(CPUQuota.maximumQuotaMicroseconds / quota.periodMicroseconds) CPUs at this period)"
+                )
+            }
             if let q = quota.quotaMicroseconds, q < 1_000 {
                 throw reject(
                     "the CPU cap is \(Double(q) / Double(quota.periodMicroseconds)) CPUs: below the kernel's minimum of 1 ms per period (\(1_000.0 / Double(quota.periodMicroseconds)) CPUs at this period)"
@@ -37,7 +42,7 @@ extension JobLimits {
         }
         if let w = ioWeight, !(1...10_000).contains(w) { throw reject("ioWeight must be 1...10000 (io.weight), got \(w)") }
         for (name, list) in [("cpus", cpus), ("memoryNodes", memoryNodes)] {
-            if let list, !Self.isCPUList(list) { throw reject("\(name) \(String(reflecting: list)) is not a CPU list such as \"0-1,3\"") }
+            if let list, !Self.isCPUList(list) { throw reject("\(name) \(quotedForMessage(list)) is not a CPU list such as \"0-1,3\"") }
         }
         for limit in io {
             _ = try limit.deviceNumber()
@@ -102,7 +107,7 @@ extension JobLimits {
                     operation: "set limits", path: directory.path + "/" + file, errno: errno)
             case .failure(let errno):
                 throw JobObjectError(
-                    .invalidArgument, "the kernel refused \(String(reflecting: value)) for \(file)",
+                    .invalidArgument, "the kernel refused \(quotedForMessage(value)) for \(file)",
                     operation: "set limits", path: directory.path + "/" + file, errno: errno)
             }
         }

@@ -84,9 +84,17 @@ public struct CPUQuota: Sendable, Equatable {
         self.periodMicroseconds = periodMicroseconds
     }
 
+    /// The largest quota cpu.max takes: 2^44 - 1 µs (the kernel's
+    /// `max_cfs_runtime`).
+    public static let maximumQuotaMicroseconds: UInt64 = (1 << 44) - 1
+
     /// A cap of `count` CPUs (1.5 is one and a half CPUs' worth of time).
     public static func cpus(_ count: Double, periodMicroseconds: UInt64 = 100_000) -> CPUQuota {
-        CPUQuota(quotaMicroseconds: UInt64((count * Double(periodMicroseconds)).rounded()), periodMicroseconds: periodMicroseconds)
+        // Out of range (or negative) saturates; `JobLimits` validation then
+        // refuses it with the kernel's bounds.
+        CPUQuota(
+            quotaMicroseconds: UInt64(roundingExactly: count * Double(periodMicroseconds)) ?? .max,
+            periodMicroseconds: periodMicroseconds)
     }
 
     /// A Windows-style rate: `percent` of the whole machine (all its CPUs).
@@ -119,7 +127,7 @@ public struct CPUWeight: Sendable, Equatable {
     /// A Windows CPU rate weight, 1...9 (5 is the default): each step doubles
     /// or halves the share, so 5 → 100, 6 → 200, 4 → 50, 9 → 1600, 1 → 6.
     public static func windows(_ weight: Int) -> CPUWeight {
-        CPUWeight(Int((100 * pow2(weight - 5)).rounded()))
+        CPUWeight(Int(roundingExactly: 100 * pow2(weight - 5)) ?? .max)
     }
 
     private static func pow2(_ exponent: Int) -> Double {
