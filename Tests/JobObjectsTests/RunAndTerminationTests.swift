@@ -116,12 +116,14 @@ struct RunAndTerminationTests {
         expectNothingLeft(path: job.path, processes: [polite, shell, sleeper])
     }
 
-    /// Shells that fork without pause: a sweep that listed the job once
+    /// Shells that fork as fast as they can: a sweep that listed the job once
     /// would miss what they forked while it went round, and the job would
     /// not empty. Repeated until a pass finds nothing new, it does.
     @Test func aSignalReachesProcessesForkedDuringTheSweep() async throws {
         let job = try JobObject.create(name: uniqueJobName())
-        var forker = SpawnOptions("/bin/sh", arguments: ["-c", "while :; do /bin/sleep 1000 & done"])
+        // 150 each, then wait: enough that the sweep meets forks in flight,
+        // bounded so the machine never runs out of pids.
+        var forker = SpawnOptions("/bin/sh", arguments: ["-c", "i=0; while [ $i -lt 150 ]; do /bin/sleep 1000 & i=$((i+1)); done; wait"])
         forker.standardInput = .null
         let shells = try (0..<8).map { _ in try job.spawn(forker) }
         #expect(await eventually { ((try? job.processIDs().count) ?? 0) > 40 })
