@@ -50,13 +50,7 @@ final class PayloadJanitor: Sendable {
                     unmount: unmountPointer.baseAddress, unmount_count: CInt(unmount.count),
                     remove: removePointer.baseAddress, remove_count: CInt(remove.count),
                     keep_fd: keepFD ?? -1)
-                // Registered before any orphan scan can see it, so the child
-                // subreaper never takes its exit status from us.
-                return ProcessRegistry.shared.spawning { () -> CInt in
-                    let rc = jobshim_janitor_start(&config, &pid, &pidfd, &socket)
-                    if rc == 0 { ProcessRegistry.shared.insert(pid) }
-                    return rc
-                }
+                return ProcessRegistry.shared.startChild(&pid) { jobshim_janitor_start(&config, &$0, &pidfd, &socket) }
             }
         }
         guard rc == 0 else {

@@ -43,21 +43,26 @@ extension JobObject {
     @discardableResult
     public func terminate(_ termination: GracefulTermination, exitCode: Int32 = 1) async throws(JobObjectError) -> TerminationOutcome {
         if try isEmpty { return .wasEmpty }
-        let signalled = termination.grace > .zero ? try signal(termination.signal) : 0
+        var signalled = 0
         if termination.grace > .zero {
-            let emptied = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { (try? await self.waitUntilEmpty()) != nil }
-                group.addTask {
-                    try? await Task.sleep(for: termination.grace)
-                    return false
-                }
-                let first = await group.next() ?? false
-                group.cancelAll()
-                return first
-            }
-            if emptied, try isEmpty { return .leftWithinGrace(signalled: signalled) }
+            signalled = try signal(termination.signal)
+            if await waitUntilEmpty(within: termination.grace), try isEmpty { return .leftWithinGrace(signalled: signalled) }
         }
         try await terminate(exitCode: exitCode)
         return .killedAfterGrace(signalled: signalled)
+    }
+
+    /// Whether the job emptied within `limit` (on `cgroup.events`, not by polling).
+    private func waitUntilEmpty(within limit: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await self.waitUntilEmpty()) != nil }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
     }
 }

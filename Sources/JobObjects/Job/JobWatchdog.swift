@@ -180,11 +180,7 @@ final class JobWatchdog: Sendable {
         var socket: CInt = -1
         var doorbell: CInt = -1
         let started = Self.monotonicNanoseconds()
-        let rc = ProcessRegistry.shared.spawning { () -> CInt in
-            let rc = jobshim_watchdog_start(&pid, &pidfd, &socket, &doorbell)
-            if rc == 0 { ProcessRegistry.shared.insert(pid) }
-            return rc
-        }
+        let rc = ProcessRegistry.shared.startChild(&pid) { jobshim_watchdog_start(&$0, &pidfd, &socket, &doorbell) }
         guard rc == 0 else {
             throw JobObjectError(
                 .watchdogUnavailable, "cannot start the owner-death watchdog", operation: "create job",

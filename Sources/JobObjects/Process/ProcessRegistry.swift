@@ -24,6 +24,17 @@ package final class ProcessRegistry: Sendable {
         return try body()
     }
 
+    /// Starts a helper child with `start` (a C call that returns 0 and sets
+    /// the pid, or -1 with errno) and registers it before any orphan scan
+    /// can see it, so the child subreaper never takes its exit status.
+    package func startChild(_ pid: inout pid_t, _ start: (inout pid_t) -> CInt) -> CInt {
+        spawning { () -> CInt in
+            let rc = start(&pid)
+            if rc == 0 { insert(pid) }
+            return rc
+        }
+    }
+
     /// Runs `body`, a scan for orphans, while no spawn is between clone and registration.
     package func scanning<T>(_ body: () -> T) -> T {
         spawnScanLock.lockExclusive()
