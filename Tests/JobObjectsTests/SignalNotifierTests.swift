@@ -16,7 +16,7 @@ struct SignalNotifierTests {
         let notifier = try SignalNotifier([SIGUSR1, SIGUSR2]) { signal in received.withLock { $0.append(signal) } }
         // One at a time: two pending signals may be taken by two threads.
         kill(getpid(), SIGUSR1)
-        #expect(await eventually { received.withLock { $0 } == [SIGUSR1] })
+        #expect(await eventually { received.withLock { $0 } == [SIGUSR1] }, "received \(received.withLock { $0 })")
         kill(getpid(), SIGUSR2)
         #expect(await eventually { received.withLock { $0 } == [SIGUSR1, SIGUSR2] })
         // A notifier made with a handler has no stream of its own.

@@ -39,16 +39,16 @@ final class ProcessEventsConnector: Sendable {
         _ = subscribers.withLock { $0.removeValue(forKey: id) }
     }
 
+    /// Reads one batch. The loop is level-triggered and calls again while
+    /// events remain; one batch per call keeps a machine that forks without
+    /// pause from holding the loop's thread, which every handle shares.
     private func drain() {
         var buffer = [jobshim_proc_event](repeating: jobshim_proc_event(), count: 256)
-        while true {
-            let n = jobshim_proc_events_read(fd, &buffer, CInt(buffer.count))
-            // ENOBUFS: the kernel dropped events; the counts are a lower bound then.
-            guard n > 0 else { return }
-            let events = Array(buffer[0..<Int(n)])
-            for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber(events) }
-            if n < buffer.count { return }
-        }
+        let n = jobshim_proc_events_read(fd, &buffer, CInt(buffer.count))
+        // ENOBUFS: the kernel dropped events; the counts are a lower bound then.
+        guard n > 0 else { return }
+        let events = Array(buffer[0..<Int(n)])
+        for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber(events) }
     }
 }
 
