@@ -35,6 +35,7 @@ struct EventLines {
             object.add("descendants_tracked", c.descendantsTracked)
             object.add("descendants_started", c.descendantsStarted)
             object.add("descendants_exited", c.descendantsExited)
+            object.add("descendant_event_losses", c.descendantEventLosses)
             human = "watching (\(c.populated ? "processes running" : "empty")\(c.frozen ? ", frozen" : ""))"
         case .processStarted(let pid):
             object.add("event", "process_started")
@@ -53,6 +54,9 @@ struct EventLines {
             object.add("event", "descendant_exited")
             Self.add(exit, to: &object)
             human = "descendant \(exit.pid) \(exit.status)"
+        case .descendantEventsLost:
+            object.add("event", "descendant_events_lost")
+            human = "the kernel dropped process events: descendant counts are a lower bound from here"
         case .abnormalExit(let exit):
             object.add("event", "abnormal_exit")
             Self.add(exit, to: &object)

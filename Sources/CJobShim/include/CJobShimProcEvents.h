@@ -19,13 +19,15 @@ typedef struct {
     int exit_code;    // exit: a wait status, as waitpid reports it
 } jobshim_proc_event;
 
-/// Opens a non-blocking, close-on-exec connector socket and subscribes to
-/// process events. Returns the descriptor or -1 with errno.
-int jobshim_proc_events_open(void);
+/// Opens a non-blocking, close-on-exec connector socket with a receive
+/// buffer of `buffer_bytes` and subscribes to process events. Returns the
+/// descriptor or -1 with errno.
+int jobshim_proc_events_open(int buffer_bytes);
 
-/// Reads every pending message, storing up to `max` fork/exit events.
-/// Returns how many, 0 when nothing is pending, or -1 with errno (ENOBUFS
-/// means the kernel dropped events because the socket was full).
-int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max);
+/// Reads pending messages, storing up to `max` fork/exit events. Returns
+/// how many (0 when nothing is pending) or -1 with errno. Sets `*lost` to 1
+/// when the kernel dropped events since the last read because the socket
+/// was full (ENOBUFS); the events read after it are stored all the same.
+int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max, int *lost);
 
 #endif

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int jobshim_proc_events_open(void) {
+int jobshim_proc_events_open(int buffer_bytes) {
     int fd = socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
     if (fd < 0) return -1;
     struct sockaddr_nl address;
@@ -23,15 +23,10 @@ int jobshim_proc_events_open(void) {
     address.nl_groups = CN_IDX_PROC;
     address.nl_pid = 0;  // let the kernel choose
     if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0) goto fail;
-    // Every fork and exit on the machine arrives here; a burst (a build
-    // forking hundreds of compilers) while the reader is not scheduled
-    // overflows the default buffer (~200 messages) and the kernel drops
-    // events (ENOBUFS). The connector already needs CAP_NET_ADMIN, which
-    // SO_RCVBUFFORCE needs to pass rmem_max. Memory is only used while
-    // messages wait.
-    int buffer_size = 8 << 20;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer_size, sizeof(buffer_size)) != 0) {
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_size, sizeof(buffer_size));
+    // The connector already needs CAP_NET_ADMIN, which SO_RCVBUFFORCE needs
+    // to pass rmem_max.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer_bytes, sizeof(buffer_bytes)) != 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof(buffer_bytes));
     }
 
     // A netlink header, a connector header, then the operation as the
@@ -57,13 +52,18 @@ fail:;
     return -1;
 }
 
-int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max) {
+int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max, int *lost) {
     int count = 0;
     char buffer[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
     while (count < max) {
         ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
         if (n < 0) {
             if (errno == EINTR) continue;
+            // Reported once per overflow; the socket goes on delivering.
+            if (errno == ENOBUFS) {
+                *lost = 1;
+                continue;
+            }
             if (errno == EAGAIN) return count;
             return count > 0 ? count : -1;
         }

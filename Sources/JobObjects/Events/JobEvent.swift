@@ -15,6 +15,11 @@ public enum JobEvent: Sendable, Equatable {
     /// events connector (root); see `JobEventCounters.descendantsTracked`.
     case descendantStarted(pid: pid_t, parent: pid_t)
     case descendantExited(ProcessExit)
+    /// The kernel dropped process events (the connector's socket filled
+    /// while the machine forked faster than this process read): from now
+    /// on the descendant events and counts are a lower bound. Reported
+    /// once per handle; `JobEventCounters.descendantEventLosses` counts.
+    case descendantEventsLost
     /// It exited abnormally: killed by a signal, or a non-zero exit code.
     case abnormalExit(ProcessExit)
     /// No process is left in the job (`cgroup.events` populated 0; Windows ACTIVE_PROCESS_ZERO).
@@ -65,6 +70,8 @@ public struct JobEventCounters: Sendable, Equatable {
     public var descendantsStarted = 0
     /// Of those, how many have exited.
     public var descendantsExited = 0
+    /// Times descendant events were lost (see `JobEvent.descendantEventsLost`).
+    public var descendantEventLosses = 0
     /// All zero.
     public init() {}
 }

@@ -32,7 +32,7 @@ final class JobEventMonitor: Sendable {
         /// handle's own, whose exits the handle reports.
         var members: Set<pid_t> = []
         var spawned: Set<pid_t> = []
-        var connectorSubscription: UInt64?
+        var connectorSubscription: (connector: ProcessEventsConnector, id: UInt64)?
         var recentForks: [(child: pid_t, parent: pid_t)] = []
         var recentExits: [(pid: pid_t, code: Int32)] = []
         /// `awaitDescendantExits` callers, resumed once every descendant's
@@ -55,14 +55,14 @@ final class JobEventMonitor: Sendable {
     /// Starts following forks and exits inside the job: `members` are the
     /// processes in it now; every process they fork joins them (no process
     /// can leave a job, so descent is membership).
-    func trackDescendants(of members: [pid_t]) {
-        guard let connector = ProcessEventsConnector.shared else { return }
+    func trackDescendants(of members: [pid_t], connector: ProcessEventsConnector? = .shared) {
+        guard let connector else { return }
         state.withLock { state in
             state.members.formUnion(members)
             state.counters.descendantsTracked = true
         }
-        let id = connector.subscribe { [weak self] events in self?.handle(events) }
-        state.withLock { $0.connectorSubscription = id }
+        let id = connector.subscribe { [weak self] events, lost in self?.handle(events, lost: lost) }
+        state.withLock { $0.connectorSubscription = (connector, id) }
     }
 
     /// A process this handle spawned: its start and exit are reported by the
@@ -94,22 +94,25 @@ final class JobEventMonitor: Sendable {
         }
     }
 
-    /// Forks whose parent was not (yet) known and exits of processes not
-    /// (yet) known, newest last, for `adopt`: the connector can report a
-    /// spawned process's children before the spawn call has returned.
-    private static let recentForkLimit = 1024
+    /// Forks and exits of processes not (yet) known are kept while a spawn
+    /// is in flight, for `adopt`: the connector can report a spawned
+    /// process's children before the spawn call has returned. At other
+    /// times they are some other process's. A spawn stalled while the
+    /// machine forks this many times loses the oldest, and says so.
+    private static let unattributedLimit = 65536
 
-    private func handle(_ events: [jobshim_proc_event]) {
+    private func handle(_ events: [jobshim_proc_event], lost: Bool) {
         emitWithState { state in
             var out: [JobEvent] = []
+            if lost { out += Self.noteLoss(&state) }
+            let keepUnattributed = state.startsInFlight > 0
             for event in events {
                 switch Int(event.what) {
                 case Int(JOBSHIM_PROC_FORK):
                     // A new process (not a thread) whose parent is in the job.
                     guard event.pid == event.tgid else { continue }
                     guard state.members.contains(event.parent_tgid) else {
-                        state.recentForks.append((event.tgid, event.parent_tgid))
-                        if state.recentForks.count > Self.recentForkLimit { state.recentForks.removeFirst(state.recentForks.count / 2) }
+                        if keepUnattributed { state.recentForks.append((event.tgid, event.parent_tgid)) }
                         continue
                     }
                     state.members.insert(event.tgid)
@@ -119,10 +122,7 @@ final class JobEventMonitor: Sendable {
                     // The whole process ended (its leader's exit), not one thread.
                     guard event.pid == event.tgid else { continue }
                     guard state.members.remove(event.tgid) != nil else {
-                        if state.counters.descendantsTracked {
-                            state.recentExits.append((event.tgid, event.exit_code))
-                            if state.recentExits.count > Self.recentForkLimit { state.recentExits.removeFirst(state.recentExits.count / 2) }
-                        }
+                        if keepUnattributed { state.recentExits.append((event.tgid, event.exit_code)) }
                         continue
                     }
                     if state.spawned.remove(event.tgid) != nil { continue }
@@ -132,9 +132,21 @@ final class JobEventMonitor: Sendable {
                     continue
                 }
             }
+            if state.recentForks.count > Self.unattributedLimit || state.recentExits.count > Self.unattributedLimit {
+                state.recentForks.removeFirst(max(0, state.recentForks.count - Self.unattributedLimit / 2))
+                state.recentExits.removeFirst(max(0, state.recentExits.count - Self.unattributedLimit / 2))
+                out += Self.noteLoss(&state)
+            }
             return out
         }
         resumeExitWaiters(onlyIfDrained: true)
+    }
+
+    /// Descendant events went missing: counted always, reported once (an
+    /// overflowing connector would otherwise report it at every read).
+    private static func noteLoss(_ state: inout State) -> [JobEvent] {
+        state.counters.descendantEventLosses += 1
+        return state.counters.descendantEventLosses == 1 ? [.descendantEventsLost] : []
     }
 
     /// A new stream; its first element is `.subscribed` with the counters now.
@@ -168,6 +180,10 @@ final class JobEventMonitor: Sendable {
     func finishStart(_ pid: pid_t?) {
         emitWithState { state in
             state.startsInFlight -= 1
+            if state.startsInFlight == 0 {
+                state.recentForks.removeAll(keepingCapacity: true)
+                state.recentExits.removeAll(keepingCapacity: true)
+            }
             var events: [JobEvent] = []
             if let pid {
                 state.counters.processesStarted += 1
@@ -435,7 +451,7 @@ final class JobEventMonitor: Sendable {
             return (state.watched, state.sampler, state.consumers, state.connectorSubscription)
         }
         sampler?.cancel()
-        if let subscription { ProcessEventsConnector.shared?.unsubscribe(subscription) }
+        if let subscription { subscription.connector.unsubscribe(subscription.id) }
         for (fd, token) in watched where fd >= 0 {
             EventLoop.shared.remove(fd: fd, token: token)
             Syscall.close(fd)

@@ -7,26 +7,45 @@ import Synchronization
 /// monitor thread. Opened on first use; nil when the host does not allow it
 /// (it needs CAP_NET_ADMIN), and then jobs count only what they spawn.
 final class ProcessEventsConnector: Sendable {
-    typealias Subscriber = @Sendable ([jobshim_proc_event]) -> Void
+    /// Called with each batch; `lost` when the kernel dropped events
+    /// before it (the socket was full).
+    typealias Subscriber = @Sendable (_ events: [jobshim_proc_event], _ lost: Bool) -> Void
 
     /// The process-wide connector, or nil where it cannot be opened.
     static let shared: ProcessEventsConnector? = ProcessEventsConnector()
 
+    /// Every fork and exit on the machine arrives here; a burst (a build
+    /// forking hundreds of compilers) while the reader is not scheduled
+    /// overflows the default buffer (~200 messages) and the kernel drops
+    /// events. Memory is only used while messages wait.
+    static let defaultBufferBytes: CInt = 8 << 20
+
     private let fd: CInt
+    private let loop: EventLoop
+    private let token = Mutex<UInt64?>(nil)
     private let subscribers = Mutex<[UInt64: Subscriber]>([:])
     private let nextID = Atomic<UInt64>(1)
 
-    private init?() {
-        let fd = jobshim_proc_events_open()
+    /// A connector read on `loop` (tests use a small buffer and a loop of
+    /// their own to make the kernel drop events).
+    init?(bufferBytes: CInt = defaultBufferBytes, loop: EventLoop = .shared) {
+        let fd = jobshim_proc_events_open(bufferBytes)
         guard fd >= 0 else { return nil }
         self.fd = fd
-        let added = try? EventLoop.shared.add(fd: fd, events: UInt32(EPOLLIN.rawValue)) { [weak self] _ in
+        self.loop = loop
+        let added = try? loop.add(fd: fd, events: UInt32(EPOLLIN.rawValue)) { [weak self] _ in
             self?.drain()
         }
-        if added == nil {
+        guard let added else {
             Syscall.close(fd)
             return nil
         }
+        token.withLock { $0 = added }
+    }
+
+    deinit {
+        if let token = token.withLock({ $0 }) { loop.remove(fd: fd, token: token) }
+        Syscall.close(fd)
     }
 
     func subscribe(_ subscriber: @escaping Subscriber) -> UInt64 {
@@ -44,11 +63,11 @@ final class ProcessEventsConnector: Sendable {
     /// pause from holding the loop's thread, which every handle shares.
     private func drain() {
         var buffer = [jobshim_proc_event](repeating: jobshim_proc_event(), count: 256)
-        let n = jobshim_proc_events_read(fd, &buffer, CInt(buffer.count))
-        // ENOBUFS: the kernel dropped events; the counts are a lower bound then.
-        guard n > 0 else { return }
-        let events = Array(buffer[0..<Int(n)])
-        for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber(events) }
+        var lost: CInt = 0
+        let n = jobshim_proc_events_read(fd, &buffer, CInt(buffer.count), &lost)
+        guard n > 0 || lost != 0 else { return }
+        let events = Array(buffer[0..<max(0, Int(n))])
+        for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber(events, lost != 0) }
     }
 }
 
