@@ -165,17 +165,21 @@ struct DescendantTests {
     /// a connector with a small buffer, on a loop that nothing reads while a
     /// shell in the job forks 100 times, reports the loss; the monitor
     /// turns it into one `descendantEventsLost`, counts it, and goes on
-    /// counting the forks after it.
-    @Test(.enabled(if: ProcessEventsConnector.shared != nil, "the process events connector needs root"))
-    func eventsTheKernelDroppedAreReportedAsLost() async throws {
+    /// counting the forks after it. Without the kernel's ENOBUFS, the gap in
+    /// the events' sequence numbers alone shows the loss (as it does for an
+    /// event the kernel could not allocate, which nothing else reports).
+    @Test(
+        .enabled(if: ProcessEventsConnector.shared != nil, "the process events connector needs root"),
+        arguments: [true, false])
+    func eventsTheKernelDroppedAreReportedAsLost(reportsOverruns: Bool) async throws {
         let loop = EventLoop()
         #expect(loop.startDriving())  // by this test, only when it calls runOnce
-        try await Self.burstThroughASmallBuffer(read: loop)
+        try await Self.burstThroughASmallBuffer(read: loop, reportsOverruns: reportsOverruns)
         loop.stopDriving()
     }
 
-    private static func burstThroughASmallBuffer(read loop: EventLoop) async throws {
-        let connector = try #require(ProcessEventsConnector(bufferBytes: 4096, loop: loop))
+    private static func burstThroughASmallBuffer(read loop: EventLoop, reportsOverruns: Bool) async throws {
+        let connector = try #require(ProcessEventsConnector(bufferBytes: 4096, loop: loop, reportsOverruns: reportsOverruns))
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let script = "read a; for i in $(seq 100); do /bin/true; done; echo burst; read b; /bin/true"
             var options = SpawnOptions("sh", arguments: ["-c", script])
@@ -191,7 +195,9 @@ struct DescendantTests {
             #expect(await PipeReader.readUntil("burst", from: shell.standardOutput!).isEmpty)
             drain(loop)
             let afterBurst = await counters(monitor)
-            #expect(afterBurst.descendantEventLosses == 1)
+            // ENOBUFS comes with the next read; a gap, with the next event
+            // from the same CPU (the ones below).
+            if reportsOverruns { #expect(afterBurst.descendantEventLosses == 1) }
             #expect(afterBurst.descendantsStarted < 100, "\(afterBurst.descendantsStarted) of 100 forks seen through 4 KiB")
             // Read as they come, the next fork is counted (unless the rest of
             // the machine fills 4 KiB meanwhile: then that loss is counted).
@@ -200,9 +206,12 @@ struct DescendantTests {
             #expect(await shell.wait() == .exited(code: 0))
             drain(loop)
             let atEnd = await counters(monitor)
-            #expect(
-                atEnd.descendantsStarted == afterBurst.descendantsStarted + 1 || atEnd.descendantEventLosses > 1,
-                "\(afterBurst) then \(atEnd)")
+            #expect(atEnd.descendantEventLosses >= 1)
+            if reportsOverruns {
+                #expect(
+                    atEnd.descendantsStarted == afterBurst.descendantsStarted + 1 || atEnd.descendantEventLosses > 1,
+                    "\(afterBurst) then \(atEnd)")
+            }
             monitor.stop()
             var lostEvents = 0
             for await event in events where event == .descendantEventsLost { lostEvents += 1 }

@@ -319,7 +319,9 @@ extension PayloadStorageTests {
         #expect(outcome.initStatus == .exited(code: 6))
         #expect(seen.contains(.processStarted(pid: payload.initProcess.pid)), "\(seen)")
         #expect(seen.contains(.abnormalExit(ProcessExit(pid: payload.initProcess.pid, status: .exited(code: 6)))), "\(seen)")
-        #expect(seen.last == .activeProcessZero, "\(seen)")
+        // A machine busy forking elsewhere can make the kernel drop process
+        // events at any time, which the stream says, last or not.
+        #expect(seen.last { $0 != .descendantEventsLost } == .activeProcessZero, "\(seen)")
         expectPayloadLeftNothing(outcome, payload)
     }
 }

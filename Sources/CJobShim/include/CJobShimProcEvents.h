@@ -4,6 +4,7 @@
 #ifndef CJOBSHIM_PROC_EVENTS_H
 #define CJOBSHIM_PROC_EVENTS_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 enum {
@@ -20,14 +21,22 @@ typedef struct {
 } jobshim_proc_event;
 
 /// Opens a non-blocking, close-on-exec connector socket with a receive
-/// buffer of `buffer_bytes` and subscribes to process events. Returns the
+/// buffer of `buffer_bytes` and subscribes to process events. Without
+/// `report_overruns`, a full socket does not fail the next read with
+/// ENOBUFS (tests use it to see the sequence check alone). Returns the
 /// descriptor or -1 with errno.
-int jobshim_proc_events_open(int buffer_bytes);
+int jobshim_proc_events_open(int buffer_bytes, int report_overruns);
 
 /// Reads pending messages, storing up to `max` fork/exit events. Returns
 /// how many (0 when nothing is pending) or -1 with errno. Sets `*lost` to 1
-/// when the kernel dropped events since the last read because the socket
-/// was full (ENOBUFS); the events read after it are stored all the same.
-int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max, int *lost);
+/// when the kernel dropped events before them; the events read after a
+/// loss are stored all the same.
+///
+/// Two signs of a loss: ENOBUFS (this socket was full), and a gap in the
+/// numbers the kernel gives each CPU's events in order (a message it could
+/// not allocate, which nothing else reports). `next_sequence` has `cpus`
+/// entries, zeroed before the first read: the number expected next from
+/// each CPU, with bit 32 set once one was seen.
+int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max, uint64_t *next_sequence, int cpus, int *lost);
 
 #endif

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int jobshim_proc_events_open(int buffer_bytes) {
+int jobshim_proc_events_open(int buffer_bytes, int report_overruns) {
     int fd = socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
     if (fd < 0) return -1;
     struct sockaddr_nl address;
@@ -28,6 +28,8 @@ int jobshim_proc_events_open(int buffer_bytes) {
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer_bytes, sizeof(buffer_bytes)) != 0) {
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof(buffer_bytes));
     }
+    int on = 1;
+    if (!report_overruns && setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &on, sizeof(on)) != 0) goto fail;
 
     // A netlink header, a connector header, then the operation as the
     // connector's data (cn_msg ends in a flexible array, so the three are
@@ -52,7 +54,19 @@ fail:;
     return -1;
 }
 
-int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max, int *lost) {
+// Whether events of the message's CPU were skipped since the last one seen
+// from it; notes the number expected next. Every message counts, the
+// acknowledgements of other sockets' subscriptions (no event) included:
+// the kernel numbers them in the same sequence.
+static int sequence_gap(const struct cn_msg *message, const struct proc_event *event, uint64_t *next, int cpus) {
+    if (event->cpu >= (uint32_t)cpus) return 0;
+    uint64_t *slot = &next[event->cpu];
+    int gap = (*slot >> 32) != 0 && (uint32_t)*slot != message->seq;
+    *slot = (1ULL << 32) | (uint32_t)(message->seq + 1);
+    return gap;
+}
+
+int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max, uint64_t *next_sequence, int cpus, int *lost) {
     int count = 0;
     char buffer[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
     while (count < max) {
@@ -73,6 +87,7 @@ int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max, int *l
             struct cn_msg *message = NLMSG_DATA(header);
             if (message->id.idx != CN_IDX_PROC || message->id.val != CN_VAL_PROC) continue;
             struct proc_event *event = (struct proc_event *)message->data;
+            if (sequence_gap(message, event, next_sequence, cpus)) *lost = 1;
             jobshim_proc_event *out = &events[count];
             if (event->what == PROC_EVENT_FORK) {
                 out->what = JOBSHIM_PROC_FORK;

@@ -22,17 +22,21 @@ final class ProcessEventsConnector: Sendable {
 
     private let fd: CInt
     private let loop: EventLoop
+    /// For the read's gap check: the number expected next from each CPU.
+    private let nextSequence: Mutex<[UInt64]>
     private let token = Mutex<UInt64?>(nil)
     private let subscribers = Mutex<[UInt64: Subscriber]>([:])
     private let nextID = Atomic<UInt64>(1)
 
     /// A connector read on `loop` (tests use a small buffer and a loop of
-    /// their own to make the kernel drop events).
-    init?(bufferBytes: CInt = defaultBufferBytes, loop: EventLoop = .shared) {
-        let fd = jobshim_proc_events_open(bufferBytes)
+    /// their own to make the kernel drop events; without `reportsOverruns`
+    /// only the gap in the events' numbers shows the loss).
+    init?(bufferBytes: CInt = defaultBufferBytes, loop: EventLoop = .shared, reportsOverruns: Bool = true) {
+        let fd = jobshim_proc_events_open(bufferBytes, reportsOverruns ? 1 : 0)
         guard fd >= 0 else { return nil }
         self.fd = fd
         self.loop = loop
+        nextSequence = Mutex([UInt64](repeating: 0, count: max(1, sysconf(Int32(_SC_NPROCESSORS_CONF)))))
         let added = try? loop.add(fd: fd, events: UInt32(EPOLLIN.rawValue)) { [weak self] _ in
             self?.drain()
         }
@@ -64,7 +68,9 @@ final class ProcessEventsConnector: Sendable {
     private func drain() {
         var buffer = [jobshim_proc_event](repeating: jobshim_proc_event(), count: 256)
         var lost: CInt = 0
-        let n = jobshim_proc_events_read(fd, &buffer, CInt(buffer.count), &lost)
+        let n = nextSequence.withLock { next in
+            jobshim_proc_events_read(fd, &buffer, CInt(buffer.count), &next, CInt(next.count), &lost)
+        }
         guard n > 0 || lost != 0 else { return }
         let events = Array(buffer[0..<max(0, Int(n))])
         for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber(events, lost != 0) }
