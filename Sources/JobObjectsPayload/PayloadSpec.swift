@@ -268,16 +268,19 @@ public struct PayloadSpec: Sendable, Equatable {
 // MARK: - Loading
 
 extension PayloadSpec {
-    /// Reads and decodes a spec file (YAML or JSON). Relative paths in it are
+    /// The largest spec file read: a spec is a page or two; this leaves
+    /// room for long command lines and environments.
+    public static let maximumFileSize = 1 << 20
+
+    /// Reads and decodes a spec file (YAML or JSON): a regular file of UTF-8
+    /// text of at most `maximumFileSize` bytes. Relative paths in it are
     /// resolved against the file's directory.
     public static func load(path filePath: FilePath) throws(JobObjectError) -> PayloadSpec {
         let path = filePath.string
         let text: String
-        switch FileContents.read(path) {
+        switch UserFile.read(path, what: "payload spec", limit: maximumFileSize) {
         case .success(let contents): text = contents
-        case .failure(let errno):
-            throw JobObjectError(
-                .invalidArgument, "cannot read the payload spec \(path)", operation: "load payload spec", path: path, errno: errno)
+        case .failure(let error): throw JobObjectError(.invalidArgument, error.message, operation: "load payload spec", path: path)
         }
         let absolute = path.hasPrefix("/") ? path : PayloadPaths.currentDirectory() + "/" + path
         return try decode(yaml: text, file: path, baseDirectory: PayloadPaths.parent(of: PayloadPaths.normalize(absolute)))

@@ -136,8 +136,13 @@ public struct SeccompProfile: Sendable, Hashable {
 
     // MARK: Reading
 
-    /// Reads a profile file; every problem is reported at once, each naming
-    /// its entry and line.
+    /// The largest profile file read: Docker's default profile is about
+    /// 20 KB; this leaves room for profiles generated per syscall.
+    public static let maximumFileSize = 4 << 20
+
+    /// Reads a profile file (a regular file of UTF-8 text of at most
+    /// `maximumFileSize` bytes); every problem is reported at once, each
+    /// naming its entry and line.
     public static func load(path filePath: FilePath) throws(JobObjectError) -> SeccompProfile {
         let path = filePath.string
         let (profile, problems) = read(path: path)
@@ -153,10 +158,9 @@ public struct SeccompProfile: Sendable, Hashable {
     }
 
     static func read(path: String) -> (SeccompProfile?, [PayloadProblem]) {
-        switch FileContents.read(path) {
+        switch UserFile.read(path, what: "seccomp profile", limit: maximumFileSize) {
         case .success(let text): return read(text, file: path)
-        case .failure(let errno):
-            return (nil, [PayloadProblem(field: "", file: path, message: "cannot read the profile: \(errno)")])
+        case .failure(let error): return (nil, [PayloadProblem(field: "", file: path, message: error.message)])
         }
     }
 

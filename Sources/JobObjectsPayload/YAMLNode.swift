@@ -24,8 +24,10 @@ struct YAMLError: Error {
 }
 
 extension YAMLNode {
-    /// Limits on what one document may expand to: aliases can nest a node
-    /// in itself or repeat it exponentially ("billion laughs").
+    /// Limits on what one document may expand to: nesting, and aliases that
+    /// repeat a node exponentially ("billion laughs"). Checked as the parser
+    /// reads, so a hostile document costs time linear in what is read
+    /// before the limit, not in its whole length.
     static let maximumDepth = 256
     static let maximumNodes = 100_000
 
@@ -41,21 +43,13 @@ extension YAMLNode {
         guard !bytes.isEmpty else { return nil }
         return try bytes.withUnsafeBufferPointer { buffer throws(YAMLError) -> YAMLNode? in
             yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            var document = yaml_document_t()
-            guard yaml_parser_load(&parser, &document) != 0 else { throw error(of: parser) }
-            defer { yaml_document_delete(&document) }
-            guard let root = yaml_document_get_root_node(&document) else { return nil }
-            let node = try withUnsafeMutablePointer(to: &document) { pointer throws(YAMLError) in
-                var composer = Composer(document: pointer)
-                return try composer.node(root, depth: 0)
+            var composer = Composer()
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) != 0 else { throw error(of: parser) }
+                defer { yaml_event_delete(&event) }
+                if try composer.take(event) { return composer.root }
             }
-            var next = yaml_document_t()
-            guard yaml_parser_load(&parser, &next) != 0 else { throw error(of: parser) }
-            defer { yaml_document_delete(&next) }
-            if let extra = yaml_document_get_root_node(&next) {
-                throw YAMLError(line: Int(extra.pointee.start_mark.line) + 1, message: "a second document starts here; give one document")
-            }
-            return node
         }
     }
 
@@ -65,52 +59,98 @@ extension YAMLNode {
         return YAMLError(line: Int(parser.problem_mark.line) + 1, message: context + problem)
     }
 
-    /// Turns libyaml's node table into `YAMLNode`s.
+    /// Builds nodes from libyaml's events, with a stack of the collections
+    /// being read; anchored nodes are kept by name for the aliases.
     private struct Composer {
-        let document: UnsafeMutablePointer<yaml_document_t>
-        var count = 0
+        private(set) var root: YAMLNode?
+        private var open: [Collection] = []
+        private var anchors: [String: (node: YAMLNode, size: Int)] = [:]
+        private var nodes = 0
+        private var documents = 0
 
-        mutating func node(_ node: UnsafeMutablePointer<yaml_node_t>, depth: Int) throws(YAMLError) -> YAMLNode {
-            let line = Int(node.pointee.start_mark.line) + 1
-            count += 1
-            guard depth < YAMLNode.maximumDepth, count <= YAMLNode.maximumNodes else {
-                throw YAMLError(line: line, message: "the document nests or repeats (through aliases) too much")
-            }
-            switch node.pointee.type {
-            case YAML_SCALAR_NODE:
-                let scalar = node.pointee.data.scalar
+        private struct Collection {
+            var isMapping: Bool
+            var line: Int
+            var anchor: String?
+            var items: [YAMLNode] = []
+            /// Nodes in it so far, itself included: what an alias repeats.
+            var size = 1
+        }
+
+        /// Takes one event; true at the end of the stream.
+        mutating func take(_ event: yaml_event_t) throws(YAMLError) -> Bool {
+            let line = Int(event.start_mark.line) + 1
+            switch event.type {
+            case YAML_STREAM_END_EVENT:
+                return true
+            case YAML_DOCUMENT_START_EVENT:
+                documents += 1
+                if documents > 1 { throw YAMLError(line: line, message: "a second document starts here; give one document") }
+            case YAML_SCALAR_EVENT:
+                let scalar = event.data.scalar
                 let text = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
-                return .scalar(YAMLScalar(string: text, isPlain: scalar.style == YAML_PLAIN_SCALAR_STYLE, line: line))
-            case YAML_SEQUENCE_NODE:
-                var items: [YAMLNode] = []
-                var item = node.pointee.data.sequence.items.start
-                while item != node.pointee.data.sequence.items.top {
-                    items.append(try self.node(at: item!.pointee, depth: depth + 1))
-                    item = item! + 1
+                let node = YAMLNode.scalar(YAMLScalar(string: text, isPlain: scalar.style == YAML_PLAIN_SCALAR_STYLE, line: line))
+                try add(node, size: 1, anchor: Self.name(scalar.anchor), line: line)
+            case YAML_ALIAS_EVENT:
+                let name = Self.name(event.data.alias.anchor) ?? ""
+                guard let (node, size) = anchors[name] else {
+                    throw YAMLError(line: line, message: "the alias *\(name) names no anchor before it")
                 }
-                return .sequence(items, line: line)
-            case YAML_MAPPING_NODE:
-                var pairs: [(key: YAMLNode, value: YAMLNode)] = []
-                var pair = node.pointee.data.mapping.pairs.start
-                while pair != node.pointee.data.mapping.pairs.top {
-                    pairs.append(
-                        (
-                            try self.node(at: pair!.pointee.key, depth: depth + 1),
-                            try self.node(at: pair!.pointee.value, depth: depth + 1)
-                        ))
-                    pair = pair! + 1
+                try add(node, size: size, anchor: nil, line: line)
+            case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                let isMapping = event.type == YAML_MAPPING_START_EVENT
+                let anchor = Self.name(isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor)
+                try count(1, line: line)
+                guard open.count < YAMLNode.maximumDepth else {
+                    throw YAMLError(line: line, message: "the document nests deeper than \(YAMLNode.maximumDepth) levels")
                 }
-                return .mapping(pairs, line: line)
+                open.append(Collection(isMapping: isMapping, line: line, anchor: anchor))
+            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                guard let done = open.popLast() else { throw YAMLError(line: line, message: "a collection ends that never started") }
+                let node: YAMLNode
+                if done.isMapping {
+                    var pairs: [(key: YAMLNode, value: YAMLNode)] = []
+                    pairs.reserveCapacity(done.items.count / 2)
+                    for index in stride(from: 0, to: done.items.count - 1, by: 2) {
+                        pairs.append((done.items[index], done.items[index + 1]))
+                    }
+                    node = .mapping(pairs, line: done.line)
+                } else {
+                    node = .sequence(done.items, line: done.line)
+                }
+                // Counted when it started; its size goes to its parent.
+                try place(node, size: done.size, anchor: done.anchor)
             default:
-                throw YAMLError(line: line, message: "an empty node")
+                break  // stream start, document end: nothing to build
+            }
+            return false
+        }
+
+        /// A node read whole (a scalar, or an alias repeating `size` nodes).
+        private mutating func add(_ node: YAMLNode, size: Int, anchor: String?, line: Int) throws(YAMLError) {
+            try count(size, line: line)
+            try place(node, size: size, anchor: anchor)
+        }
+
+        private mutating func place(_ node: YAMLNode, size: Int, anchor: String?) throws(YAMLError) {
+            if let anchor { anchors[anchor] = (node, size) }
+            if open.isEmpty {
+                root = node
+            } else {
+                open[open.count - 1].items.append(node)
+                open[open.count - 1].size += size
             }
         }
 
-        mutating func node(at index: Int32, depth: Int) throws(YAMLError) -> YAMLNode {
-            guard let child = yaml_document_get_node(document, index) else {
-                throw YAMLError(line: nil, message: "a node refers to a node that does not exist")
+        private mutating func count(_ size: Int, line: Int) throws(YAMLError) {
+            nodes += size
+            guard nodes <= YAMLNode.maximumNodes else {
+                throw YAMLError(line: line, message: "the document repeats (through aliases) more than \(YAMLNode.maximumNodes) nodes")
             }
-            return try node(child, depth: depth)
+        }
+
+        private static func name(_ anchor: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+            anchor.map { String(cString: $0) }
         }
     }
 }

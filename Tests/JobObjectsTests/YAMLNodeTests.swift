@@ -57,10 +57,11 @@ struct YAMLNodeTests {
     @Test(arguments: [
         ("a: [1, 2\nb: 3\n", "while parsing a flow sequence"),
         ("a: 1\n---\nb: 2\n", "a second document starts here"),
-        ("a: &x [*x]\n", "nests or repeats"),
+        ("a: &x [*x]\n", "the alias *x names no anchor before it"),
         (
             "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-                + "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n", "nests or repeats"
+                + "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+            "repeats (through aliases) more than 100000 nodes"
         ),
     ])
     func malformedDocumentsAreErrorsWithALine(_ text: String, _ message: String) {
@@ -69,6 +70,22 @@ struct YAMLNodeTests {
         } throws: { error in
             guard let error = error as? YAMLError else { return false }
             return error.message.contains(message) && error.line != nil
+        }
+    }
+
+    /// Deep nesting is refused once it passes the limit, while parsing:
+    /// a document of 100,000 levels costs what its first 256 do. Each
+    /// style of collection, nested as deep as the seed draws.
+    @Test(arguments: [0, 1, 2, 3])
+    func deepNestingIsRefusedWhileParsing(_ seed: UInt64) {
+        var random = SeededGenerator(seed: seed)
+        let depth = Int.random(in: YAMLNode.maximumDepth + 1...100_000, using: &random)
+        let (open, close) = [("[", "]"), ("{a: ", "}"), ("- ", "")][Int(seed % 3)]
+        let text = String(repeating: open, count: depth) + "x" + String(repeating: close, count: depth) + "\n"
+        #expect {
+            _ = try YAMLNode.compose(text)
+        } throws: { error in
+            (error as? YAMLError)?.message.contains("nests deeper than \(YAMLNode.maximumDepth) levels") == true
         }
     }
 
