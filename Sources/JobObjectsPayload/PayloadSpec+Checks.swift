@@ -137,7 +137,7 @@ extension PayloadSpec {
     /// "500m" → 0.5, "1.5" → 1.5; nil when malformed or not positive.
     static func cpuCount(_ text: String) -> Double? {
         let trimmed = text.trimmingWhitespace
-        let value = trimmed.hasSuffix("m") ? Double(trimmed.dropLast()).map { $0 / 1000 } : Double(trimmed)
+        let value = trimmed.hasSuffix("m") ? decimalNumber(trimmed.dropLast()).map { $0 / 1000 } : decimalNumber(trimmed)
         guard let value, value.isFinite, value > 0 else { return nil }
         return value
     }

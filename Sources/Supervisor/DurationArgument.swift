@@ -1,4 +1,5 @@
 import ArgumentParser
+import JobObjects
 
 /// A duration given on the command line: a number with a unit
 /// (`ms`, `s`, `m`, `h`); a bare number is seconds. "500ms", "5s", "1.5m".
@@ -16,7 +17,7 @@ struct DurationArgument: ExpressibleByArgument, Sendable, Equatable {
             scale = factor
             break
         }
-        guard let value = Double(number), value >= 0, let milliseconds = Int64(roundingExactly: value * scale * 1000) else { return nil }
+        guard let value = decimalNumber(number), value >= 0, let milliseconds = Int64(roundingExactly: value * scale * 1000) else { return nil }
         duration = .milliseconds(milliseconds)
     }
 

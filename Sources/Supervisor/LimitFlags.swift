@@ -70,14 +70,14 @@ struct LimitFlags: Equatable {
         }
         if cpuIdle { limits.cpuIdle = true }
         if let list = cpuset {
-            guard Self.isCPUList(list) else {
+            guard JobLimits.isCPUList(list) else {
                 throw ValidationError(
                     "invalid --cpuset \(quotedForMessage(list)): give CPU numbers and ranges separated by commas, such as 0-1,3")
             }
             limits.cpus = list
         }
         if let list = cpusetMems {
-            guard Self.isCPUList(list) else {
+            guard JobLimits.isCPUList(list) else {
                 throw ValidationError(
                     "invalid --cpuset-mems \(quotedForMessage(list)): give memory node numbers and ranges separated by commas, such as 0 or 0-1"
                 )
@@ -117,7 +117,7 @@ struct LimitFlags: Equatable {
         }
         let minimum = 1_000.0 / Double(period)
         if let text = cpus {
-            guard let n = Double(text), n.isFinite, n > 0 else {
+            guard let n = decimalNumber(text), n.isFinite, n > 0 else {
                 throw ValidationError("invalid --cpus \(quotedForMessage(text)): give a positive number of CPUs, such as 1.5 or 0.25")
             }
             guard n >= minimum else {
@@ -133,7 +133,7 @@ struct LimitFlags: Equatable {
         }
         if let text = cpuPercent {
             let trimmed = text.hasSuffix("%") ? String(text.dropLast()) : text
-            guard let p = Double(trimmed), p.isFinite, p > 0, p <= 100 else {
+            guard let p = decimalNumber(trimmed), p.isFinite, p > 0, p <= 100 else {
                 throw ValidationError(
                     "invalid --cpu-percent \(quotedForMessage(text)): give a percentage of the whole machine above 0 and at most 100, such as 25"
                 )
@@ -173,19 +173,10 @@ struct LimitFlags: Equatable {
         }
     }
 
-    /// "0-3,5".
-    static func isCPUList(_ text: String) -> Bool {
-        !text.isEmpty
-            && text.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { part in
-                let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
-                return (1...2).contains(bounds.count) && bounds.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
-            }
-    }
-
     /// "100ms", "1s", "50000us", "50000" (µs).
     static func microseconds(_ text: String) -> UInt64? {
         for (suffix, factor) in [("us", 1.0), ("µs", 1.0), ("ms", 1_000.0), ("s", 1_000_000.0)] where text.hasSuffix(suffix) {
-            guard let value = Double(text.dropLast(suffix.count)), value.isFinite, value >= 0 else { return nil }
+            guard let value = decimalNumber(text.dropLast(suffix.count)), value.isFinite, value >= 0 else { return nil }
             return UInt64(roundingExactly: value * factor)
         }
         return UInt64(text)

@@ -101,6 +101,23 @@ struct HostileNumberTests {
             }
         }
     }
+
+    /// Hexadecimal, infinities and NaN are numbers to `Double(_:)`, but no
+    /// limit or duration a person writes: every numeric option refuses them.
+    @Test(arguments: numericOptions)
+    func everyNumericOptionRefusesWhatIsNotDecimal(_ name: String) throws {
+        let flag = try #require(RunFlags.all.first { $0.name == name })
+        guard flag.name != "--cpu-time-action" else { return }
+        // (`--rlimit` takes "infinity" as a name for unlimited, as prlimit does.)
+        for number in ["0x10", "0X1p4", "0x1.8p1", "inf", "nan", "infinity", "1_000", "１０"] where !(number == "infinity" && name == "--rlimit") {
+            let value = flag.valueName == "name=value" ? "cpu=\(number)" : flag.valueName == "spec" ? "8:0:wbps=\(number)" : number
+            var arguments = [flag.name, value]
+            if flag.name == "--cpu-period" { arguments += ["--cpus", "1"] }
+            #expect(throws: (any Error).self, "\(arguments) was taken") {
+                try RunFlags.parse((arguments + ["--", "true"])[...]).validate()
+            }
+        }
+    }
 }
 
 /// A payload spec's quantities get the same treatment: refused with the

@@ -23,7 +23,7 @@ public enum ByteCount {
             scale = factor
             break
         }
-        guard let value = Double(number), value >= 0, value.isFinite,
+        guard let value = decimalNumber(number), value >= 0, value.isFinite,
             value * Double(scale) < Double(UInt64.max / 2)
         else {
             throw JobObjectError(

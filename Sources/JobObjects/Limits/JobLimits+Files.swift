@@ -57,12 +57,12 @@ extension JobLimits {
         if let budget = cpuTimeBudget, budget.limit <= .zero { throw reject("the CPU time budget must be positive") }
     }
 
-    /// "0-3,5", "0".
-    static func isCPUList(_ text: String) -> Bool {
+    /// "0-3,5", "0": ASCII digits only (the kernel reads no others).
+    package static func isCPUList(_ text: String) -> Bool {
         !text.isEmpty
             && text.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { part in
                 let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
-                return (1...2).contains(bounds.count) && bounds.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+                return (1...2).contains(bounds.count) && bounds.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
             }
     }
 

@@ -17,3 +17,21 @@ package func quotedForMessage(_ value: String) -> String {
     let reflected = String(reflecting: shown)
     return value.count > limit ? String(reflected.dropLast()) + "…\"" : reflected
 }
+
+/// The value of `text` when it is a decimal number as a person writes one —
+/// digits with an optional sign, point and exponent (`1.5`, `2e9`, `-3`) —
+/// else nil. `Double(_:)` alone also reads hexadecimal (`0x10`, `0x1p4`),
+/// `inf` and `nan`, which no limit or duration means.
+package func decimalNumber(_ text: some StringProtocol) -> Double? {
+    var sawDigit = false
+    for character in text.utf8 {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): sawDigit = true
+        case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): continue
+        case UInt8(ascii: "+"), UInt8(ascii: "-"): continue
+        default: return nil
+        }
+    }
+    guard sawDigit else { return nil }
+    return Double(String(text))
+}
