@@ -17,7 +17,9 @@ struct DurationArgument: ExpressibleByArgument, Sendable, Equatable {
             scale = factor
             break
         }
-        guard let value = decimalNumber(number), value >= 0, let milliseconds = Int64(roundingExactly: value * scale * 1000) else { return nil }
+        guard let value = decimalNumber(number), value >= 0, let milliseconds = Int64(roundingExactly: value * scale * 1000) else {
+            return nil
+        }
         duration = .milliseconds(milliseconds)
     }
 

@@ -109,7 +109,8 @@ struct HostileNumberTests {
         let flag = try #require(RunFlags.all.first { $0.name == name })
         guard flag.name != "--cpu-time-action" else { return }
         // (`--rlimit` takes "infinity" as a name for unlimited, as prlimit does.)
-        for number in ["0x10", "0X1p4", "0x1.8p1", "inf", "nan", "infinity", "1_000", "１０"] where !(number == "infinity" && name == "--rlimit") {
+        let numbers = ["0x10", "0X1p4", "0x1.8p1", "inf", "nan", "infinity", "1_000", "１０"]
+        for number in numbers where !(number == "infinity" && name == "--rlimit") {
             let value = flag.valueName == "name=value" ? "cpu=\(number)" : flag.valueName == "spec" ? "8:0:wbps=\(number)" : number
             var arguments = [flag.name, value]
             if flag.name == "--cpu-period" { arguments += ["--cpus", "1"] }
