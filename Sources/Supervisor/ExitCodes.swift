@@ -18,6 +18,11 @@ enum SupervisorExit {
     /// The command was not found.
     static let notFound: Int32 = 127
 
+    /// The status of a management command that `error` stopped.
+    static func managementStatus(for error: JobObjectError) -> Int32 {
+        error.code == .invalidArgument || error.code == .invalidJobName ? usage : commandFailed
+    }
+
     /// The status of `jobsup run` / `jobsup exec` when `error` stopped it.
     static func status(for error: JobObjectError) -> Int32 {
         if error.code == .executableNotFound { return notFound }

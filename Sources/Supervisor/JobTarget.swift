@@ -12,22 +12,27 @@ struct JobTarget: ParsableArguments {
             "The job parent cgroup (default: $JOBOBJECTS_CGROUP_PARENT, else 'jobobjects' under jobsup's own cgroup).", valueName: "path"))
     var cgroupParent: String?
 
+    /// A name no job can have is a usage error (2), as it is for `run`.
+    func validate() throws {
+        do { _ = try JobName(name) } catch { throw ValidationError(error.message) }
+    }
+
     /// Opens the job without taking ownership: closing this handle leaves it running.
-    /// A job that cannot be opened ends jobsup with status 1.
+    /// A job that cannot be opened ends jobsup with status 1 (2 for bad input).
     func open() -> JobObject {
         do {
             return try JobObject.open(name: name, parent: cgroupParent)
         } catch {
-            Diagnostics.fail(error, status: SupervisorExit.commandFailed)
+            Diagnostics.fail(error, status: SupervisorExit.managementStatus(for: error))
         }
     }
 }
 
-/// Runs a management command's body; a library error ends jobsup with status 1.
+/// Runs a management command's body; a library error ends jobsup with status 1 (2 for bad input).
 func management(_ body: () async throws(JobObjectError) -> Void) async {
     do {
         try await body()
     } catch {
-        Diagnostics.fail(error, status: SupervisorExit.commandFailed)
+        Diagnostics.fail(error, status: SupervisorExit.managementStatus(for: error))
     }
 }

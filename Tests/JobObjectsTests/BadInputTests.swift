@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import JobObjects
+import JobObjectsPayload
 import Testing
 
 @Suite("bad input: a specific error and nothing left behind")
@@ -25,6 +26,30 @@ struct BadInputTests {
         let after = try FileManager.default.contentsOfDirectory(atPath: JobParent.resolve().hierarchy.mountPoint)
         // Tests running at the same time make and remove the shared default parent.
         #expect(Set(after).subtracting(before).subtracting([JobParent.defaultName]).isEmpty)
+    }
+
+    /// Every file the kernel puts in a cgroup (read from a real job's
+    /// directory), and generated `<controller>.<file>` names, are refused
+    /// as job names before anything is made, in the library, in `jobsup
+    /// run` and in a spec.
+    @Test func interfaceFileNamesAreRefusedUpFront() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let files = try FileManager.default.contentsOfDirectory(atPath: job.path)
+            var random = SeededGenerator(seed: 18)
+            let generated = JobName.reservedPrefixes.sorted().map { prefix in
+                prefix + "." + String((0..<Int.random(in: 1...12, using: &random)).map { _ in "abcdefgh_.".randomElement(using: &random)! })
+            }
+            #expect(files.count > 5)
+            for name in files + generated {
+                let error = #expect(throws: JobObjectError.self, "\(name)") { try JobObject.create(name: name, parent: job.path) }
+                #expect(error?.code == .invalidJobName && error?.message.contains("interface files") == true, "\(name): \(error?.message ?? "")")
+                let spec = "name: \(name)\npayload: /tmp\ncommand: [/bin/true]\n"
+                #expect(throws: JobObjectError.self, "spec name \(name)") { try PayloadSpec.decode(yaml: spec) }
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: job.path).sorted() == files.sorted())
+            let result = try await Jobsup.run(["run", "--name", "cpu.stat", "--", "true"], in: job)
+            #expect(result.status == .exited(code: 2) && result.err.contains("interface files"), "\(result.err)")
+        }
     }
 
     @Test func aParentWhoseParentIsMissingIsAClearError() throws {

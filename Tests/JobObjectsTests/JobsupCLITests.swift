@@ -117,10 +117,18 @@ struct JobsupCLITests {
         }
     }
 
+    /// What exists but cannot be run is 126 (a shell's code), what does
+    /// not exist 127: a file without execute permission, a directory.
     @Test func cannotExecuteIs126() async throws {
+        let directory = try TemporaryDirectory()
+        let plain = directory.path + "/plain"
+        #expect(FileManager.default.createFile(atPath: plain, contents: Data("echo hi\n".utf8), attributes: [.posixPermissions: 0o644]))
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let result = try await Jobsup.run(["run", "--", "/etc/hostname"], in: job)
-            #expect(result.status == .exited(code: 126), "\(result.err)")
+            for (command, why) in [(plain, "is not executable"), (directory.path, "is a directory, not a program")] {
+                let result = try await Jobsup.run(["run", "--", command], in: job)
+                #expect(result.status == .exited(code: 126), "\(result.err)")
+                #expect(result.err.contains(why), "\(result.err)")
+            }
             #expect(try job.processIDs().isEmpty)
         }
     }

@@ -191,6 +191,20 @@ struct JobsupManageTests {
         }
     }
 
+    /// A name no job can have is bad input, exit 2, as it is for `run`.
+    @Test(arguments: [["stats"], ["events"], ["signal", "TERM"], ["kill"], ["freeze"], ["thaw"], ["limits"]])
+    func anInvalidNameIsAUsageError(_ command: [String]) async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            for name in ["a/b", "..", "cpu.stat", String(repeating: "n", count: 300)] {
+                var arguments = command
+                arguments.insert(name, at: 1)
+                let result = try await Jobsup.run(arguments, in: job)
+                #expect(result.status == .exited(code: 2), "\(arguments): \(result.err)")
+                #expect(result.err.contains("invalid job name"), "\(result.err)")
+            }
+        }
+    }
+
     @Test func badSignalIsAUsageError() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let result = try await Jobsup.run(["signal", "x", "SIGNOPE"], in: job)

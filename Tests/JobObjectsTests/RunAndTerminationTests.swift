@@ -126,9 +126,11 @@ struct RunAndTerminationTests {
         var forker = SpawnOptions("/bin/sh", arguments: ["-c", "i=0; while [ $i -lt 150 ]; do /bin/sleep 1000 & i=$((i+1)); done; wait"])
         forker.standardInput = .null
         let shells = try (0..<8).map { _ in try job.spawn(forker) }
-        #expect(await eventually { ((try? job.processIDs().count) ?? 0) > 40 })
+        // Forking under way (how fast depends on the machine: the VM tier
+        // emulates its CPUs); the shells go on while the sweep runs.
+        #expect(await eventually { ((try? job.processIDs().count) ?? 0) > 2 * shells.count })
         let signalled = try job.signal(.terminate)
-        #expect(signalled > 40)
+        #expect(signalled > 2 * shells.count)
         // Emptied without a kill; a sweep that missed a sleep would leave it
         // there for 1000 s.
         #expect(await eventually(within: .seconds(60)) { (try? job.isEmpty) == true })

@@ -151,8 +151,9 @@ struct SpawnTests {
             _ = FileManager.default.createFile(atPath: plainFile, contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
             defer { unlink(plainFile) }
             let notExecutable = #expect(throws: JobObjectError.self) { try job.spawn(plainFile) }
-            #expect(notExecutable?.code == .executableNotFound)
-            #expect(notExecutable?.message.contains("not an executable file") == true)
+            // It exists: it cannot be executed (a shell's 126), rather than not found.
+            #expect(notExecutable?.code == .spawnFailed)
+            #expect(notExecutable?.message.contains("is not executable") == true)
             var options = SpawnOptions("true")
             options.workingDirectory = "/nonexistent-dir"
             #expect(throws: JobObjectError.self) { try job.spawn(options) }

@@ -5,7 +5,8 @@ public struct JobName: Sendable, Hashable, CustomStringConvertible {
 
     /// Validates `value`: not empty, not `.` or `..`, no `/`, no newline or
     /// NUL, at most 255 bytes, and no cgroupfs interface-file prefix
-    /// (`cgroup.`) that would collide with the kernel's own files.
+    /// (`cgroup.`, `cpu.`, `memory.`, … `reservedPrefixes`) that would
+    /// collide with the kernel's own files.
     public init(_ value: String) throws(JobObjectError) {
         func reject(_ why: String) -> JobObjectError {
             JobObjectError(.invalidJobName, "invalid job name \(quotedForMessage(value)): \(why)", operation: "validate job name")
@@ -23,9 +24,22 @@ public struct JobName: Sendable, Hashable, CustomStringConvertible {
             throw reject("it contains a newline or NUL")
         }
         if bytes.count > 255 { throw reject("it is \(bytes.count) bytes long; the limit is 255") }
-        if bytes.starts(with: "cgroup.".utf8) { throw reject("names starting with \"cgroup.\" are reserved by the kernel") }
+        if let dot = value.firstIndex(of: "."), Self.reservedPrefixes.contains(String(value[..<dot])) {
+            throw reject(
+                "names that start with \"\(value[..<dot]).\" are the kernel's interface files in every cgroup (cpu.stat, memory.pressure…); "
+                    + "choose another, such as \"\(value[..<dot])-\(value[value.index(after: dot)...])\"")
+        }
         self.value = value
     }
+
+    /// The prefixes of cgroupfs interface files: `cgroup.` and each
+    /// controller's (v2, and v1's for hosts that mount both), so that
+    /// `cpu.stat` or `io.pressure` is refused here rather than colliding
+    /// with the kernel's file at create time.
+    static let reservedPrefixes: Set<String> = [
+        "cgroup", "cpu", "cpuset", "io", "memory", "pids", "rdma", "hugetlb", "misc", "dmem", "irq",
+        "blkio", "cpuacct", "devices", "freezer", "net_cls", "net_prio", "perf_event",
+    ]
 
     private init(valid value: String) {
         self.value = value

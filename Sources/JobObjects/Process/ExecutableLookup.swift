@@ -14,10 +14,13 @@ enum ExecutableLookup {
         if name.contains("/") {
             let path = (name.hasPrefix("/") || workingDirectory == nil) ? name : workingDirectory! + "/" + name
             if isExecutableFile(path) { return path }
-            if Syscall.access(path, F_OK).isSuccess {
-                throw JobObjectError(
-                    .executableNotFound, "\(path) is not an executable file (check its mode bits, or that it is not a directory)",
-                    operation: "spawn", path: path)
+            // It exists but cannot be run: a shell's 126, not 127.
+            var info = stat()
+            if stat(path, &info) == 0 {
+                let why =
+                    (info.st_mode & S_IFMT) == S_IFDIR
+                    ? "\(path) is a directory, not a program" : "\(path) is not executable (no execute permission for this user)"
+                throw JobObjectError(.spawnFailed, why, operation: "spawn", path: path)
             }
             throw JobObjectError(.executableNotFound, "no such executable: \(path)", operation: "spawn", path: path)
         }
