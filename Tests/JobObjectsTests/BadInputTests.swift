@@ -42,7 +42,8 @@ struct BadInputTests {
             #expect(files.count > 5)
             for name in files + generated {
                 let error = #expect(throws: JobObjectError.self, "\(name)") { try JobObject.create(name: name, parent: job.path) }
-                #expect(error?.code == .invalidJobName && error?.message.contains("interface files") == true, "\(name): \(error?.message ?? "")")
+                #expect(error?.code == .invalidJobName, "\(name)")
+                #expect(error?.message.contains("interface files") == true, "\(name): \(error?.message ?? "")")
                 let spec = "name: \(name)\npayload: /tmp\ncommand: [/bin/true]\n"
                 #expect(throws: JobObjectError.self, "spec name \(name)") { try PayloadSpec.decode(yaml: spec) }
             }
