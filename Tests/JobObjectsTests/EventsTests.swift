@@ -197,7 +197,8 @@ struct DescendantTests {
             let afterBurst = await counters(monitor)
             // ENOBUFS comes with the next read; a gap, with the next event
             // from the same CPU (the ones below).
-            if reportsOverruns { #expect(afterBurst.descendantEventLosses == 1) }
+            // (Each read that meets a loss counts one: ENOBUFS, then a gap.)
+            if reportsOverruns { #expect(afterBurst.descendantEventLosses >= 1) }
             #expect(afterBurst.descendantsStarted < 100, "\(afterBurst.descendantsStarted) of 100 forks seen through 4 KiB")
             // Read as they come, the next fork is counted (unless the rest of
             // the machine fills 4 KiB meanwhile: then that loss is counted).

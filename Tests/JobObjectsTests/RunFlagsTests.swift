@@ -1,4 +1,5 @@
 import ArgumentParser
+@testable import JobObjects
 import Testing
 @testable import JobObjectsPayload
 @testable import Supervisor
@@ -133,6 +134,35 @@ struct HostileNumberTests {
                 for problem in spec.problems() {
                     #expect(problem.message.count < 400, "\(field): \(problem.message.prefix(80))…")
                 }
+            }
+        }
+    }
+}
+
+/// Rules between fields are checked before anything is made: memory
+/// protected from reclaim (`memory.min`, `memory.low`) above the cap
+/// (`memory.max`) is refused, by jobsup's flags and by the library.
+@Suite struct CrossFieldLimitTests {
+    @Test(arguments: ["--memory-min", "--memory-low"])
+    func protectionAboveTheCapIsRefused(_ flag: String) throws {
+        var random = SeededGenerator(seed: flag == "--memory-min" ? 1 : 2)
+        for _ in 0..<100 {
+            let cap = UInt64.random(in: 4096...(1 << 40), using: &random)
+            let protected = UInt64.random(in: 0...(1 << 41), using: &random)
+            let arguments = [flag, String(protected), "--memory-max", String(cap), "--", "true"]
+            if protected > cap {
+                let error = #expect(throws: ValidationError.self, "\(arguments)") { try RunFlags.parse(arguments[...]).validate() }
+                #expect(error?.message.contains("is above --memory-max") == true, "\(error?.message ?? "")")
+            } else {
+                #expect(throws: Never.self, "\(arguments)") { try RunFlags.parse(arguments[...]).validate() }
+            }
+            var limits = JobLimits()
+            limits.memoryMax = cap
+            if flag == "--memory-min" { limits.memoryMin = protected } else { limits.memoryLow = protected }
+            if protected > cap {
+                #expect(throws: JobObjectError.self) { try limits.validate() }
+            } else {
+                #expect(throws: Never.self) { try limits.validate() }
             }
         }
     }

@@ -55,6 +55,17 @@ extension JobLimits {
             if values.contains(0) { throw reject("an io rate for \(limit.device) is 0; the smallest rate is 1") }
         }
         if let budget = cpuTimeBudget, budget.limit <= .zero { throw reject("the CPU time budget must be positive") }
+        // Protection above the cap: the kernel takes both, then the job's
+        // first allocations fail (ENOMEM at execve).
+        if let max = memoryMax, max != ByteCount.unlimited {
+            for (name, flag, value) in [("memoryMin", "memory.min", memoryMin), ("memoryLow", "memory.low", memoryLow)] {
+                if let value, value != ByteCount.unlimited, value > max {
+                    throw reject(
+                        "\(name) (\(flag)) is \(value) bytes, above memoryMax (memory.max) \(max): memory protected from reclaim must fit under the cap"
+                    )
+                }
+            }
+        }
     }
 
     /// "0-3,5", "0": ASCII digits only (the kernel reads no others).
