@@ -53,6 +53,25 @@ struct BadInputTests {
         }
     }
 
+    /// Raising a hard resource limit above the caller's own needs
+    /// CAP_SYS_RESOURCE: jobsup without it says so, with the most it can
+    /// give, before the payload is spawned (125, not the payload's 126).
+    @Test func raisingAHardLimitWithoutTheCapabilityIsSaidUpFront() async throws {
+        var current = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(__RLIMIT_MSGQUEUE.rawValue), &current) == 0)
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let raised = "msgqueue=\(UInt64(current.rlim_max) + 1)"
+            let result = try await Jobsup.run(["run", "--rlimit", raised, "--", "true"], in: job) {
+                // Root, with every capability but CAP_SYS_RESOURCE.
+                $0.capabilities = Set((0..<41).filter { $0 != 24 }.map { Capability(rawValue: Int32($0)) })
+            }
+            #expect(result.status == .exited(code: 125), "\(result.err)")
+            #expect(
+                result.err.contains("needs CAP_SYS_RESOURCE") && result.err.contains("give at most \(current.rlim_max)"), "\(result.err)")
+            #expect(try job.processIDs().isEmpty)
+        }
+    }
+
     @Test func aParentWhoseParentIsMissingIsAClearError() throws {
         let parent = "/jobobjects-missing-\(getpid())/jobs"
         let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: "x", parent: parent) }

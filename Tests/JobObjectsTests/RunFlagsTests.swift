@@ -167,3 +167,34 @@ struct HostileNumberTests {
         }
     }
 }
+
+/// `--rlimit` values are checked against the kernel's real bounds before
+/// anything is made: open files up to fs.nr_open (never unlimited), real-time
+/// priority 0...99, nice ceiling 0...40; a soft value above the hard one.
+@Suite struct ResourceLimitBoundTests {
+    @Test func valuesPastTheKernelsBoundsAreRefused() throws {
+        let ceiling = ResourceLimit.openFilesCeiling()
+        var random = SeededGenerator(seed: 41)
+        var cases: [(spec: String, refused: Bool)] = [
+            ("nofile=unlimited", true), ("nofile=\(ceiling)", false), ("nofile=\(ceiling + 1)", true),
+        ]
+        for _ in 0..<100 {
+            let n = UInt64.random(in: 0...(1 << 40), using: &random)
+            cases.append(("nofile=\(n)", n > ceiling))
+            let priority = UInt64.random(in: 0...200, using: &random)
+            cases.append(("rtprio=\(priority)", priority > 99))
+            cases.append(("nice=\(priority)", priority > 40))
+            let (soft, hard) = (UInt64.random(in: 0...4096, using: &random), UInt64.random(in: 0...4096, using: &random))
+            cases.append(("memlock=\(soft):\(hard)", soft > hard))
+        }
+        for (spec, refused) in cases {
+            let arguments = ["--rlimit", spec, "--", "true"]
+            if refused {
+                let error = #expect(throws: ValidationError.self, "\(spec)") { try RunFlags.parse(arguments[...]).validate() }
+                #expect((error?.message.count ?? 0) < 300, "\(spec): \(error?.message ?? "")")
+            } else {
+                #expect(throws: Never.self, "\(spec)") { try RunFlags.parse(arguments[...]).validate() }
+            }
+        }
+    }
+}

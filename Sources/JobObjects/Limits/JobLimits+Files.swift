@@ -55,6 +55,7 @@ extension JobLimits {
             if values.contains(0) { throw reject("an io rate for \(limit.device) is 0; the smallest rate is 1") }
         }
         if let budget = cpuTimeBudget, budget.limit <= .zero { throw reject("the CPU time budget must be positive") }
+        for limit in perProcess { try limit.validate() }
         // Protection above the cap: the kernel takes both, then the job's
         // first allocations fail (ENOMEM at execve).
         if let max = memoryMax, max != ByteCount.unlimited {

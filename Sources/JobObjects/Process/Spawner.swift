@@ -36,6 +36,10 @@ enum Spawner {
             throw JobObjectError(.invalidArgument, "at most \(JOBSHIM_MAX_MOUNTS) mounts can be made for one process", operation: "spawn")
         }
         let seccompProgram = options.seccompFilter?.program ?? []
+        for limit in options.resourceLimits {
+            try limit.validate()
+            try limit.checkPermitted()
+        }
 
         var opened = OpenedDescriptors()
         defer { opened.closeChildEnds() }
