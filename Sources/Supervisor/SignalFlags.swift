@@ -61,7 +61,7 @@ struct SignalFlags: Equatable {
     }
 
     static let uncaughtReason =
-        "it cannot catch SIGKILL or SIGSTOP, and leaves SIGCHLD and the fault signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS) to itself"
+        "it cannot catch SIGKILL or SIGSTOP, and leaves SIGCHLD to itself (it is how it hears of its children)"
 }
 
 /// `value` in quotes for a message, cut short when long (see

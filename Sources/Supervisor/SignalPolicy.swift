@@ -5,12 +5,13 @@ import JobObjects
 /// Which signals `jobsup run` catches and what it does with each, and the
 /// signal state its init starts with.
 ///
-/// jobsup catches every signal that can be caught and is not about its own
-/// state, as tini and dumb-init do: the synchronous ones (SIGSEGV, SIGBUS,
-/// SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS) report a fault of jobsup's
-/// own, and SIGCHLD is how it hears of its children. Of the rest,
-/// SIGTSTP, SIGTTIN and SIGTTOU stop the whole job, SIGCONT resumes it and
-/// is passed on, and every other one is passed on to init (or the job).
+/// jobsup catches every signal that can be caught but SIGCHLD, which is how
+/// it hears of its children. SIGTSTP, SIGTTIN and SIGTTOU stop the whole
+/// job, SIGCONT resumes it and is passed on, and every other one is passed
+/// on to init (or the job) — the synchronous ones (SIGSEGV, SIGBUS, SIGILL,
+/// SIGFPE, SIGTRAP, SIGABRT, SIGSYS) too when another process sent them
+/// (`kill -SEGV`); a fault or abort of jobsup's own stays a crash
+/// (`SignalNotifier` tells them apart).
 ///
 /// A signal the caller ignored stays ignored, by jobsup and by init, and
 /// init starts with the signals the caller blocked still blocked: so
@@ -40,9 +41,9 @@ struct SignalPolicy: Equatable {
     /// Signals that stop the whole job rather than being passed on.
     static let jobControl: Set<Int32> = [SIGTSTP, SIGTTIN, SIGTTOU]
 
-    /// Signals about jobsup's own state, never caught: faults of its own
-    /// code, and SIGCHLD, which the library's reaper handles.
-    static let ownState: Set<Int32> = [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS, SIGCHLD]
+    /// Signals about jobsup's own state, never caught: SIGCHLD, which the
+    /// library's reaper handles.
+    static let ownState: Set<Int32> = [SIGCHLD]
 
     /// Every signal jobsup may catch: 1–31 but SIGKILL, SIGSTOP and
     /// `ownState`, and the real-time signals glibc leaves to programs.

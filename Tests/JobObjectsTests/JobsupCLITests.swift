@@ -47,7 +47,7 @@ struct JobsupCLITests {
         (["--no-such-flag"], "Unknown option '--no-such-flag'"),
         (["--rewrite-signal", "TERM"], "invalid --rewrite-signal \"TERM\": give FROM:TO"),
         (["--rewrite-signal", "TERM:NOPE"], "invalid --rewrite-signal \"TERM:NOPE\": give FROM:TO"),
-        (["--rewrite-signal", "SEGV:TERM"], "jobsup does not catch SIGSEGV"),
+        (["--rewrite-signal", "CHLD:TERM"], "jobsup does not catch SIGCHLD"),
         (["--rewrite-signal", "KILL:TERM"], "jobsup does not catch SIGKILL"),
         (["--rewrite-signal", "TERM:QUIT", "--rewrite-signal", "15:INT"], "names SIGTERM twice"),
         (["--success-exit", "256"], "invalid --success-exit \"256\": give an exit status from 0 to 255"),

@@ -1,3 +1,4 @@
+import CJobShim
 import Glibc
 @testable import JobObjects
 @testable import Supervisor
@@ -145,6 +146,63 @@ struct SignalNotifierTests {
         }
         #expect(await delivered { received.withLock { $0 } == [SIGPIPE] })
         withExtendedLifetime(notifier) {}
+    }
+
+    /// A synchronous signal another process sends (`kill -SEGV`) is a
+    /// signal like any other: reported, and the process goes on.
+    @Test(arguments: [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS])
+    func aSynchronousSignalSentByAnotherProcessIsReported(_ signal: Int32) async throws {
+        defer { restoreDefaults([signal]) }
+        let received = Mutex<[Int32]>([])
+        let notifier = try SignalNotifier([signal]) { signal in received.withLock { $0.append(signal) } }
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let kill = try job.spawn(SpawnOptions("kill", arguments: ["-\(signal)", "\(getpid())"]))
+            #expect(await kill.wait() == .exited(code: 0))
+        }
+        #expect(await delivered { received.withLock { $0 } == [signal] })
+        withExtendedLifetime(notifier) {}
+    }
+}
+
+/// A fault of the process's own, or its own abort, is still a crash with a
+/// notifier for that signal: the replaced action (here the default) ends
+/// the process, where a notifier that took the signal would return to the
+/// faulting instruction for ever. Each in a forked child, which makes only
+/// async-signal-safe calls (it is a copy of a threaded process) and is
+/// registered so that no reaper of the test process takes its status.
+@Suite("own faults stay crashes")
+struct OwnFaultTests {
+    @Test func aFaultOfItsOwnEndsTheProcess() throws {
+        #expect(try Self.statusOfChild(notifyingOf: SIGSEGV) { UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1 } == SIGSEGV)
+    }
+
+    @Test func anAbortOfItsOwnEndsTheProcess() throws {
+        #expect(try Self.statusOfChild(notifyingOf: SIGABRT) { abort() } == SIGABRT)
+    }
+
+    /// The signal that ended a child which installed the notifier's handler
+    /// for `signal` over the default action and then ran `crash`; nil if
+    /// it exited instead.
+    private static func statusOfChild(notifyingOf signal: Int32, crash: () -> Void) throws -> Int32? {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { for fd in fds { close(fd) } }
+        let signals = [signal]
+        var pid: pid_t = 0
+        let rc = ProcessRegistry.shared.startChild(&pid) { pid in
+            pid = fork()
+            guard pid == 0 else { return pid < 0 ? -1 : 0 }
+            Glibc.signal(signal, SIG_DFL)
+            _ = signals.withUnsafeBufferPointer { jobshim_notify_signals(fds[1], $0.baseAddress, 1, 0) }
+            crash()
+            _exit(99)
+        }
+        #expect(rc == 0)
+        defer { ProcessRegistry.shared.remove(pid) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let signaled = status & 0x7f
+        return signaled != 0 && signaled != 0x7f ? signaled : nil
     }
 }
 

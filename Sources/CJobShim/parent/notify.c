@@ -61,8 +61,34 @@ int jobshim_notify_sigchld(int efd) {
 // so that notifiers for different signals do not take each other's over.
 static atomic_int signal_pipes[_NSIG];
 
+// For the synchronous signals: the action the notifier replaced, which a
+// fault of this process's own goes back to (the Swift runtime's crash
+// report, or the default core dump). Written when the handler is installed,
+// before it can run for that signal.
+static struct sigaction replaced_actions[_NSIG];
+
+static int is_synchronous(int sig) {
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP || sig == SIGABRT ||
+           sig == SIGSYS;
+}
+
+static void forwarded_handler(int sig, siginfo_t *info, void *context);
+
+// A synchronous signal the kernel raised for a fault (si_code > 0) or that
+// this process sent itself (abort) is a crash, not a signal to pass on: the
+// replaced action takes over. A fault re-runs the faulting instruction on
+// return and so reaches it; a signal sent to itself is raised again.
+static int crash_goes_on(int sig, const siginfo_t *info) {
+    if (!is_synchronous(sig)) return 0;
+    if (info != NULL && info->si_code <= 0 && info->si_pid != getpid()) return 0;
+    sigaction(sig, &replaced_actions[sig], NULL);
+    if (info == NULL || info->si_code <= 0) raise(sig);
+    return 1;
+}
+
 static void forwarded_handler(int sig, siginfo_t *info, void *context) {
     (void)context;
+    if (crash_goes_on(sig, info)) return;
     // The kernel reports a write of this process's own to a closed pipe or
     // past RLIMIT_FSIZE as SI_USER from its own pid (SEND_SIG_NOINFO).
     if ((sig == SIGPIPE || sig == SIGXFSZ) && info != NULL && info->si_code == SI_USER &&
@@ -95,6 +121,7 @@ int jobshim_notify_signals(int pipe_fd, const int *signals, int count, int keep_
         sigemptyset(&action.sa_mask);
         struct sigaction previous;
         if (sigaction(signals[i], &action, &previous) != 0) return -1;
+        if (is_synchronous(signals[i]) && previous.sa_sigaction != forwarded_handler) replaced_actions[signals[i]] = previous;
         // Put back, rather than ask first: one call for each signal, and a
         // second only for the rare one that was ignored.
         if (keep_ignored && !(previous.sa_flags & SA_SIGINFO) && previous.sa_handler == SIG_IGN) {

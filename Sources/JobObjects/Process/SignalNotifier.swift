@@ -10,6 +10,12 @@ import Glibc
 /// goes to the notifier made last of those that name it, and notifiers of
 /// different signals are independent (a refused one changes nothing).
 ///
+/// A synchronous signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT,
+/// SIGSYS) is reported only when another process sent it: a fault of this
+/// process's own, or its own abort, goes to the action the notifier
+/// replaced (the Swift runtime's crash report, or a core dump), as if no
+/// notifier were there.
+///
 /// A SIGPIPE or SIGXFSZ the process caused itself is not reported: the
 /// kernel raises them for a write of its own to a closed pipe or past its
 /// file-size limit (and so does `kill(getpid(), …)`), and the write fails
