@@ -11,8 +11,10 @@ enum Diagnostics {
     /// Reports `error` and exits with `status` (default: as `jobsup run` maps it).
     static func fail(_ error: JobObjectError, status: Int32? = nil) -> Never {
         warn("error: \(error)")
-        // Nothing of jobsup may outlive it, not even its idle watchdog.
+        // Nothing of jobsup may outlive it, not even its idle watchdog, or
+        // the cgroups it made for a run that failed.
         JobObject.stopWatchdogIfIdle()
+        JobParent.undoSetUp()
         Glibc.exit(status ?? SupervisorExit.status(for: error))
     }
 

@@ -65,6 +65,7 @@ struct RunRequest: Equatable {
             status = await runCommand(limits: limits, settings: settings)
         }
         JobObject.stopWatchdogIfIdle()
+        JobParent.undoSetUp()
         Glibc.exit(status)
     }
 

@@ -73,12 +73,54 @@ struct BadInputTests {
     }
 
     @Test func aParentWhoseParentIsMissingIsAClearError() throws {
-        let parent = "/jobobjects-missing-\(getpid())/jobs"
+        let parent = try JobParent.resolve().hierarchy.mountPoint + "/jobobjects-missing-\(getpid())/jobs"
         let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: "x", parent: parent) }
         #expect(error?.code == .jobNotFound)
         #expect(error?.message.contains("does not exist") == true)
         let root = try JobParent.resolve().hierarchy.mountPoint
         #expect(access(root + "/jobobjects-missing-\(getpid())", F_OK) != 0)
+    }
+
+    /// A parent is a directory in the cgroup2 mount (or relative to this
+    /// process's cgroup); any other absolute path is refused, naming the
+    /// mount, and nothing is made for it anywhere.
+    @Test(arguments: ["/tmp/x", "/proc", "/jobs", "/"])
+    func aParentOutsideTheMountIsRefused(_ parent: String) throws {
+        let mount = try JobParent.resolve().hierarchy.mountPoint
+        guard !parent.hasPrefix(mount) else { return }
+        let before = try FileManager.default.contentsOfDirectory(atPath: mount)
+        let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: uniqueJobName(), parent: parent) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("is not in the cgroup2 mount \(mount)") == true, "\(error?.message ?? "")")
+        let after = try FileManager.default.contentsOfDirectory(atPath: mount)
+        #expect(Set(after).subtracting(before).subtracting([JobParent.defaultName]).isEmpty)
+    }
+
+    /// Whatever a run makes for its job — the supervisor leaf it moves
+    /// into, a parent it creates, controllers it enables — is gone when it
+    /// ends, fails or is refused, and its home cgroup's subtree_control is
+    /// as before. jobsup runs in the test's job, its home; on the hybrid
+    /// host the limits are refused (no controllers), in the VM they apply.
+    @Test func runsLeaveTheirHomeCgroupAsTheyFoundIt() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let directory = try TemporaryDirectory()
+            let spec = directory.path + "/spec.yaml"
+            let text = "name: \(uniqueJobName())\npayload: /tmp\ncommand: [/bin/true]\nresources: {limits: {memory: 64Mi}}\n"
+            try Data((text + "securityContext: {runAsUserName: no-such-user-\(getpid())}\n").utf8).write(to: URL(fileURLWithPath: spec))
+            let runs: [[String]] = [
+                ["--memory-max", "64M"], ["--pids-max", "64", "--cpus", "0.5"], ["--cgroup-parent", "made-by-run"],
+                ["--cgroup-parent", "made-by-run", "--memory-max", "64M"], ["--memory-min", "2G", "--memory-max", "1G"],
+                ["-f", spec], ["--cgroup-parent", "/tmp/x"],
+            ]
+            let controlsBefore = try FileContents.read(job.path + "/cgroup.subtree_control").get()
+            for flags in runs {
+                let result = try await Jobsup.run(["run"] + flags + (flags.first == "-f" ? [] : ["--", "true"]), in: job)
+                #expect([0, 2, 125].contains(result.code), "\(flags): \(result.err)")
+                let left = try FileManager.default.contentsOfDirectory(atPath: job.path).filter { !$0.contains(".") }
+                #expect(left.isEmpty, "\(flags) left \(left): \(result.err)")
+                #expect(try FileContents.read(job.path + "/cgroup.subtree_control").get() == controlsBefore, "\(flags)")
+            }
+        }
     }
 
     @Test func openingAMissingJobIsAClearError() {

@@ -4,10 +4,10 @@ import Synchronization
 /// The cgroup under which jobs are created.
 ///
 /// Chosen in this order: the path passed in, `JOBOBJECTS_CGROUP_PARENT`,
-/// else `jobobjects` under the caller's own cgroup. A path that starts with
-/// the cgroup2 mount point is a directory; another absolute path is a cgroup
-/// path from the hierarchy's root (`/jobs` is `<mount>/jobs`); a relative
-/// path is below the caller's own cgroup.
+/// else `jobobjects` under the caller's own cgroup. An absolute path is a
+/// directory in the cgroup2 mount (any other is refused, naming the mount);
+/// a relative path is below the caller's own cgroup. A parent this process
+/// creates is removed again once its last job has left.
 public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// The parent's directory, e.g. `/sys/fs/cgroup/unified/jobobjects`.
     public let path: String
@@ -36,7 +36,10 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
         if given == mount || given.hasPrefix(mount + "/") {
             path = given
         } else if given.hasPrefix("/") {
-            path = CgroupPath.join(mount, given)
+            throw JobObjectError(
+                .invalidArgument,
+                "job parent \(quotedForMessage(given)) is not in the cgroup2 mount \(mount): give a directory under it (\(mount)/jobs) or a path relative to this process's cgroup (jobs)",
+                operation: "resolve job parent", path: given)
         } else {
             path = CgroupPath.join(hierarchy.delegationRoot, given)
         }
@@ -73,7 +76,9 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
                 operation: "prepare job parent", path: path)
         }
         switch Syscall.mkdir(path, 0o755) {
-        case .success: return  // made by this process, so it may make jobs in it
+        case .success:
+            CgroupSetUp.madeParent(path)
+            return  // made by this process, so it may make jobs in it
         case .failure(.fileExists): break
         case .failure(.noSuchFileOrDirectory):
             throw JobObjectError(
@@ -88,10 +93,11 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Removes the default parent once no job is left in it (another
-    /// process's job keeps it: rmdir then fails with EBUSY and that is fine).
+    /// Removes the default parent, or one this process created, once no job
+    /// is left in it (another process's job keeps it: rmdir then fails with
+    /// EBUSY and that is fine).
     func removeIfUnused() {
-        guard isDefault else { return }
+        guard isDefault || CgroupSetUp.isMadeParent(path) else { return }
         if case .success = Syscall.rmdir(path) { forgetPrepared() }
     }
 

@@ -43,7 +43,9 @@ enum ControllerDelegation {
         }
         for directory in chain where !listed(controller, in: directory + "/cgroup.subtree_control") {
             switch FileContents.write(at: AT_FDCWD, directory + "/cgroup.subtree_control", "+" + controller) {
-            case .success: continue
+            case .success:
+                CgroupSetUp.enabled(controller, in: directory)
+                continue
             case .failure(.resourceBusy):
                 throw JobObjectError(
                     .controllerUnavailable,
@@ -101,16 +103,22 @@ extension JobParent {
     /// controllers can be enabled for jobs below its own cgroup. Call it
     /// before creating jobs (and so before the watchdog starts). Does
     /// nothing when the own cgroup is the hierarchy root, which is exempt.
+    /// `JobParent.undoSetUp()` moves it back and removes the leaf.
     public func moveCallerIntoLeaf(named leaf: String = JobParent.supervisorLeafName) throws(JobObjectError) {
         let own = hierarchy.delegationRoot
         guard own != hierarchy.mountPoint, path.hasPrefix(own + "/") else { return }
         let target = CgroupPath.join(own, leaf)
+        var made = false
         switch Syscall.mkdir(target, 0o755) {
-        case .success, .failure(.fileExists): break
+        case .success: made = true
+        case .failure(.fileExists): break
         case .failure(let errno):
             throw JobObjectError.system(errno, operation: "move into leaf", path: target, what: "create the leaf cgroup")
         }
-        try FileContents.write(at: AT_FDCWD, target + "/cgroup.procs", "0")
-            .orThrow("move into leaf", path: target + "/cgroup.procs", what: "move this process into")
+        if case .failure(let errno) = FileContents.write(at: AT_FDCWD, target + "/cgroup.procs", "0") {
+            if made { _ = Syscall.rmdir(target) }
+            throw JobObjectError.system(errno, operation: "move into leaf", path: target + "/cgroup.procs", what: "move this process into")
+        }
+        CgroupSetUp.enteredLeaf(target, from: own, made: made)
     }
 }
