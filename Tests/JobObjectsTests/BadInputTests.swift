@@ -106,7 +106,7 @@ struct BadInputTests {
             let directory = try TemporaryDirectory()
             let spec = directory.path + "/spec.yaml"
             let text = "name: \(uniqueJobName())\npayload: /tmp\ncommand: [/bin/true]\nresources: {limits: {memory: 64Mi}}\n"
-            try Data((text + "securityContext: {runAsUserName: no-such-user-\(getpid())}\n").utf8).write(to: URL(fileURLWithPath: spec))
+            try Data((text + "securityContext: {runAsUser: no-such-user-\(getpid())}\n").utf8).write(to: URL(fileURLWithPath: spec))
             let runs: [[String]] = [
                 ["--memory-max", "64M"], ["--pids-max", "64", "--cpus", "0.5"], ["--cgroup-parent", "made-by-run"],
                 ["--cgroup-parent", "made-by-run", "--memory-max", "64M"], ["--memory-min", "2G", "--memory-max", "1G"],
