@@ -81,25 +81,28 @@ struct InputFuzzTests {
 
     @Test(arguments: 0..<4)
     func specs(_ seed: UInt64) {
-        var random = SeededGenerator(seed: 2000 + seed)
-        for _ in 0..<150 {
-            let text = Self.mutate(Self.validSpec, &random)
-            do {
-                let spec = try PayloadSpec.decode(yaml: text)
-                for problem in spec.problems() { #expect(problem.message.count < 600, "seed \(seed): \(problem.message.prefix(200))") }
-            } catch {
-                #expect(!error.message.isEmpty && error.message.count < 4000, "seed \(seed): \(error.message.prefix(200))")
+        Self.mutations(of: Self.validSpec, seed: 2000 + seed) { text throws(JobObjectError) in
+            for problem in try PayloadSpec.decode(yaml: text).problems() {
+                #expect(problem.message.count < 600, "seed \(seed): \(problem.message.prefix(200))")
             }
         }
     }
 
     @Test(arguments: 0..<4)
     func profiles(_ seed: UInt64) {
-        var random = SeededGenerator(seed: 3000 + seed)
+        Self.mutations(of: Self.validProfile, seed: 3000 + seed) { text throws(JobObjectError) in
+            _ = try SeccompProfile.decode(json: text)
+        }
+    }
+
+    /// Runs `decode` on 150 mutations of `base`: each is taken, or refused
+    /// with a message (one line per problem, so long for many problems).
+    static func mutations(of base: String, seed: UInt64, decode: (String) throws(JobObjectError) -> Void) {
+        var random = SeededGenerator(seed: seed)
         for _ in 0..<150 {
-            let text = Self.mutate(Self.validProfile, &random)
+            let text = mutate(base, &random)
             do {
-                _ = try SeccompProfile.decode(json: text)
+                try decode(text)
             } catch {
                 #expect(!error.message.isEmpty && error.message.count < 4000, "seed \(seed): \(error.message.prefix(200))")
             }
