@@ -43,7 +43,12 @@ enum CgroupSetUp {
             return record
         }
         for parent in done.parents.reversed() { _ = Syscall.rmdir(parent) }
-        for (directory, controller) in done.controllers.reversed() {
+        // A controller is disabled only where no cgroup but the leaf is
+        // left below: the kernel refuses it (EBUSY) while a child enables
+        // it further down, but lets a child job that merely uses it (its
+        // memory.max) lose it without a word.
+        for (directory, controller) in done.controllers.reversed()
+        where childCgroups(of: directory).allSatisfy({ $0 == done.leaf?.path }) {
             _ = FileContents.write(at: AT_FDCWD, directory + "/cgroup.subtree_control", "-" + controller)
         }
         guard let leaf = done.leaf else { return }
@@ -51,6 +56,20 @@ enum CgroupSetUp {
         // is still enabled for its children.
         guard case .success = FileContents.write(at: AT_FDCWD, leaf.home + "/cgroup.procs", "0") else { return }
         if leaf.made { _ = Syscall.rmdir(leaf.path) }
+    }
+
+    /// The cgroups directly below `directory` (full paths); empty when it
+    /// cannot be read.
+    private static func childCgroups(of directory: String) -> [String] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var children: [String] = []
+        while let entry = readdir(stream) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { children.append(CgroupPath.join(directory, name)) }
+        }
+        return children
     }
 }
 
