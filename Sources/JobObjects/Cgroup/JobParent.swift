@@ -93,11 +93,16 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether the parent goes with its last job: the default one, or one
+    /// this process created (the watchdog removes it too, should this
+    /// process die first).
+    var removesItself: Bool { isDefault || CgroupSetUp.isMadeParent(path) }
+
     /// Removes the default parent, or one this process created, once no job
     /// is left in it (another process's job keeps it: rmdir then fails with
     /// EBUSY and that is fine).
     func removeIfUnused() {
-        guard isDefault || CgroupSetUp.isMadeParent(path) else { return }
+        guard removesItself else { return }
         if case .success = Syscall.rmdir(path) { forgetPrepared() }
     }
 

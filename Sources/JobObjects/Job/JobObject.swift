@@ -112,7 +112,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
                 name: jobName, parent: parent, path: path, killsOnClose: killOnClose,
                 trackDescendants: trackDescendants, isNew: true)
             try job.setLimits(limits)
-            if killOnClose { try JobWatchdog.shared.watch(path, parent: parent.isDefault ? parent.path : nil) }
+            if killOnClose { try JobWatchdog.shared.watch(path, parent: parent.removesItself ? parent.path : nil) }
             return job
         } catch {
             _ = Syscall.rmdir(path)
