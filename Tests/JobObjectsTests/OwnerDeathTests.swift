@@ -54,12 +54,8 @@ struct OwnerDeathTests {
 
     /// A watchdog killed by someone is replaced at once and the new one is
     /// given every job, so that the owner's SIGKILL next still takes its
-    /// jobs along (without it, they lived on for good). Host tier only for
-    /// now: in one VM-tier run under the whole suite's load the job outlived
-    /// both (the same steps by hand in the VM end it; an open problem, in
-    /// the notes).
-    @Test(.enabled(if: !Tier.isVM, "fails in the VM tier under load; see the comment"))
-    func aKilledWatchdogIsReplacedAndTheOwnersDeathStillEndsItsJob() async throws {
+    /// jobs along (without it, they lived on for good).
+    @Test func aKilledWatchdogIsReplacedAndTheOwnersDeathStillEndsItsJob() async throws {
         try await withJobObject(name: uniqueJobName()) { outer async throws in
             let inner = uniqueJobName()
             let owner = try spawnPiped(
