@@ -173,7 +173,7 @@ struct HostileNumberTests {
 /// priority 0...99, nice ceiling 0...40; a soft value above the hard one.
 @Suite struct ResourceLimitBoundTests {
     @Test func valuesPastTheKernelsBoundsAreRefused() throws {
-        let ceiling = ResourceLimit.openFilesCeiling()
+        let ceiling = ResourceLimit.openFilesCeiling
         var random = SeededGenerator(seed: 41)
         var cases: [(spec: String, refused: Bool)] = [
             ("nofile=unlimited", true), ("nofile=\(ceiling)", false), ("nofile=\(ceiling + 1)", true),

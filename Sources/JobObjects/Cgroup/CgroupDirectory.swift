@@ -49,15 +49,8 @@ final class CgroupDirectory: Sendable {
     func descendants() -> [String] {
         var result: [String] = []
         func visit(_ directory: String) {
-            guard let dir = opendir(directory) else { return }
-            var children: [String] = []
-            while let entry = readdir(dir) {
-                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." { children.append(directory + "/" + name) }
-            }
-            closedir(dir)
-            for child in children {
+            let names = (try? Syscall.listDirectory(directory, directoriesOnly: true).get()) ?? []
+            for child in names.map({ directory + "/" + $0 }) {
                 visit(child)
                 result.append(child)
             }

@@ -47,8 +47,7 @@ enum CgroupSetUp {
         // left below: the kernel refuses it (EBUSY) while a child enables
         // it further down, but lets a child job that merely uses it (its
         // memory.max) lose it without a word.
-        for (directory, controller) in done.controllers.reversed()
-        where childCgroups(of: directory).allSatisfy({ $0 == done.leaf?.path }) {
+        for (directory, controller) in done.controllers.reversed() where noCgroup(below: directory, but: done.leaf?.path) {
             _ = FileContents.write(at: AT_FDCWD, directory + "/cgroup.subtree_control", "-" + controller)
         }
         guard let leaf = done.leaf else { return }
@@ -58,18 +57,10 @@ enum CgroupSetUp {
         if leaf.made { _ = Syscall.rmdir(leaf.path) }
     }
 
-    /// The cgroups directly below `directory` (full paths); empty when it
-    /// cannot be read.
-    private static func childCgroups(of directory: String) -> [String] {
-        guard let stream = opendir(directory) else { return [] }
-        defer { closedir(stream) }
-        var children: [String] = []
-        while let entry = readdir(stream) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { children.append(CgroupPath.join(directory, name)) }
-        }
-        return children
+    /// Whether `directory` has no child cgroup other than `allowed`.
+    private static func noCgroup(below directory: String, but allowed: String?) -> Bool {
+        let children = (try? Syscall.listDirectory(directory, directoriesOnly: true).get()) ?? []
+        return children.allSatisfy { CgroupPath.join(directory, $0) == allowed }
     }
 }
 

@@ -20,7 +20,7 @@ extension ResourceLimit {
         if soft > hard { throw reject("has a soft value (\(soft)) above its hard one (\(hard)); give SOFT:HARD with SOFT ≤ HARD") }
         switch UInt32(resource) {
         case RLIMIT_NOFILE.rawValue:
-            let ceiling = Self.openFilesCeiling()
+            let ceiling = Self.openFilesCeiling
             if hard > ceiling {
                 let shown = hard == Self.unlimited ? "cannot be unlimited" : "cannot be \(hard)"
                 throw reject(
@@ -62,20 +62,17 @@ extension ResourceLimit {
     }
 
     /// The kernel's ceiling for RLIMIT_NOFILE (fs.nr_open; 1048576 unless
-    /// changed).
-    static func openFilesCeiling() -> UInt64 {
+    /// changed), read once: a spawn with an open-file limit checks it, and
+    /// spawns do no file I/O of their own.
+    static let openFilesCeiling: UInt64 = {
         guard case .success(let text) = FileContents.read("/proc/sys/fs/nr_open"), let value = UInt64(text.trimmingWhitespace) else {
             return 1 << 20
         }
         return value
-    }
+    }()
 
     /// The name jobsup's `--rlimit` uses for `resource` ("nofile").
     static func name(of resource: Int32) -> String {
-        let names = [
-            "cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile", "memlock", "as", "locks", "sigpending", "msgqueue", "nice",
-            "rtprio", "rttime",
-        ]
-        return names.indices.contains(Int(resource)) ? names[Int(resource)] : "RLIMIT #\(resource)"
+        ResourceLimitName(resource: resource)?.rawValue ?? "RLIMIT #\(resource)"
     }
 }

@@ -128,12 +128,14 @@ extension Result where Failure == Errno {
 }
 
 extension Syscall {
-    /// The names in a directory (no "." or ".."), via opendir/readdir.
-    package static func listDirectory(_ path: String) -> Result<[String], Errno> {
+    /// The names in a directory (no "." or ".."), via opendir/readdir;
+    /// with `directoriesOnly`, of its subdirectories (a cgroup's children).
+    package static func listDirectory(_ path: String, directoriesOnly: Bool = false) -> Result<[String], Errno> {
         guard let dir = opendir(path) else { return .failure(Errno(rawValue: Glibc.errno)) }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
+            if directoriesOnly && entry.pointee.d_type != UInt8(DT_DIR) { continue }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             if name != "." && name != ".." { names.append(name) }
         }

@@ -1,14 +1,15 @@
 import Glibc
 
-/// The setrlimit resources by their ulimit/prlimit names.
-enum ResourceLimitName: String, CaseIterable {
+/// The setrlimit resources by their ulimit/prlimit names: jobsup's
+/// `--rlimit` reads them, the library's messages say them.
+package enum ResourceLimitName: String, CaseIterable {
     case `as`, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack
 
-    enum Unit { case bytes, seconds, count }
+    package enum Unit { case bytes, seconds, count }
 
-    static var allNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
+    package static var allNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
 
-    var unit: Unit {
+    package var unit: Unit {
         switch self {
         case .as, .core, .data, .fsize, .memlock, .msgqueue, .rss, .stack: .bytes
         case .cpu: .seconds
@@ -16,7 +17,7 @@ enum ResourceLimitName: String, CaseIterable {
         }
     }
 
-    var resource: Int32 {
+    package var resource: Int32 {
         let value: __rlimit_resource
         switch self {
         case .as: value = RLIMIT_AS
@@ -39,7 +40,7 @@ enum ResourceLimitName: String, CaseIterable {
         return Int32(value.rawValue)
     }
 
-    init?(resource: Int32) {
+    package init?(resource: Int32) {
         guard let found = Self.allCases.first(where: { $0.resource == resource }) else { return nil }
         self = found
     }
