@@ -1,5 +1,3 @@
-import CJobShim
-import CJobShimPayload
 import JobObjects
 import Glibc
 import SystemPackage
@@ -63,7 +61,7 @@ enum PayloadStateDirectory {
 
     /// Releases one payload's storage, every step whatever the others did.
     static func reclaim(root: String, _ record: PayloadRecord) {
-        if let cgroup = record.cgroup, let id = record.cgroupID { killAndRemove(cgroup, id: id) }
+        if let cgroup = record.cgroup, let id = record.cgroupID { JobObject.killAndRemove(path: cgroup, cgroupID: id) }
         for target in record.mounts.reversed() { _ = Syscall.umount(target, detach: true) }
         _ = Syscall.unlink(root + "/" + PayloadPaths.recordName)
         for path in record.created.reversed() {
@@ -80,15 +78,5 @@ enum PayloadStateDirectory {
             }
             Syscall.close(fd)
         }
-    }
-
-    /// Kills and removes the cgroup at `path` if it is still the job's own
-    /// (same inode, i.e. cgroup id): a later job may have the same path.
-    private static func killAndRemove(_ path: String, id: UInt64) {
-        guard case .success(let fd) = Syscall.open(path, O_RDONLY | O_DIRECTORY) else { return }
-        defer { Syscall.close(fd) }
-        guard case .success(let info) = Syscall.fileStatus(fd: fd), UInt64(info.st_ino) == id else { return }
-        if case .failure = FileContents.write(at: fd, "cgroup.kill", "1") { _ = jobshim_kill_frozen_members(fd, 10) }
-        _ = Syscall.rmdir(path)
     }
 }

@@ -658,3 +658,18 @@ public func withJobObject<R>(
         throw error
     }
 }
+
+extension JobObject {
+    /// Kills every process in the cgroup at `path` and removes it, if it is
+    /// still the cgroup whose inode (its id) is `cgroupID`: a later job may
+    /// have the same path. For reclaiming the job of an owner that died
+    /// (the payload state sweep); does nothing when it is gone or not empty.
+    package static func killAndRemove(path: String, cgroupID: UInt64) {
+        guard case .success(let fd) = Syscall.open(path, O_RDONLY | O_DIRECTORY) else { return }
+        defer { Syscall.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, UInt64(info.st_ino) == cgroupID else { return }
+        if case .failure = FileContents.write(at: fd, "cgroup.kill", "1") { _ = jobshim_kill_frozen_members(fd, 10) }
+        _ = Syscall.rmdir(path)
+    }
+}
