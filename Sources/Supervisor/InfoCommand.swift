@@ -6,7 +6,7 @@ struct InfoCommand: ParsableCommand {
         commandName: "info",
         abstract: "Show where jobs would be created and what this host offers them.",
         discussion:
-            "Prints the cgroup2 mount, this process's cgroup, the job parent, the controllers jobs can use, and the kernel features found (cgroup.kill, clone3, CLONE_INTO_CGROUP, waitid(P_PIDFD))."
+            "Prints the cgroup2 mount, this process's cgroup, the job parent, the controllers jobs can use, how firmly members are held in their job (cgroup namespace, nsdelegate), and the kernel features found (cgroup.kill, clone3, CLONE_INTO_CGROUP, waitid(P_PIDFD))."
     )
 
     @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The job parent cgroup.", valueName: "path"))

@@ -33,7 +33,7 @@ struct JobSup: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ListCommand.self, StatsCommand.self, EventsCommand.self,
             SignalCommand.self, KillCommand.self, FreezeCommand.self, ThawCommand.self,
-            ExecCommand.self, LimitsCommand.self, InfoCommand.self,
+            ExecCommand.self, LimitsCommand.self, InfoCommand.self, ReclaimCommand.self,
         ])
 }
 

@@ -35,7 +35,9 @@ struct KillCommand: AsyncParsableCommand {
         abstract: "Kill every process in a job and wait until it is empty.",
         discussion: """
             Writes cgroup.kill (freeze, kill each, thaw on kernels before 5.14). The jobsup \
-            that runs the job then sees its init killed and removes the job.
+            that runs the job then sees its init killed and removes the job; a job whose \
+            jobsup is gone (killed with its watchdog) is removed by this command, with its \
+            parent when that is the default one and now empty.
 
             Example:
               jobsup kill web
@@ -45,6 +47,9 @@ struct KillCommand: AsyncParsableCommand {
 
     func run() async throws {
         let job = target.open()
-        await management { () async throws(JobObjectError) in try await job.terminate(exitCode: 137) }
+        await management { () async throws(JobObjectError) in
+            try await job.terminate(exitCode: 137)
+            job.reclaimIfAbandoned()
+        }
     }
 }

@@ -42,10 +42,12 @@ private func dynamicLibraries(of path: String) async throws -> [String] {
 }
 
 /// Runs a program in a job of its own (through the library, whose child
-/// subreaper never takes its statuses) and collects its output.
+/// subreaper never takes its statuses) and collects its output. Jobs it
+/// makes nest in that job (see `spawnPiped`).
 private func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
     try await withJobObject(name: uniqueJobName()) { job async throws in
         var options = SpawnOptions(executable, arguments: arguments)
+        options.environment = .inheritUpdating([JobParent.environmentVariable: nil])
         options.standardInput = .null
         let result = try await job.run(options)
         return (result.status.shellStatus, result.standardOutputText)

@@ -408,10 +408,7 @@ struct JobsupCLITests {
                 [
                     "unshare", "--pid", "--fork", "--mount-proc", jobsupPath,
                     "run", "--", "sh", "-c", script,
-                ], stderr: true
-            ) {
-                $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
-            }
+                ], stderr: true)
             let result = await Jobsup.finish(process)
             #expect(result.status == .exited(code: 9), "\(result.err)")
             #expect(result.out.contains("ppid 1"))
@@ -429,7 +426,6 @@ struct JobsupCLITests {
             let inner =
                 "\(jobsupPath) run -- python3 -c \"\(check)\"; echo status $?; python3 -c 'import os; print(\"back\", os.tcgetpgrp(0) == os.getpgrp())'"
             let process = try spawnPiped(job, ["script", "-qec", inner, "/dev/null"], stderr: true) {
-                $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
                 $0.standardInput = .null
             }
             let result = await Jobsup.finish(process)
@@ -510,11 +506,13 @@ struct JobsupCLITests {
     @Test(.enabled(if: Tier.has("cpu", "memory", "pids")))
     func everyLimitFlagReachesTheKernel() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
+            // jobsup, itself in `job`, makes its job in the default parent there.
+            let name = uniqueJobName()
             let script =
-                "d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup); cat $d/memory.max $d/memory.high $d/memory.low $d/memory.oom.group $d/pids.max $d/cpu.max $d/cpu.weight"
+                "d=\(job.path)/jobobjects/\(name); cat $d/memory.max $d/memory.high $d/memory.low $d/memory.oom.group $d/pids.max $d/cpu.max $d/cpu.weight"
             let result = try await Jobsup.run(
                 [
-                    "run", "--memory-max", "512M", "--memory-high", "256M", "--memory-low", "1M", "--oom-kill-group",
+                    "run", "--name", name, "--memory-max", "512M", "--memory-high", "256M", "--memory-low", "1M", "--oom-kill-group",
                     "--pids-max", "64", "--cpus", "1.5", "--cpu-period", "50ms", "--cpu-windows-weight", "6",
                     "--", "sh", "-c", script,
                 ], in: job)

@@ -199,7 +199,6 @@ struct JobsupInitTests {
             // input is what the test types.
             let shell = try spawnPiped(job, ["script", "-qfec", "bash --norc --noprofile -i", "/dev/null"], stderr: true) {
                 $0.standardInput = .pipe
-                $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
             }
             let type = { (text: String) throws in _ = try shell.standardInput!.writeAll(Array(text.utf8)) }
             let transcript = Transcript(shell.standardOutput!)
@@ -263,7 +262,6 @@ struct JobsupInitTests {
             let parent = try spawnPiped(
                 job, ["sh", "-c", "\"$0\" run --parent-death-signal TERM -- sh -c \"$1\" & wait", jobsupPath, script]
             ) {
-                $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
                 $0.standardInput = .null
             }
             _ = await PipeReader.readUntil("ready", from: parent.standardOutput!)
@@ -294,7 +292,6 @@ struct JobsupInitTests {
                 job, ["unshare", "--pid", "--fork", "--mount-proc", jobsupPath, "run", "--", "sh", "-c", script],
                 stderr: true
             ) {
-                $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
                 $0.standardInput = .null
             }
             let result = await Jobsup.finish(process)

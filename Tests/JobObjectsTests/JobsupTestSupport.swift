@@ -19,7 +19,6 @@ enum Jobsup {
     static func start(_ arguments: [String], in job: JobObject, configure: (inout SpawnOptions) -> Void = { _ in }) throws -> ProcessHandle
     {
         try spawnPiped(job, [jobsupPath] + arguments, stderr: true) {
-            $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
             $0.standardInput = .null
             configure(&$0)
         }

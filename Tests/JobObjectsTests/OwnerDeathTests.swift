@@ -200,7 +200,7 @@ private func expectOnlyItsOwn(_ watchdog: pid_t, sourceLocation: SourceLocation 
 }
 
 /// /proc/PID/comm without its newline.
-private func commandName(_ pid: pid_t) -> String? {
+func commandName(_ pid: pid_t) -> String? {
     (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines)
 }
 
@@ -210,7 +210,7 @@ private func commandLine(_ pid: pid_t) -> String? {
 }
 
 /// The children of `pid`'s main thread.
-private func childProcesses(of pid: pid_t) -> [pid_t] {
+func childProcesses(of pid: pid_t) -> [pid_t] {
     let list = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
     return list.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }

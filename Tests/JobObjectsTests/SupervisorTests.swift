@@ -8,11 +8,9 @@ import Testing
 struct SupervisorTests {
     /// Runs jobsup with `arguments`; returns its status, stdout and stderr.
     func jobsup(_ arguments: [String], in job: JobObject) async throws -> (JobObjects.ExitStatus, String, String) {
-        // Without JOBOBJECTS_CGROUP_PARENT, jobsup's job nests inside ours,
-        // so our job's emptiness covers everything jobsup started.
-        let process = try spawnPiped(job, [jobsupPath] + arguments, stderr: true) {
-            $0.environment = .inheritUpdating(["JOBOBJECTS_CGROUP_PARENT": nil])
-        }
+        // jobsup's job nests inside ours (spawnPiped), so our job's
+        // emptiness covers everything jobsup started.
+        let process = try spawnPiped(job, [jobsupPath] + arguments, stderr: true)
         async let out = PipeReader.readAll(process.standardOutput!)
         async let err = PipeReader.readAll(process.standardError!)
         let result = (await process.wait(), await out, await err)

@@ -121,12 +121,17 @@ func builtExecutable(_ name: String) -> String? {
     return nil
 }
 
-/// Spawns `argv` in `job` with stdout (and optionally stderr) piped.
+/// Spawns `argv` in `job` with stdout (and optionally stderr) piped, and
+/// without JOBOBJECTS_CGROUP_PARENT: a jobsup or example it starts makes its
+/// jobs inside `job`, the only place a member can put processes where
+/// cgroup2 has nsdelegate (the VM tier), and where the test's cleanup
+/// covers them.
 func spawnPiped(
     _ job: JobObject, _ argv: [String], stderr: Bool = false,
     configure: (inout SpawnOptions) -> Void = { _ in }
 ) throws -> ProcessHandle {
     var options = SpawnOptions(argv[0], arguments: Array(argv.dropFirst()))
+    options.environment = .inheritUpdating([JobParent.environmentVariable: nil])
     options.standardOutput = .pipe
     if stderr { options.standardError = .pipe }
     configure(&options)

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/xattr.h>  // job owner records (JobOwnerRecord.swift)
 
 #include "CJobShimCleanup.h"
 #include "CJobShimGuardian.h"
@@ -148,6 +149,7 @@ enum {
     JOBSHIM_STAGE_PIPE,
     JOBSHIM_STAGE_MOUNT_NAMESPACE,   // unshare(CLONE_NEWNS)
     JOBSHIM_STAGE_MOUNT_PROPAGATION, // mount(NULL, "/", NULL, root_propagation)
+    JOBSHIM_STAGE_CGROUP_NAMESPACE,  // unshare(CLONE_NEWCGROUP)
     /// Mount i failed at JOBSHIM_STAGE_MOUNT + i, making it read-only at
     /// JOBSHIM_STAGE_MOUNT_READ_ONLY + i (i < JOBSHIM_MAX_MOUNTS).
     JOBSHIM_STAGE_MOUNT = 0x100,
@@ -196,6 +198,10 @@ typedef struct {
     const int *fd_sources;       // child fd i becomes a dup of fd_sources[i]; -1 keeps fd i
     int fd_count;                // at most JOBSHIM_MAX_FDS; every other fd is closed on exec
     int session;                 // 0: inherit, 1: new process group, 2: new session
+    // 1: unshare(CLONE_NEWCGROUP) right after joining the job, so the
+    // namespace's root is the job (members see it as "/" and, under
+    // nsdelegate, cannot migrate out of it).
+    int new_cgroup_namespace;
     int reset_signal_mask;       // 1: child starts with blocked_signals blocked; 0: the parent thread's mask
     uint64_t blocked_signals;    // bit N-1 = signal N
     const jobshim_rlimit *rlimits;

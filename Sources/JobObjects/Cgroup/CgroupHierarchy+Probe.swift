@@ -55,7 +55,9 @@ extension CgroupHierarchy {
                 } else {
                     return .notFound
                 }
-                return .found(CgroupHierarchy(mountPoint: mountPoint, ownCgroup: own, isReadOnly: readOnly != 0))
+                return .found(
+                    CgroupHierarchy(
+                        mountPoint: mountPoint, ownCgroup: own, isReadOnly: readOnly != 0, namespaceView: (mountPoint, root)))
             // A directory, not the root of a mount (of cgroup2 mounted above, perhaps).
             case 0: return .notFound
             default: return .unavailable

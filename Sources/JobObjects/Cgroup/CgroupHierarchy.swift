@@ -15,6 +15,46 @@ public struct CgroupHierarchy: Sendable, Equatable {
     public let ownCgroup: String
     /// Whether the mount is read-only.
     public let isReadOnly: Bool
+    /// How the caller's cgroup namespace names cgroups (in /proc/PID/cgroup):
+    /// a directory below `directory` is shown as `shownAs` followed by the
+    /// rest of its path. The mount point and the mount's root for a mount
+    /// made in the caller's namespace; the namespace's root and `/` inside
+    /// a namespace rooted below the mount's root.
+    let namespaceView: (directory: String, shownAs: String)
+
+    public init(mountPoint: String, ownCgroup: String, isReadOnly: Bool) {
+        self.init(mountPoint: mountPoint, ownCgroup: ownCgroup, isReadOnly: isReadOnly, namespaceView: (mountPoint, "/"))
+    }
+
+    init(mountPoint: String, ownCgroup: String, isReadOnly: Bool, namespaceView: (directory: String, shownAs: String)) {
+        self.mountPoint = mountPoint
+        self.ownCgroup = ownCgroup
+        self.isReadOnly = isReadOnly
+        self.namespaceView = namespaceView
+    }
+
+    public static func == (lhs: CgroupHierarchy, rhs: CgroupHierarchy) -> Bool {
+        lhs.mountPoint == rhs.mountPoint && lhs.ownCgroup == rhs.ownCgroup && lhs.isReadOnly == rhs.isReadOnly
+            && lhs.namespaceView == rhs.namespaceView
+    }
+
+    /// The cgroup directory `path` (below the mount point) as this
+    /// process's cgroup namespace names it in `/proc/PID/cgroup`; nil when
+    /// the namespace cannot see it.
+    func namespacePath(of path: String) -> String? {
+        let directory = namespaceView.directory
+        guard path == directory || path.hasPrefix(directory.hasSuffix("/") ? directory : directory + "/") else { return nil }
+        return CgroupPath.join(namespaceView.shownAs, String(path.dropFirst(directory.count)))
+    }
+    /// Whether the hierarchy was mounted with `nsdelegate` (systemd's
+    /// default): cgroup namespaces are then delegation boundaries, and a
+    /// job member in its own namespace cannot migrate out of the job.
+    /// Read from mountinfo at each call (discovery does not read it).
+    public var hasNamespaceDelegation: Bool {
+        guard case .success(let mountinfo) = FileContents.read("/proc/self/mountinfo") else { return false }
+        return Cgroup2Mount.lines(of: mountinfo).lazy.compactMap(Cgroup2Mount.init(line:))
+            .first { $0.mountPoint == mountPoint }?.hasNamespaceDelegation ?? false
+    }
 
     /// The cgroup delegated to the caller: its own cgroup, or the one above
     /// it when it sits in the `supervisor` leaf that
@@ -89,15 +129,25 @@ public struct CgroupHierarchy: Sendable, Equatable {
                 "this process has no cgroup2 membership (no 0:: line in /proc/self/cgroup); the kernel must have cgroup2 enabled",
                 operation: "discover cgroup2", path: "/proc/self/cgroup")
         }
+        if let levels = levelsAboveNamespace(mountRoot: mount.root) {
+            guard let root = namespaceRoot(levels: levels, relative: relative, mountPoint: mount.mountPoint) else {
+                throw JobObjectError(
+                    .cgroup2NotMounted,
+                    "this process runs in a cgroup namespace whose root the cgroup2 mount at \(mount.mountPoint) does not show by name, and its cgroup was not found below it; mount cgroup2 inside the namespace (mount -t cgroup2 none \(mount.mountPoint))",
+                    operation: "discover cgroup2", path: mount.mountPoint)
+            }
+            return CgroupHierarchy(
+                mountPoint: mount.mountPoint, ownCgroup: CgroupPath.join(root, relative), isReadOnly: mount.isReadOnly,
+                namespaceView: (root, "/"))
+        }
         // Inside a cgroup namespace or a bind-mounted subtree, the mount shows
         // only part of the tree: drop the part above the mount's root.
         if mount.root != "/", relative.hasPrefix(mount.root) {
             relative = String(relative.dropFirst(mount.root.count))
         }
         return CgroupHierarchy(
-            mountPoint: mount.mountPoint,
-            ownCgroup: CgroupPath.join(mount.mountPoint, relative),
-            isReadOnly: mount.isReadOnly)
+            mountPoint: mount.mountPoint, ownCgroup: CgroupPath.join(mount.mountPoint, relative),
+            isReadOnly: mount.isReadOnly, namespaceView: (mount.mountPoint, mount.root))
     }
 }
 
@@ -106,6 +156,7 @@ struct Cgroup2Mount {
     let root: String
     let mountPoint: String
     let isReadOnly: Bool
+    let hasNamespaceDelegation: Bool
 
     /// Fields: id parent major:minor root mountpoint options [optional…] - fstype source superoptions
     init?(line: Substring) {
@@ -116,6 +167,8 @@ struct Cgroup2Mount {
         root = Cgroup2Mount.unescape(fields[3])
         mountPoint = Cgroup2Mount.unescape(fields[4])
         isReadOnly = fields[5].split(separator: ",").contains("ro")
+        // nsdelegate is a super block option: the hierarchy's, whatever mount shows it.
+        hasNamespaceDelegation = dash + 3 < fields.count && fields[dash + 3].split(separator: ",").contains("nsdelegate")
     }
 
     /// The lines of mountinfo whose file system type is cgroup2: those that

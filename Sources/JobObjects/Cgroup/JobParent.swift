@@ -93,6 +93,18 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Refuses a parent outside this process's cgroup namespace on a
+    /// hierarchy mounted with `nsdelegate`: the kernel would let the job be
+    /// made but never let a process be moved into it (a member of another
+    /// job, in that job's namespace, pointed at a parent elsewhere).
+    func checkReachable() throws(JobObjectError) {
+        guard hierarchy.namespacePath(of: path) == nil, hierarchy.hasNamespaceDelegation else { return }
+        throw JobObjectError(
+            .parentNotDelegated,
+            "the job parent lies outside this process's cgroup namespace (rooted at \(hierarchy.namespaceView.directory)), and with cgroup2's nsdelegate no process can be moved there from here; use a parent inside \(hierarchy.namespaceView.directory), such as the default one",
+            operation: "create job", path: path)
+    }
+
     /// Whether the parent goes with its last job: the default one, or one
     /// this process created (the watchdog removes it too, should this
     /// process die first).
@@ -119,7 +131,7 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
         DelegationReport(
             mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: path,
             controllers: availableControllers().sorted(),
-            cgroupKill: cgroupKillPresent(),
+            cgroupKill: cgroupKillPresent(), namespaceDelegation: hierarchy.hasNamespaceDelegation,
             kernel: KernelFeatures.current)
     }
 
@@ -147,8 +159,20 @@ public struct DelegationReport: Sendable, CustomStringConvertible {
     public let controllers: [String]
     /// `cgroup.kill` exists (Linux 5.14); nil when no non-root cgroup could be checked yet.
     public let cgroupKill: Bool?
+    /// The hierarchy is mounted with `nsdelegate`: members, each in a cgroup
+    /// namespace rooted at its job, cannot migrate out of it.
+    public let namespaceDelegation: Bool
     /// What the kernel offers for spawning and waiting.
     public let kernel: KernelFeatures
+
+    /// How firmly members are held in their job, in words.
+    var containment: String {
+        if !kernel.cgroupNamespace { return "members can move out (no cgroup namespaces in this kernel)" }
+        if !namespaceDelegation {
+            return "members see their job as / but root members can move out (mount cgroup2 with nsdelegate to prevent it)"
+        }
+        return "members cannot move out of their job (cgroup namespace at the job, nsdelegate), unless they keep CAP_SYS_ADMIN"
+    }
 
     public var description: String {
         """
@@ -157,6 +181,7 @@ public struct DelegationReport: Sendable, CustomStringConvertible {
         job parent:     \(parent)
         controllers:    \(controllers.isEmpty ? "none (limits unavailable; grouping, kill, freeze and events work)" : controllers.joined(separator: " "))
         cgroup.kill:    \(cgroupKill.map { $0 ? "yes" : "no (freeze, kill each, thaw)" } ?? "unknown until a job exists")
+        containment:    \(containment)
         clone3:         \(kernel.clone3 ? "yes" : "no")
         CLONE_INTO_CGROUP: \(kernel.cloneIntoCgroup ? "yes" : "no")
         waitid(P_PIDFD): \(kernel.waitidPidfd ? "yes" : "no")

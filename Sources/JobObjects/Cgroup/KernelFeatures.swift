@@ -1,4 +1,5 @@
 import CJobShim
+import Glibc
 
 /// What the running kernel offers, probed once per process without
 /// creating any process.
@@ -9,6 +10,8 @@ public struct KernelFeatures: Sendable, Equatable, CustomStringConvertible {
     public let cloneIntoCgroup: Bool
     /// `waitid` accepts `P_PIDFD` (Linux 5.4).
     public let waitidPidfd: Bool
+    /// Cgroup namespaces exist (Linux 4.6), so members can be rooted at their job.
+    public let cgroupNamespace: Bool
     /// This build has the clone3 spawn path: it needs a few instructions
     /// written for each architecture (x86_64 and aarch64 have them).
     public let clone3PathCompiled: Bool
@@ -27,10 +30,11 @@ public struct KernelFeatures: Sendable, Equatable, CustomStringConvertible {
         clone3: jobshim_probe_clone3() == 1,
         cloneIntoCgroup: jobshim_probe_clone_into_cgroup() == 1,
         waitidPidfd: jobshim_probe_waitid_pidfd() == 1,
+        cgroupNamespace: access("/proc/self/ns/cgroup", F_OK) == 0,
         clone3PathCompiled: jobshim_spawn_path_compiled(CInt(JOBSHIM_PATH_CLONE3_INTO_CGROUP)) == 1)
 
     public var description: String {
-        "clone3=\(clone3) CLONE_INTO_CGROUP=\(cloneIntoCgroup) waitid(P_PIDFD)=\(waitidPidfd)"
+        "clone3=\(clone3) CLONE_INTO_CGROUP=\(cloneIntoCgroup) waitid(P_PIDFD)=\(waitidPidfd) cgroupns=\(cgroupNamespace)"
             + " clone3-path-compiled=\(clone3PathCompiled) spawn=\(spawnPath)"
     }
 }

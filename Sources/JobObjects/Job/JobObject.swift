@@ -78,6 +78,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         let parent = try JobParent.resolve(parent)
         let path = CgroupPath.join(parent.path, jobName.value)
         try limits.validate()
+        try parent.checkReachable()
         try parent.prepare()
         do {
             try ControllerDelegation.enable(limits.requiredControllers, under: parent)
@@ -112,7 +113,11 @@ public final class JobObject: Sendable, CustomStringConvertible {
                 name: jobName, parent: parent, path: path, killsOnClose: killOnClose,
                 trackDescendants: trackDescendants, isNew: true)
             try job.setLimits(limits)
-            if killOnClose { try JobWatchdog.shared.watch(path, parent: parent.removesItself ? parent.path : nil) }
+            if killOnClose {
+                try JobWatchdog.shared.watch(path, parent: parent.removesItself ? parent.path : nil)
+                JobOwnerRecord.markOwned(job.directory.fd)
+            }
+            parent.reclaimAbandonedJobsOnce()
             return job
         } catch {
             _ = Syscall.rmdir(path)
@@ -135,6 +140,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         if killOnClose {
             // Processes may be in the job already: the watchdog watches it from now on.
             try JobWatchdog.shared.watch(path, parent: nil)
+            JobOwnerRecord.markOwned(job.directory.fd)
         }
         return job
     }
@@ -301,7 +307,12 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// `Self.maximumSignalPasses`; `terminate` ends such a job.)
     @discardableResult
     public func signal(_ signal: Signal) throws(JobObjectError) -> Int {
-        let prefix = path.dropFirst(parent.hierarchy.mountPoint.count)
+        guard let prefix = parent.hierarchy.namespacePath(of: path) else {
+            throw JobObjectError(
+                .invalidArgument,
+                "the job lies outside this process's cgroup namespace, so its members' pids cannot be checked before a signal; signal it from the namespace that holds it, or kill it (cgroup.kill)",
+                operation: "signal job", path: path)
+        }
         var signalled: Set<pid_t> = []
         var delivered = 0
         for _ in 0..<Self.maximumSignalPasses {
@@ -326,15 +337,15 @@ public final class JobObject: Sendable, CustomStringConvertible {
     public static let maximumSignalPasses = 16
 
     /// `signal` to `pid`, held by a pidfd, if it is in the cgroup `prefix`
-    /// (relative to the mount) or below.
-    private static func send(_ signal: Signal, to pid: pid_t, inCgroup prefix: Substring) -> Bool {
+    /// (as this process's cgroup namespace names it) or below.
+    private static func send(_ signal: Signal, to pid: pid_t, inCgroup prefix: String) -> Bool {
         guard case .success(let pidfd) = Syscall.pidfdOpen(pid) else { return false }
         defer { Syscall.close(pidfd) }
         guard case .success(let text) = FileContents.read("/proc/\(pid)/cgroup"),
             let line = text.nonEmptyLines.first(where: { $0.hasPrefix("0::") })
         else { return false }
         let cgroup = line.dropFirst(3)
-        guard cgroup == prefix || cgroup.hasPrefix(prefix + "/") else { return false }
+        guard cgroup == prefix || cgroup.hasPrefix(prefix == "/" ? prefix : prefix + "/") else { return false }
         guard case .success = Syscall.pidfdSendSignal(pidfd, signal.rawValue) else { return false }
         return true
     }
@@ -498,7 +509,17 @@ public final class JobObject: Sendable, CustomStringConvertible {
             state.lifecycle = .detached
             return true
         }
-        if wasOpen && killsOnClose { JobWatchdog.shared.unwatch(path) }
+        if wasOpen && killsOnClose {
+            JobWatchdog.shared.unwatch(path)
+            JobOwnerRecord.clear(directory.fd)
+        }
+    }
+
+    /// The job was removed by other means (`reclaimIfAbandoned`): the
+    /// handle is closed and its monitor stopped.
+    func markClosed() {
+        state.withLock { $0.lifecycle = .closed }
+        eventMonitor.stop()
     }
 
     private func ensureOpen(_ operation: String) throws(JobObjectError) {
@@ -656,20 +677,5 @@ public func withJobObject<R>(
     } catch {
         try? await job.close()
         throw error
-    }
-}
-
-extension JobObject {
-    /// Kills every process in the cgroup at `path` and removes it, if it is
-    /// still the cgroup whose inode (its id) is `cgroupID`: a later job may
-    /// have the same path. For reclaiming the job of an owner that died
-    /// (the payload state sweep); does nothing when it is gone or not empty.
-    package static func killAndRemove(path: String, cgroupID: UInt64) {
-        guard case .success(let fd) = Syscall.open(path, O_RDONLY | O_DIRECTORY) else { return }
-        defer { Syscall.close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, UInt64(info.st_ino) == cgroupID else { return }
-        if case .failure = FileContents.write(at: fd, "cgroup.kill", "1") { _ = jobshim_kill_frozen_members(fd, 10) }
-        _ = Syscall.rmdir(path)
     }
 }

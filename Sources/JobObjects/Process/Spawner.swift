@@ -90,6 +90,8 @@ enum Spawner {
                                         case .newProcessGroup: 1
                                         case .newSession: 2
                                         }
+                                    config.new_cgroup_namespace =
+                                        options.cgroupNamespace && KernelFeatures.current.cgroupNamespace ? 1 : 0
                                     config.reset_signal_mask = options.resetSignalMask ? 1 : 0
                                     config.blocked_signals = options.blockedSignals.reduce(0) { mask, signal in
                                         (1...64).contains(signal) ? mask | (UInt64(1) << UInt64(signal - 1)) : mask
@@ -183,7 +185,10 @@ enum Spawner {
                 return JobObjectError(
                     .spawnFailed, "the job's process limit (pids.max) or the system's refused a new process", operation: op, errno: errno)
             }
+            if errno == .noSuchFileOrDirectory { return outsideNamespace(op) }
             return JobObjectError(.spawnFailed, "cannot create the child process", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_CGROUP_JOIN) where errno == .noSuchFileOrDirectory:
+            return outsideNamespace(op)
         case Int(JOBSHIM_STAGE_CGROUP_JOIN):
             return JobObjectError(.spawnFailed, "the child could not join the job (write to cgroup.procs)", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_UID), Int(JOBSHIM_STAGE_GID), Int(JOBSHIM_STAGE_GROUPS):
@@ -210,6 +215,11 @@ enum Spawner {
             return JobObjectError(
                 .spawnFailed, "cannot create a mount namespace for the child (unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN)", operation: op,
                 errno: errno)
+        case Int(JOBSHIM_STAGE_CGROUP_NAMESPACE):
+            return JobObjectError(
+                .spawnFailed,
+                "cannot give the child a cgroup namespace rooted at its job (unshare(CLONE_NEWCGROUP) needs CAP_SYS_ADMIN; set cgroupNamespace to false to run without one)",
+                operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_MOUNT_PROPAGATION):
             return JobObjectError(
                 .spawnFailed, "cannot set the mount propagation of / in the child's namespace", operation: op, errno: errno)
@@ -227,6 +237,16 @@ enum Spawner {
         default:
             return JobObjectError(.spawnFailed, "the child failed before exec (step \(stage))", operation: op, errno: errno)
         }
+    }
+
+    /// ENOENT from a move into the job: under cgroup2's `nsdelegate`, a
+    /// process in a cgroup namespace (a member of another job, say) may only
+    /// move processes between cgroups inside it.
+    private static func outsideNamespace(_ op: String) -> JobObjectError {
+        JobObjectError(
+            .spawnFailed,
+            "the kernel refused to put the child in the job: the job lies outside this process's cgroup namespace, and cgroup2 is mounted with nsdelegate; make the job under this process's own cgroup (the default job parent) instead",
+            operation: op, errno: .noSuchFileOrDirectory)
     }
 
     /// Finds `name` as the child will see it in its mount namespace: the

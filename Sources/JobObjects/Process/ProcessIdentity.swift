@@ -1,30 +1,29 @@
-import JobObjects
 import Glibc
 
 /// A process named by its pid and its start time (field 22 of
 /// /proc/PID/stat), so that a record written by one process is never taken
 /// for a later process that got the same pid.
-struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
-    var pid: pid_t
-    var startTime: UInt64
+package struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
+    package var pid: pid_t
+    package var startTime: UInt64
 
     /// This process.
-    static var current: ProcessIdentity { ProcessIdentity(pid: getpid())! }
+    package static var current: ProcessIdentity { ProcessIdentity(pid: getpid())! }
 
     /// The process `pid` as it is now; nil when there is none.
-    init?(pid: pid_t) {
+    package init?(pid: pid_t) {
         guard let start = Self.startTime(of: pid) else { return nil }
         self.pid = pid
         startTime = start
     }
 
-    init(pid: pid_t, startTime: UInt64) {
+    package init(pid: pid_t, startTime: UInt64) {
         self.pid = pid
         self.startTime = startTime
     }
 
     /// Whether the same process still exists (a zombie counts as gone).
-    var isAlive: Bool {
+    package var isAlive: Bool {
         guard let start = Self.startTime(of: pid), start == startTime else { return false }
         guard case .success(let stat) = FileContents.read("/proc/\(pid)/stat"),
             let close = stat.lastIndex(of: ")")
@@ -35,7 +34,7 @@ struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
 
     /// Field 22 of /proc/PID/stat; the command name (field 2) may hold
     /// spaces and parentheses, so counting starts after its last ")".
-    static func startTime(of pid: pid_t) -> UInt64? {
+    package static func startTime(of pid: pid_t) -> UInt64? {
         guard case .success(let stat) = FileContents.read("/proc/\(pid)/stat"),
             let close = stat.lastIndex(of: ")")
         else { return nil }
@@ -45,5 +44,5 @@ struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
         return UInt64(fields[19])
     }
 
-    var description: String { "\(pid) \(startTime)" }
+    package var description: String { "\(pid) \(startTime)" }
 }

@@ -1,0 +1,105 @@
+import CJobShim
+import Glibc
+import Synchronization
+
+/// Ending a job that no handle holds any more: its owner died and its
+/// watchdog with it, or the job of a payload whose owner is gone. Runs
+/// outside any handle, so it is synchronous and bounded.
+enum AbandonedJob {
+    /// How long a killed job is given to empty before its removal is given up
+    /// (the kernel ends SIGKILLed processes in microseconds to milliseconds;
+    /// a process in uninterruptible sleep can take longer).
+    static let emptyingAttempts = 200
+
+    /// Kills every process in the cgroup at `path` and removes it with any
+    /// cgroups made inside it, if it is still the cgroup whose inode (its
+    /// id) is `cgroupID` (a later job may have the same path). Returns
+    /// whether it is gone.
+    @discardableResult
+    static func killAndRemove(path: String, cgroupID: UInt64? = nil) -> Bool {
+        guard let directory = try? CgroupDirectory(opening: path) else { return access(path, F_OK) != 0 }
+        var info = stat()
+        guard fstat(directory.fd, &info) == 0 else { return false }
+        if let cgroupID, UInt64(info.st_ino) != cgroupID { return true }
+        if case .failure = FileContents.write(at: directory.fd, "cgroup.kill", "1") {
+            _ = jobshim_kill_frozen_members(directory.fd, 10)
+        }
+        for attempt in 0..<emptyingAttempts {
+            guard let events = try? directory.events(), events.populated else { break }
+            usleep(useconds_t(min(attempt + 1, 20) * 1000))
+        }
+        for cgroup in directory.descendants() + [path] { _ = Syscall.rmdir(cgroup) }
+        return access(path, F_OK) != 0
+    }
+}
+
+extension JobObject {
+    /// For the payload state sweep: see `AbandonedJob.killAndRemove`.
+    package static func killAndRemove(path: String, cgroupID: UInt64) {
+        AbandonedJob.killAndRemove(path: path, cgroupID: cgroupID)
+    }
+
+    /// Whether the process that created the job to kill it on close is gone
+    /// (its owner record names a process that no longer exists), so that
+    /// nothing will remove the job but whoever finds it. False for a job
+    /// whose owner lives, and for one with no record (detached jobs).
+    public var isAbandoned: Bool {
+        JobOwnerRecord.read(path)?.ownerIsGone ?? false
+    }
+
+    /// Kills and removes the job, and its parent when that removes itself
+    /// and is left empty, if it is abandoned (`isAbandoned`); the handle is
+    /// then closed. Returns whether it did. A management tool that killed a
+    /// job calls this so that a job nobody supervises leaves no cgroup.
+    @discardableResult
+    public func reclaimIfAbandoned() -> Bool {
+        guard isAbandoned else { return false }
+        var info = stat()
+        guard fstat(directory.fd, &info) == 0, AbandonedJob.killAndRemove(path: path, cgroupID: UInt64(info.st_ino)) else {
+            return false
+        }
+        markClosed()
+        parent.removeIfUnused()
+        return true
+    }
+}
+
+extension JobParent {
+    /// Ends every job under this parent whose owner is gone and whose
+    /// watchdog did not end it (both killed at once, say): each kill-on-close
+    /// job records its owner on its cgroup (`JobOwnerRecord`), and a job
+    /// whose recorded owner no longer exists is killed and removed, as its
+    /// watchdog would have. Jobs without a record (detached, or made where
+    /// cgroupfs keeps no attributes) are left alone. The parent goes too
+    /// when it removes itself and is left empty. Returns the names of the
+    /// jobs ended.
+    ///
+    /// `JobObject.create` calls this once per parent in each process, so the
+    /// next user of a parent ends what an earlier one left; `jobsup reclaim`
+    /// calls it on demand.
+    @discardableResult
+    public func reclaimAbandonedJobs() -> [String] {
+        guard case .success(let names) = Syscall.listDirectory(path, directoriesOnly: true) else { return [] }
+        var reclaimed: [String] = []
+        for name in names.sorted() {
+            let job = CgroupPath.join(path, name)
+            guard let record = JobOwnerRecord.read(job), record.ownerIsGone else { continue }
+            if AbandonedJob.killAndRemove(path: job) { reclaimed.append(name) }
+        }
+        if !reclaimed.isEmpty { removeIfUnused() }
+        return reclaimed
+    }
+
+    /// The parents this process has reclaimed in (a list: few per process).
+    private static let reclaimed = Mutex<[String]>([])
+
+    /// `reclaimAbandonedJobs`, the first time this process makes a job here.
+    func reclaimAbandonedJobsOnce() {
+        let first = Self.reclaimed.withLock { parents in
+            if parents.contains(path) { return false }
+            parents.append(path)
+            return true
+        }
+        if first { reclaimAbandonedJobs() }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import Testing
+
+/// A job whose owner and watchdog were both killed is found and ended: by
+/// `jobsup reclaim`, by `jobsup kill`, and by the next process that makes a
+/// job under the same parent. Each kill-on-close job records its owner on its
+/// cgroup (`user.jobobjects.owner`).
+@Suite("abandoned jobs are found and ended")
+struct AbandonedJobTests {
+    enum Finder: String, CaseIterable, Sendable { case reclaimCommand, killCommand, nextJobInTheParent }
+
+    @Test(arguments: Finder.allCases)
+    func aJobWhoseOwnerAndWatchdogWereKilledIsEnded(_ finder: Finder) async throws {
+        // jobsup in a job of ours, making its job in the default parent
+        // there, so every step stays inside the test's job.
+        try await withJobObject(name: uniqueJobName()) { outer async throws in
+            let name = uniqueJobName()
+            let owner = try spawnPiped(outer, [jobsupPath, "run", "--name", name, "--", "sh", "-c", "sleep 1000 & echo ready; wait"])
+            _ = await PipeReader.readUntil("ready", from: owner.standardOutput!)
+            let parent = outer.path + "/jobobjects"
+            let job = try JobObject.open(name: name, parent: parent)
+            let members = try job.processIDs().map(watch)
+            #expect(members.count == 2)
+            #expect(JobOwnerRecord.read(job.path)?.owner.pid == owner.pid)
+
+            let watchdog = try #require(childProcesses(of: owner.pid).first { commandName($0) == "jobobjects-wd" })
+            #expect(kill(watchdog, SIGKILL) == 0)
+            try owner.signal(.kill)
+            #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+            try owner.standardOutput!.close()
+            // Nothing else ends it: the job is abandoned, and still running.
+            #expect(job.isAbandoned)
+            #expect(try job.processIDs().count == 2)
+
+            switch finder {
+            case .reclaimCommand:
+                let result = try await Jobsup.run(["reclaim"], in: outer)
+                #expect(result.status == .exited(code: 0), "\(result.err)")
+                #expect(result.out == "reclaimed job \(name)\n", "\(result.out)")
+            case .killCommand:
+                let result = try await Jobsup.run(["kill", name], in: outer)
+                #expect(result.status == .exited(code: 0), "\(result.err)")
+            case .nextJobInTheParent:
+                let result = try await Jobsup.run(["run", "--", "true"], in: outer)
+                #expect(result.status == .exited(code: 0), "\(result.err)")
+            }
+            expectNothingLeft(path: job.path, processes: members)
+            // The default parent went with its last job.
+            #expect(access(parent, F_OK) != 0)
+        }
+    }
+
+    /// Only a job whose recorded owner is certainly gone is taken: not a
+    /// live owner's, not one without a record, not one recorded in another
+    /// pid namespace (whose pids mean nothing here).
+    @Test func onlyAJobWhoseOwnerIsGoneIsReclaimed() async throws {
+        let parent = try JobParent.resolve(nil)
+        let live = try JobObject.create(name: uniqueJobName())
+        #expect(JobOwnerRecord.read(live.path) == JobOwnerRecord.current)
+        let unrecorded = try JobObject.create(name: uniqueJobName(), killOnClose: false)
+        #expect(JobOwnerRecord.read(unrecorded.path) == nil)
+        let current = try #require(JobOwnerRecord.current)
+        // A pid past pid_max, so that no process has it.
+        let nobody = ProcessIdentity(pid: 4_194_305, startTime: current.owner.startTime)
+        let dead = try JobObject.create(name: uniqueJobName(), killOnClose: false)
+        let sleeper = try dead.spawn("sleep", "1000")
+        #expect(JobOwnerRecord(owner: nobody, pidNamespace: current.pidNamespace).write(dead.directory.fd))
+        let elsewhere = try JobObject.create(name: uniqueJobName(), killOnClose: false)
+        #expect(JobOwnerRecord(owner: nobody, pidNamespace: current.pidNamespace &+ 1).write(elsewhere.directory.fd))
+
+        #expect(parent.reclaimAbandonedJobs() == [dead.name.value])
+        #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+        expectNothingLeft(path: dead.path, processes: [sleeper])
+        for job in [live, unrecorded, elsewhere] {
+            #expect(access(job.path, F_OK) == 0)
+            #expect(!job.isAbandoned)
+        }
+        try await live.close()
+        for job in [unrecorded, elsewhere] {
+            #expect(rmdir(job.path) == 0)
+        }
+    }
+
+    /// A detached job is nobody's to kill on close: its record goes.
+    @Test func detachingClearsTheRecord() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        #expect(JobOwnerRecord.read(job.path) != nil)
+        job.detach()
+        #expect(JobOwnerRecord.read(job.path) == nil)
+        #expect(rmdir(job.path) == 0)
+    }
+}
