@@ -25,6 +25,9 @@ struct AbandonedJobTests {
             #expect(members.count == 2)
             #expect(JobOwnerRecord.read(job.path)?.owner.pid == owner.pid)
 
+            // Stopped first, the owner cannot replace its watchdog (as it
+            // would at once) before it is killed too.
+            try owner.signal(.stop)
             let watchdog = try #require(childProcesses(of: owner.pid).first { commandName($0) == "jobobjects-wd" })
             #expect(kill(watchdog, SIGKILL) == 0)
             try owner.signal(.kill)

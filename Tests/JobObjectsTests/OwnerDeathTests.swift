@@ -52,6 +52,52 @@ struct OwnerDeathTests {
         }
     }
 
+    /// A watchdog killed by someone is replaced at once and the new one is
+    /// given every job, so that the owner's SIGKILL next still takes its
+    /// jobs along (without it, they lived on for good).
+    @Test func aKilledWatchdogIsReplacedAndTheOwnersDeathStillEndsItsJob() async throws {
+        try await withJobObject(name: uniqueJobName()) { outer async throws in
+            let inner = uniqueJobName()
+            let owner = try spawnPiped(
+                outer,
+                [jobsupPath, "run", "--name", inner, "--cgroup-parent", outer.path + "/jobs", "--", "sh", "-c", "echo ready; sleep 1000"])
+            _ = await PipeReader.readUntil("ready", from: owner.standardOutput!)
+            let job = try JobObject.open(name: inner, parent: outer.path + "/jobs")
+            let members = try job.processIDs().map(watch)
+            var first: pid_t?
+            #expect(
+                await eventually {
+                    first = Self.watchdog(of: owner.pid)
+                    return first != nil
+                })
+            #expect(kill(try #require(first), SIGKILL) == 0)
+            // The replacement has taken the job over once its table (a memfd
+            // at descriptor 6) names it; only then is the owner killed.
+            #expect(
+                await eventually {
+                    guard let next = Self.watchdog(of: owner.pid), next != first else { return false }
+                    return Self.table(of: next).contains(job.path)
+                }, "no new watchdog took the job over")
+            try owner.signal(.kill)
+            #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+            #expect(await eventually(within: .seconds(90)) { access(job.path, F_OK) != 0 })
+            try owner.standardOutput!.close()
+            expectNothingLeft(path: job.path, processes: members)
+        }
+    }
+
+    /// The watchdog's table of jobs (watchdog.c's TABLE_FD), as text.
+    private static func table(of watchdog: pid_t) -> String {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(watchdog)/fd/6") else { return "" }
+        return String(decoding: data.map { $0 == 0 ? UInt8(ascii: "\n") : $0 }, as: UTF8.self)
+    }
+
+    /// The watchdog child of `owner`, by the name it has before and after
+    /// its exec.
+    private static func watchdog(of owner: pid_t) -> pid_t? {
+        childProcesses(of: owner).first { commandName($0) == "jobobjects-wd" || commandName($0) == "jobobjects-watchdog" }
+    }
+
     @Test func watchdogIsOutsideEveryJobAndNotAZombie() async throws {
         try await withJobObject(name: uniqueJobName()) { _ async throws in
             let watchdog = try #require(JobWatchdog.shared.pid)
@@ -150,8 +196,8 @@ struct OwnerDeathTests {
     }
 
     /// Asked to stop when idle, the watchdog exits as the last job is
-    /// unwatched, before anyone waits for it; stopIfIdle reaps it, and a job
-    /// watched later gets a new watchdog, which stays.
+    /// unwatched, before anyone waits for it, and is reaped as its end is
+    /// seen; a job watched later gets a new watchdog, which stays.
     @Test func watchdogToldToStopWhenIdleExitsAsTheLastJobIsUnwatched() async throws {
         let first = try JobObject.create(name: uniqueJobName())
         let second = try JobObject.create(name: uniqueJobName())
@@ -164,9 +210,8 @@ struct OwnerDeathTests {
         #expect(watchdog.pid == pid)
         watchdog.unwatch(second.path)
         #expect(watchdog.pid == nil)
-        #expect(await eventually { processState(pid) == "Z" })
+        #expect(await eventually { processState(pid) == nil })
         #expect(watchdog.stopIfIdle())
-        #expect(processState(pid) == nil)
 
         try watchdog.watch(first.path, parent: nil)
         let next = try #require(watchdog.pid)

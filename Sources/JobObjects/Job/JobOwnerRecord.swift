@@ -75,7 +75,7 @@ package struct JobOwnerRecord: Equatable, CustomStringConvertible {
     /// process that cannot be looked at (/proc mounted with hidepid) counts
     /// as alive.
     var ownerIsGone: Bool {
-        guard let current = Self.current, pidNamespace == current.pidNamespace else { return false }
+        guard let current = Self.current, pidNamespace == current.pidNamespace, owner != current.owner else { return false }
         if kill(owner.pid, 0) != 0 && errno == ESRCH { return true }
         guard let start = ProcessIdentity.startTime(of: owner.pid) else { return false }
         return start != owner.startTime || !owner.isAlive

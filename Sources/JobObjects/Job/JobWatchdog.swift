@@ -24,6 +24,9 @@ final class JobWatchdog: Sendable {
         /// When it was started (CLOCK_MONOTONIC, ns): one older than a
         /// second reads the socket only when rung.
         var started: Int64
+        /// The pidfd's registration with the event loop, which reports the
+        /// watchdog's end (`ended`).
+        var token: UInt64?
     }
 
     private struct State {
@@ -186,11 +189,16 @@ final class JobWatchdog: Sendable {
                 .watchdogUnavailable, "cannot start the owner-death watchdog", operation: "create job",
                 errno: Errno(rawValue: Glibc.errno))
         }
-        let connection = Connection(pid: pid, pidfd: pidfd, socket: socket, doorbell: doorbell, started: started)
+        var connection = Connection(pid: pid, pidfd: pidfd, socket: socket, doorbell: doorbell, started: started)
+        connection.token = try? EventLoop.shared.add(fd: pidfd, events: UInt32(EPOLLIN.rawValue)) { [weak self, pid] _ in
+            self?.ended(pid)
+        }
         state.connection = connection
         for (path, parent) in state.watched {
             _ = Syscall.send(socket, Self.record("W", path, parent))
         }
+        // A replacement takes the jobs over now, not at its first ring.
+        if !state.watched.isEmpty { ring(connection) }
         return connection
     }
 
@@ -202,7 +210,22 @@ final class JobWatchdog: Sendable {
     }
 
     /// After the watchdog was reaped: forgets it.
+    /// The watchdog `pid` ended. One told to exit is reaped. One that
+    /// ended while watching (killed by someone) is replaced at once, and the
+    /// new one is given every job: were this process killed next, its jobs
+    /// would otherwise outlive it.
+    private func ended(_ pid: pid_t) {
+        state.withLock { state in
+            if state.exiting?.pid == pid { return reapExiting(&state) }
+            guard let connection = state.connection, connection.pid == pid else { return }
+            stop(connection, &state)
+            state.connection = nil
+            if !state.watched.isEmpty { _ = try? start(&state) }
+        }
+    }
+
     private func release(_ connection: Connection, _ state: inout State) {
+        if let token = connection.token { EventLoop.shared.remove(fd: connection.pidfd, token: token) }
         ProcessRegistry.shared.remove(connection.pid)
         Syscall.close(connection.pidfd)
         Syscall.close(connection.doorbell)
