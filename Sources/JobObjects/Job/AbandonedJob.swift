@@ -11,16 +11,21 @@ enum AbandonedJob {
     /// a process in uninterruptible sleep can take longer).
     static let emptyingAttempts = 200
 
-    /// Kills every process in the cgroup at `path` and removes it with any
-    /// cgroups made inside it, if it is still the cgroup whose inode (its
-    /// id) is `cgroupID` (a later job may have the same path). Returns
-    /// whether it is gone.
+    /// `killAndRemove(_:)` of the cgroup at `path`, if it is still the one
+    /// whose inode (its id) is `cgroupID` (a later job may have the same
+    /// path). Returns whether it is gone.
     @discardableResult
-    static func killAndRemove(path: String, cgroupID: UInt64? = nil) -> Bool {
+    static func killAndRemove(path: String, cgroupID: UInt64) -> Bool {
         guard let directory = try? CgroupDirectory(opening: path) else { return access(path, F_OK) != 0 }
         var info = stat()
         guard fstat(directory.fd, &info) == 0 else { return false }
-        if let cgroupID, UInt64(info.st_ino) != cgroupID { return true }
+        if UInt64(info.st_ino) != cgroupID { return true }
+        return killAndRemove(directory)
+    }
+
+    /// Kills every process in the cgroup open as `directory` and removes it
+    /// with any cgroups made inside it. Returns whether it is gone.
+    static func killAndRemove(_ directory: CgroupDirectory) -> Bool {
         if case .failure = FileContents.write(at: directory.fd, "cgroup.kill", "1") {
             _ = jobshim_kill_frozen_members(directory.fd, 10)
         }
@@ -28,8 +33,8 @@ enum AbandonedJob {
             guard let events = try? directory.events(), events.populated else { break }
             usleep(useconds_t(min(attempt + 1, 20) * 1000))
         }
-        for cgroup in directory.descendants() + [path] { _ = Syscall.rmdir(cgroup) }
-        return access(path, F_OK) != 0
+        for cgroup in directory.descendants() + [directory.path] { _ = Syscall.rmdir(cgroup) }
+        return access(directory.path, F_OK) != 0
     }
 }
 
@@ -53,11 +58,7 @@ extension JobObject {
     /// job calls this so that a job nobody supervises leaves no cgroup.
     @discardableResult
     public func reclaimIfAbandoned() -> Bool {
-        guard isAbandoned else { return false }
-        var info = stat()
-        guard fstat(directory.fd, &info) == 0, AbandonedJob.killAndRemove(path: path, cgroupID: UInt64(info.st_ino)) else {
-            return false
-        }
+        guard JobOwnerRecord.read(directory.fd)?.ownerIsGone == true, AbandonedJob.killAndRemove(directory) else { return false }
         markClosed()
         parent.removeIfUnused()
         return true
@@ -82,9 +83,12 @@ extension JobParent {
         guard case .success(let names) = Syscall.listDirectory(path, directoriesOnly: true) else { return [] }
         var reclaimed: [String] = []
         for name in names.sorted() {
-            let job = CgroupPath.join(path, name)
-            guard let record = JobOwnerRecord.read(job), record.ownerIsGone else { continue }
-            if AbandonedJob.killAndRemove(path: job) { reclaimed.append(name) }
+            // The record is read through the descriptor that then kills: a
+            // job made anew under the same name in between is not touched.
+            guard let job = try? CgroupDirectory(opening: CgroupPath.join(path, name)),
+                JobOwnerRecord.read(job.fd)?.ownerIsGone == true
+            else { continue }
+            if AbandonedJob.killAndRemove(job) { reclaimed.append(name) }
         }
         if !reclaimed.isEmpty { removeIfUnused() }
         return reclaimed

@@ -63,8 +63,14 @@ package struct JobOwnerRecord: Equatable, CustomStringConvertible {
 
     /// The record on the cgroup at `path`, if it has one.
     static func read(_ path: String) -> JobOwnerRecord? {
+        guard let directory = try? CgroupDirectory(opening: path) else { return nil }
+        return read(directory.fd)
+    }
+
+    /// The record on the cgroup open as `fd`, if it has one.
+    static func read(_ fd: CInt) -> JobOwnerRecord? {
         var buffer = [CChar](repeating: 0, count: 64)
-        let length = getxattr(path, attribute, &buffer, buffer.count)
+        let length = fgetxattr(fd, attribute, &buffer, buffer.count)
         guard length > 0 else { return nil }
         return JobOwnerRecord(parsing: String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
