@@ -19,7 +19,7 @@ guard (1...2).contains(arguments.count) else {
 }
 do {
     let spec = try PayloadSpec.load(path: FilePath(arguments.first!))
-    var options = Payload.RunOptions(cgroupParent: arguments.dropFirst().first)
+    var options = Payload.RunOptions(cgroupParent: arguments.dropFirst().first.map { FilePath($0) })
     options.standardInput = .null
     let payload = try await Payload.start(spec, options: options)
     // Straight to the descriptor: print's buffer would hold it back in a pipe.

@@ -32,7 +32,7 @@ public final class Payload: Sendable {
     /// How to run a payload, beyond its spec: what `jobsup run -f` sets.
     public struct RunOptions: Sendable {
         /// The cgroup under which the job is created (see `JobParent.resolve`).
-        public var cgroupParent: String?
+        public var cgroupParent: FilePath?
         /// Init's standard input.
         public var standardInput: SpawnOptions.StandardIO = .inherit
         /// Init's standard output.
@@ -61,7 +61,7 @@ public final class Payload: Sendable {
         public var trackDescendants = true
 
         /// Defaults, with the job made under `cgroupParent`.
-        public init(cgroupParent: String? = nil) {
+        public init(cgroupParent: FilePath? = nil) {
             self.cgroupParent = cgroupParent
         }
     }
@@ -162,14 +162,14 @@ public final class Payload: Sendable {
             job = created
             let work = made.janitorWork
             let keeper = try PayloadJanitor.start(
-                cgroupPath: created.path, unmount: work.unmount,
+                cgroupPath: created.path.string, unmount: work.unmount,
                 remove: work.remove + (lease.map { [$0.path] } ?? []),
                 keepFD: lease?.lockFD)
             janitor = keeper
             try made.update { record in
                 record.janitor = keeper.identity
-                record.cgroup = created.path
-                record.cgroupID = (try? Syscall.fileStatus(created.path).get()).map { UInt64($0.st_ino) }
+                record.cgroup = created.path.string
+                record.cgroupID = (try? Syscall.fileStatus(created.path.string).get()).map { UInt64($0.st_ino) }
                 record.uidLock = lease?.path
             }
             if plan.mode == .hostVisible { try made.mountHostVisible() }
@@ -261,9 +261,9 @@ public final class Payload: Sendable {
         steps += storage.remove()
         do {
             try await job.close()
-            steps.append(PayloadCleanupStep(.removeCgroup, job.path))
+            steps.append(PayloadCleanupStep(.removeCgroup, job.path.string))
         } catch {
-            steps.append(PayloadCleanupStep(.removeCgroup, job.path, error: error))
+            steps.append(PayloadCleanupStep(.removeCgroup, job.path.string, error: error))
         }
         if let lease {
             lease.release()
@@ -272,7 +272,7 @@ public final class Payload: Sendable {
         steps.append(janitor.dismiss())
         PayloadStateDirectory.removeIfEmpty()
         return PayloadOutcome(
-            name: spec.name, jobPath: job.path, initPID: initProcess.pid, initStatus: status,
+            name: spec.name, jobPath: job.path.string, initPID: initProcess.pid, initStatus: status,
             accounting: accounting, credentials: credentials, ephemeralUID: lease?.uid,
             sandboxMountPoint: sandboxMountPoint, cleanup: steps)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import JobObjects
+import SystemPackage
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,9 +13,12 @@ struct InfoCommand: ParsableCommand {
     @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The job parent cgroup.", valueName: "path"))
     var cgroupParent: String?
 
+    /// `--cgroup-parent` as the library takes it.
+    var parentPath: FilePath? { cgroupParent.map { FilePath($0) } }
+
     func run() throws {
         do {
-            print(try JobParent.resolve(cgroupParent).report())
+            print(try JobParent.resolve(parentPath).report())
         } catch {
             Diagnostics.fail(error)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import JobObjects
+import SystemPackage
 
 /// The named job a management command acts on, and where to find it.
 struct JobTarget: ParsableArguments {
@@ -12,6 +13,9 @@ struct JobTarget: ParsableArguments {
             "The job parent cgroup (default: $JOBOBJECTS_CGROUP_PARENT, else 'jobobjects' under jobsup's own cgroup).", valueName: "path"))
     var cgroupParent: String?
 
+    /// `--cgroup-parent` as the library takes it.
+    var parentPath: FilePath? { cgroupParent.map { FilePath($0) } }
+
     /// A name no job can have is a usage error (2), as it is for `run`.
     func validate() throws {
         do { _ = try JobName(name) } catch { throw ValidationError(error.message) }
@@ -21,7 +25,7 @@ struct JobTarget: ParsableArguments {
     /// A job that cannot be opened ends jobsup with status 1 (2 for bad input).
     func open() -> JobObject {
         do {
-            return try JobObject.open(name: name, parent: cgroupParent)
+            return try JobObject.open(name: name, parent: parentPath)
         } catch {
             Diagnostics.fail(error, status: SupervisorExit.managementStatus(for: error))
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import JobObjects
+import SystemPackage
 
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,12 +19,15 @@ struct ListCommand: AsyncParsableCommand {
     @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The job parent cgroup.", valueName: "path"))
     var cgroupParent: String?
 
+    /// `--cgroup-parent` as the library takes it.
+    var parentPath: FilePath? { cgroupParent.map { FilePath($0) } }
+
     @Option(help: ArgumentHelp("human (a table) or json (an array of objects).", valueName: "format"))
     var format: OutputFormat = .human
 
     func run() async throws {
         await management { () async throws(JobObjectError) in
-            let parent = try JobParent.resolve(cgroupParent)
+            let parent = try JobParent.resolve(parentPath)
             var rows: [[String]] = [["NAME", "STATE", "PROCESSES", "MEMORY", "CPU"]]
             var objects: [String] = []
             for name in parent.jobNames() {

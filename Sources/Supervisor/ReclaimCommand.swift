@@ -1,5 +1,6 @@
 import ArgumentParser
 import JobObjects
+import SystemPackage
 import JobObjectsPayload
 
 struct ReclaimCommand: AsyncParsableCommand {
@@ -24,9 +25,12 @@ struct ReclaimCommand: AsyncParsableCommand {
     @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The job parent cgroup.", valueName: "path"))
     var cgroupParent: String?
 
+    /// `--cgroup-parent` as the library takes it.
+    var parentPath: FilePath? { cgroupParent.map { FilePath($0) } }
+
     func run() async throws {
         await management { () async throws(JobObjectError) in
-            let parent = try JobParent.resolve(cgroupParent)
+            let parent = try JobParent.resolve(parentPath)
             for name in parent.reclaimAbandonedJobs() { Diagnostics.output("reclaimed job \(name)") }
             for name in Payload.reclaimStale() { Diagnostics.output("reclaimed payload \(name)") }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import JobObjects
+import SystemPackage
 
 /// Every option of `jobsup run`, each declared once: the parser, the help
 /// and the per-value checks all come from here (`CommandFlag`). The limit
@@ -26,7 +27,7 @@ enum RunFlags {
             "--cgroup-parent", "path",
             help: "Cgroup under which the job is created (default: $JOBOBJECTS_CGROUP_PARENT, else 'jobobjects' under jobsup's own cgroup)."
         ) {
-            $0.cgroupParent = $1
+            $0.cgroupParent = FilePath($1)
         },
         .option("-f", "file", help: "Read the job from a payload spec file (YAML or JSON).") { $0.file = $1 },
         .option(

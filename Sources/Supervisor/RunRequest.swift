@@ -8,7 +8,7 @@ import SystemPackage
 /// `RunFlags.parse`).
 struct RunRequest: Equatable {
     var name: String?
-    var cgroupParent: String?
+    var cgroupParent: FilePath?
     var file: String?
     var grace: DurationArgument?
     var signalJob = false
@@ -193,7 +193,7 @@ struct RunRequest: Equatable {
     /// returns the parent as a full path, resolved before the move (a
     /// default or relative parent is relative to jobsup's own cgroup, which
     /// the move changes).
-    static func enterLeaf(parent: String?) throws(JobObjectError) -> String {
+    static func enterLeaf(parent: FilePath?) throws(JobObjectError) -> FilePath {
         let resolved = try JobParent.resolve(parent)
         try resolved.moveCallerIntoLeaf()
         return resolved.path

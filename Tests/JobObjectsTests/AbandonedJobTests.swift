@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import JobObjects
+import SystemPackage
 import Testing
 
 /// A job whose owner and watchdog were both killed is found and ended: by
@@ -19,11 +20,11 @@ struct AbandonedJobTests {
             let name = uniqueJobName()
             let owner = try spawnPiped(outer, [jobsupPath, "run", "--name", name, "--", "sh", "-c", "sleep 1000 & echo ready; wait"])
             _ = await PipeReader.readUntil("ready", from: owner.standardOutput!)
-            let parent = outer.path + "/jobobjects"
-            let job = try JobObject.open(name: name, parent: parent)
+            let parent = outer.path.string + "/jobobjects"
+            let job = try JobObject.open(name: name, parent: FilePath(parent))
             let members = try job.processIDs().map(watch)
             #expect(members.count == 2)
-            #expect(JobOwnerRecord.read(job.path)?.owner.pid == owner.pid)
+            #expect(JobOwnerRecord.read(job.cgroupPath)?.owner.pid == owner.pid)
 
             // Stopped first, the owner cannot replace its watchdog (as it
             // would at once) before it is killed too.
@@ -49,7 +50,7 @@ struct AbandonedJobTests {
                 let result = try await Jobsup.run(["run", "--", "true"], in: outer)
                 #expect(result.status == .exited(code: 0), "\(result.err)")
             }
-            expectNothingLeft(path: job.path, processes: members)
+            expectNothingLeft(path: job.path.string, processes: members)
             // The default parent went with its last job.
             #expect(access(parent, F_OK) != 0)
         }
@@ -61,9 +62,9 @@ struct AbandonedJobTests {
     @Test func onlyAJobWhoseOwnerIsGoneIsReclaimed() async throws {
         let parent = try JobParent.resolve(nil)
         let live = try JobObject.create(name: uniqueJobName())
-        #expect(JobOwnerRecord.read(live.path) == JobOwnerRecord.current)
+        #expect(JobOwnerRecord.read(live.cgroupPath) == JobOwnerRecord.current)
         let unrecorded = try JobObject.create(name: uniqueJobName(), killOnClose: false)
-        #expect(JobOwnerRecord.read(unrecorded.path) == nil)
+        #expect(JobOwnerRecord.read(unrecorded.cgroupPath) == nil)
         let current = try #require(JobOwnerRecord.current)
         // A pid past pid_max, so that no process has it.
         let nobody = ProcessIdentity(pid: 4_194_305, startTime: current.owner.startTime)
@@ -75,23 +76,23 @@ struct AbandonedJobTests {
 
         #expect(parent.reclaimAbandonedJobs() == [dead.name.value])
         #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
-        expectNothingLeft(path: dead.path, processes: [sleeper])
+        expectNothingLeft(path: dead.path.string, processes: [sleeper])
         for job in [live, unrecorded, elsewhere] {
-            #expect(access(job.path, F_OK) == 0)
+            #expect(access(job.path.string, F_OK) == 0)
             #expect(!job.isAbandoned)
         }
         try await live.close()
         for job in [unrecorded, elsewhere] {
-            #expect(rmdir(job.path) == 0)
+            #expect(rmdir(job.path.string) == 0)
         }
     }
 
     /// A detached job is nobody's to kill on close: its record goes.
     @Test func detachingClearsTheRecord() async throws {
         let job = try JobObject.create(name: uniqueJobName())
-        #expect(JobOwnerRecord.read(job.path) != nil)
+        #expect(JobOwnerRecord.read(job.cgroupPath) != nil)
         job.detach()
-        #expect(JobOwnerRecord.read(job.path) == nil)
-        #expect(rmdir(job.path) == 0)
+        #expect(JobOwnerRecord.read(job.cgroupPath) == nil)
+        #expect(rmdir(job.path.string) == 0)
     }
 }

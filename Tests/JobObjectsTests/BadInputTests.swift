@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 @testable import JobObjects
 import JobObjectsPayload
+import SystemPackage
 import Testing
 
 @Suite("bad input: a specific error and nothing left behind")
@@ -15,7 +16,7 @@ struct BadInputTests {
         #expect(error?.message.contains("JobObject.open") == true)
         #expect(try first.processIDs() == [sleeper.pid])
         try await first.close()
-        expectNothingLeft(path: first.path, processes: [sleeper])
+        expectNothingLeft(path: first.path.string, processes: [sleeper])
     }
 
     @Test(arguments: ["", "..", "a/b", "x\ny"])
@@ -34,7 +35,7 @@ struct BadInputTests {
     /// run` and in a spec.
     @Test func interfaceFileNamesAreRefusedUpFront() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
-            let files = try FileManager.default.contentsOfDirectory(atPath: job.path)
+            let files = try FileManager.default.contentsOfDirectory(atPath: job.path.string)
             var random = SeededGenerator(seed: 18)
             let generated = JobName.reservedPrefixes.sorted().map { prefix in
                 prefix + "." + String((0..<Int.random(in: 1...12, using: &random)).map { _ in "abcdefgh_.".randomElement(using: &random)! })
@@ -47,7 +48,7 @@ struct BadInputTests {
                 let spec = "name: \(name)\npayload: /tmp\ncommand: [/bin/true]\n"
                 #expect(throws: JobObjectError.self, "spec name \(name)") { try PayloadSpec.decode(yaml: spec) }
             }
-            #expect(try FileManager.default.contentsOfDirectory(atPath: job.path).sorted() == files.sorted())
+            #expect(try FileManager.default.contentsOfDirectory(atPath: job.path.string).sorted() == files.sorted())
             let result = try await Jobsup.run(["run", "--name", "cpu.stat", "--", "true"], in: job)
             #expect(result.status == .exited(code: 2) && result.err.contains("interface files"), "\(result.err)")
         }
@@ -74,7 +75,7 @@ struct BadInputTests {
 
     @Test func aParentWhoseParentIsMissingIsAClearError() throws {
         let parent = try JobParent.resolve().hierarchy.mountPoint + "/jobobjects-missing-\(getpid())/jobs"
-        let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: "x", parent: parent) }
+        let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: "x", parent: FilePath(parent)) }
         #expect(error?.code == .jobNotFound)
         #expect(error?.message.contains("does not exist") == true)
         let root = try JobParent.resolve().hierarchy.mountPoint
@@ -89,7 +90,7 @@ struct BadInputTests {
         let mount = try JobParent.resolve().hierarchy.mountPoint
         guard !parent.hasPrefix(mount) else { return }
         let before = try FileManager.default.contentsOfDirectory(atPath: mount)
-        let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: uniqueJobName(), parent: parent) }
+        let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: uniqueJobName(), parent: FilePath(parent)) }
         #expect(error?.code == .invalidArgument)
         #expect(error?.message.contains("is not in the cgroup2 mount \(mount)") == true, "\(error?.message ?? "")")
         let after = try FileManager.default.contentsOfDirectory(atPath: mount)
@@ -112,13 +113,13 @@ struct BadInputTests {
                 ["--cgroup-parent", "made-by-run", "--memory-max", "64M"], ["--memory-min", "2G", "--memory-max", "1G"],
                 ["-f", spec], ["--cgroup-parent", "/tmp/x"],
             ]
-            let controlsBefore = try FileContents.read(job.path + "/cgroup.subtree_control").get()
+            let controlsBefore = try FileContents.read(job.path.string + "/cgroup.subtree_control").get()
             for flags in runs {
                 let result = try await Jobsup.run(["run"] + flags + (flags.first == "-f" ? [] : ["--", "true"]), in: job)
                 #expect([0, 2, 125].contains(result.code), "\(flags): \(result.err)")
-                let left = try FileManager.default.contentsOfDirectory(atPath: job.path).filter { !$0.contains(".") }
+                let left = try FileManager.default.contentsOfDirectory(atPath: job.path.string).filter { !$0.contains(".") }
                 #expect(left.isEmpty, "\(flags) left \(left): \(result.err)")
-                #expect(try FileContents.read(job.path + "/cgroup.subtree_control").get() == controlsBefore, "\(flags)")
+                #expect(try FileContents.read(job.path.string + "/cgroup.subtree_control").get() == controlsBefore, "\(flags)")
             }
         }
     }

@@ -73,7 +73,7 @@ struct CallingThreadExecutorTests {
                 let job = try JobObject.create(name: uniqueJobName())
                 let status = try await job.spawn("/bin/sh", "-c", "sleep 0.05; exit 7").wait()
                 try await job.close()
-                return (status, job.path)
+                return (status, job.path.string)
             }
         }
         let (status, path) = try #require(outcome)

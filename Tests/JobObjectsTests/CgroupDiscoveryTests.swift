@@ -1,5 +1,6 @@
 import Foundation
 @testable import JobObjects
+import SystemPackage
 import Testing
 
 @Suite("cgroup discovery and job names")
@@ -69,8 +70,8 @@ struct CgroupDiscoveryTests {
         // cgroup.procs lists the process), so only the device check refuses.
         try await withJobObject(name: uniqueJobName()) { job in
             let member = try job.spawn("/bin/sleep", "1000")
-            let parent = CgroupPath.parent(of: job.path)
-            let name = "/" + CgroupPath.lastComponent(of: job.path)
+            let parent = CgroupPath.parent(of: job.path.string)
+            let name = "/" + CgroupPath.lastComponent(of: job.path.string)
             #expect(CgroupHierarchy.probe(mountPoints: [parent], relative: name) == nil)
             #expect(
                 CgroupHierarchy.described(mountPoints: [parent], relative: name)
@@ -78,8 +79,8 @@ struct CgroupDiscoveryTests {
             #expect(CgroupHierarchy.confirmed(mountPoints: [parent], relative: name, pid: member.pid) == nil)
             // The control: from the real mount, the same process confirms.
             let mount = try CgroupHierarchy.discover().mountPoint
-            let relative = String(job.path.dropFirst(mount.count))
-            #expect(CgroupHierarchy.confirmed(mountPoints: [mount], relative: relative, pid: member.pid)?.ownCgroup == job.path)
+            let relative = String(job.path.string.dropFirst(mount.count))
+            #expect(CgroupHierarchy.confirmed(mountPoints: [mount], relative: relative, pid: member.pid)?.ownCgroup == job.path.string)
         }
         // Without statmount, a cgroup that is not this process's (as a mount
         // showing only a subtree would give) fails the confirmation.
@@ -141,7 +142,7 @@ struct CgroupDiscoveryTests {
         }
         func bound(_ parent: String, own: String) -> String {
             let hierarchy = CgroupHierarchy(mountPoint: mount, ownCgroup: mount + own, isReadOnly: false)
-            return ControllerDelegation.bound(for: JobParent(path: mount + parent, hierarchy: hierarchy, isDefault: false))
+            return ControllerDelegation.bound(for: JobParent(cgroupPath: mount + parent, hierarchy: hierarchy, isDefault: false))
         }
         // Below the caller's own cgroup: from there (from the cgroup above
         // its supervisor leaf).
@@ -163,7 +164,7 @@ struct CgroupDiscoveryTests {
 
     @Test func readOnlyHierarchyIsRefusedBeforeAnythingIsCreated() throws {
         let h = try CgroupHierarchy.parse(mountinfo: "1 0 0:1 / /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n", procSelfCgroup: "0::/\n")
-        let parent = JobParent(path: "/sys/fs/cgroup/never-created", hierarchy: h, isDefault: false)
+        let parent = JobParent(cgroupPath: "/sys/fs/cgroup/never-created", hierarchy: h, isDefault: false)
         let error = #expect(throws: JobObjectError.self) { try parent.prepare() }
         #expect(error?.code == .parentNotWritable)
         #expect(error?.message.contains("read-only") == true)
@@ -204,9 +205,9 @@ struct CgroupDiscoveryTests {
 
     @Test func parentResolution() throws {
         let h = try CgroupHierarchy.discover()
-        #expect(try JobParent.resolve(h.mountPoint + "/a").path == h.mountPoint + "/a")
-        #expect(try JobParent.resolve("rel").path == CgroupPath.join(h.ownCgroup, "rel"))
-        #expect(throws: JobObjectError.self) { try JobParent.resolve(h.mountPoint + "/a/../b") }
+        #expect(try JobParent.resolve(FilePath(h.mountPoint + "/a")).path.string == h.mountPoint + "/a")
+        #expect(try JobParent.resolve("rel").path.string == CgroupPath.join(h.ownCgroup, "rel"))
+        #expect(throws: JobObjectError.self) { try JobParent.resolve(FilePath(h.mountPoint + "/a/../b")) }
         // Outside the mount: refused, not re-rooted at the top of the hierarchy.
         #expect(throws: JobObjectError.self) { try JobParent.resolve("/a/b") }
     }

@@ -15,7 +15,7 @@ struct CgroupNamespaceTests {
             let output = await PipeReader.readAll(process.standardOutput!)
             try process.standardOutput!.close()
             #expect(await process.wait() == .exited(code: 0))
-            let relative = try #require(job.parent.hierarchy.namespacePath(of: job.path))
+            let relative = try #require(job.parent.hierarchy.namespacePath(of: job.path.string))
             #expect(output.contains("0::\(namespace ? "/" : relative)\n"), "\(output)")
         }
     }
@@ -62,8 +62,8 @@ struct CgroupNamespaceTests {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let process = try job.spawn("sleep", "100")
             let mount = job.parent.hierarchy.mountPoint
-            let levels = job.path.dropFirst(mount.count).split(separator: "/").count
-            #expect(CgroupHierarchy.namespaceRoot(levels: levels, relative: "/", mountPoint: mount, pid: process.pid) == job.path)
+            let levels = job.path.string.dropFirst(mount.count).split(separator: "/").count
+            #expect(CgroupHierarchy.namespaceRoot(levels: levels, relative: "/", mountPoint: mount, pid: process.pid) == job.cgroupPath)
             #expect(CgroupHierarchy.namespaceRoot(levels: levels + 1, relative: "/", mountPoint: mount, pid: process.pid) == nil)
             #expect(CgroupHierarchy.levelsAboveNamespace(mountRoot: "/../../..") == 3)
             for root in ["/", "/a", "/../a", "/a/.."] {

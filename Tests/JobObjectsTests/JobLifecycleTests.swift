@@ -19,7 +19,7 @@ struct JobLifecycleTests {
         #expect(!isGone(daemon))
         #expect(try job.processIDs().contains(daemon.pid))
         try await job.close()
-        expectNothingLeft(path: job.path, processes: [daemon, payload])
+        expectNothingLeft(path: job.path.string, processes: [daemon, payload])
     }
 
     @Test(arguments: [TerminationMethod.cgroupKill, .freezeAndKill])
@@ -36,7 +36,7 @@ struct JobLifecycleTests {
         #expect(try job.processIDs().isEmpty)
         #expect(job.terminationMethod == method)
         try await job.close()
-        expectNothingLeft(path: job.path, processes: members)
+        expectNothingLeft(path: job.path.string, processes: members)
     }
 
     @Test func terminateRecordsTheExitCode() async throws {
@@ -46,7 +46,7 @@ struct JobLifecycleTests {
         #expect(job.exitCode == 42)
         #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
         try await job.close()
-        expectNothingLeft(path: job.path, processes: [sleeper])
+        expectNothingLeft(path: job.path.string, processes: [sleeper])
     }
 
     @Test func freezeStopsABusyLoopAndThawResumesIt() async throws {
@@ -82,7 +82,7 @@ struct JobLifecycleTests {
         var sleeper: ProcessHandle?
         do {
             let job = try JobObject.create(name: uniqueJobName())
-            path = job.path
+            path = job.path.string
             sleeper = try job.spawn("sleep", "1000")
         }
         #expect(await sleeper!.wait() == .signaled(signal: SIGKILL, coreDumped: false))
@@ -106,7 +106,7 @@ struct JobLifecycleTests {
         let owner = try JobObject.open(name: name, killOnClose: true)
         try await owner.close()
         #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
-        expectNothingLeft(path: job.path, processes: [sleeper])
+        expectNothingLeft(path: job.path.string, processes: [sleeper])
     }
 
     @Test func closedHandleRefusesToSpawn() async throws {
@@ -115,7 +115,7 @@ struct JobLifecycleTests {
         let error = #expect(throws: JobObjectError.self) { try job.spawn("true") }
         #expect(error?.code == .jobClosed)
         try await job.close()
-        expectNothingLeft(path: job.path)
+        expectNothingLeft(path: job.path.string)
     }
 
     @Test func assignMovesAnExistingProcessVerifiedByPidfd() async throws {
@@ -131,15 +131,15 @@ struct JobLifecycleTests {
         #expect(error?.code == .processExited)
         try await outside.close()
         try await target.close()
-        expectNothingLeft(path: target.path, processes: [sleeper])
-        expectNothingLeft(path: outside.path)
+        expectNothingLeft(path: target.path.string, processes: [sleeper])
+        expectNothingLeft(path: outside.path.string)
     }
 
     @Test func nestedCgroupsMadeInsideTheJobAreRemoved() async throws {
         let job = try JobObject.create(name: uniqueJobName())
-        let inner = job.path + "/inner/deeper"
-        #expect(mkdir(job.path + "/inner", 0o755) == 0 && mkdir(inner, 0o755) == 0)
+        let inner = job.path.string + "/inner/deeper"
+        #expect(mkdir(job.path.string + "/inner", 0o755) == 0 && mkdir(inner, 0o755) == 0)
         try await job.close()
-        expectNothingLeft(path: job.path)
+        expectNothingLeft(path: job.path.string)
     }
 }

@@ -175,7 +175,7 @@ struct JobsupInitTests {
             let process = try await Self.startReady(["--name", name], "echo ready; read line; echo \"got $line\"", in: job) {
                 $0.standardInput = .pipe
             }
-            let events = job.path + "/jobobjects/\(name)/cgroup.events"
+            let events = job.path.string + "/jobobjects/\(name)/cgroup.events"
             #expect(kill(process.pid, signal) == 0)
             #expect(await eventually { Self.isFrozen(events) && Self.state(process.pid) == "T" })
             #expect(kill(process.pid, SIGCONT) == 0)
@@ -194,7 +194,7 @@ struct JobsupInitTests {
     @Test func ctrlZAndFgAtATerminalFreezeAndThawTheWholeJob() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let name = uniqueJobName()
-            let events = job.path + "/jobobjects/\(name)/cgroup.events"
+            let events = job.path.string + "/jobobjects/\(name)/cgroup.events"
             // `script` gives bash a pty as its controlling terminal; its
             // input is what the test types.
             let shell = try spawnPiped(job, ["script", "-qfec", "bash --norc --noprofile -i", "/dev/null"], stderr: true) {

@@ -166,7 +166,7 @@ struct JobsupManageTests {
             // The first jobsup moved into a supervisor leaf and gave our job's
             // children controllers, so our job can hold no more processes:
             // the management commands run from a sibling job.
-            let parent = job.path + "/" + JobParent.defaultName
+            let parent = job.path.string + "/" + JobParent.defaultName
             try await withJobObject(name: uniqueJobName()) { manager async throws in
                 let set = try await Jobsup.run(
                     ["limits", name, "--cgroup-parent", parent, "--memory-max", "256M", "--pids-max", "50", "--format", "json"], in: manager

@@ -37,7 +37,7 @@ struct LimitsTests {
             #expect(!isGone(sleeper))
         }
         try await bystander.close()
-        expectNothingLeft(path: bystander.path, processes: [sleeper])
+        expectNothingLeft(path: bystander.path.string, processes: [sleeper])
     }
 
     @Test(.enabled(if: Tier.has("memory")))
@@ -140,11 +140,11 @@ struct LimitsTests {
             // period.
             var stat: [Substring: Substring] = [:]
             let reached = await eventually(within: .seconds(300)) {
-                stat = (try? String(contentsOfFile: job.path + "/cpu.stat", encoding: .utf8))?.keyedValues ?? [:]
+                stat = (try? String(contentsOfFile: job.path.string + "/cpu.stat", encoding: .utf8))?.keyedValues ?? [:]
                 return (Int(stat["usage_usec"] ?? "0") ?? 0) >= 100_000 && (Int(stat["nr_throttled"] ?? "0") ?? 0) > 0
             }
             #expect(reached, "cpu.stat: \(stat)")
-            stat = try String(contentsOfFile: job.path + "/cpu.stat", encoding: .utf8).keyedValues
+            stat = try String(contentsOfFile: job.path.string + "/cpu.stat", encoding: .utf8).keyedValues
             let usage = Double(stat["usage_usec"] ?? "0") ?? 0
             let periods = Double(stat["nr_periods"] ?? "0") ?? 0
             #expect(periods > 0)

@@ -17,17 +17,17 @@ struct OwnerDeathTests {
             let owner = try spawnPiped(
                 outer,
                 [
-                    jobsupPath, "run", "--name", inner, "--cgroup-parent", outer.path + "/jobs",
+                    jobsupPath, "run", "--name", inner, "--cgroup-parent", outer.path.string + "/jobs",
                     "--", "sh", "-c", "setsid sh -c 'sleep 1000 & echo $!' & wait; sleep 1000 & echo ready; wait",
                 ])
             let lines = await PipeReader.readUntil("ready", from: owner.standardOutput!)
             let daemon = try #require(lines.first.flatMap { pid_t($0) })
-            let job = try JobObject.open(name: inner, parent: outer.path + "/jobs")
+            let job = try JobObject.open(name: inner, parent: outer.path.appending("jobs"))
             let members = try job.processIDs().map(watch)
             #expect(members.map(\.pid).contains(daemon) && members.count == 3)
 
             // Cgroups the payload made inside its job go too, however deep.
-            var nested = job.path
+            var nested = job.path.string
             for level in 0..<12 {
                 nested += "/nested\(level)"
                 #expect(mkdir(nested, 0o755) == 0)
@@ -46,9 +46,9 @@ struct OwnerDeathTests {
             // bound, not waitUntilEmpty: a watchdog that lost the job must
             // fail the test, not hang it.)
             #expect(await eventually(within: .seconds(90)) { (try? job.isEmpty) != false })
-            #expect(await eventually(within: .seconds(90)) { access(job.path, F_OK) != 0 })
+            #expect(await eventually(within: .seconds(90)) { access(job.path.string, F_OK) != 0 })
             try owner.standardOutput!.close()
-            expectNothingLeft(path: job.path, processes: members)
+            expectNothingLeft(path: job.path.string, processes: members)
         }
     }
 
@@ -60,9 +60,12 @@ struct OwnerDeathTests {
             let inner = uniqueJobName()
             let owner = try spawnPiped(
                 outer,
-                [jobsupPath, "run", "--name", inner, "--cgroup-parent", outer.path + "/jobs", "--", "sh", "-c", "echo ready; sleep 1000"])
+                [
+                    jobsupPath, "run", "--name", inner, "--cgroup-parent", outer.path.string + "/jobs", "--", "sh", "-c",
+                    "echo ready; sleep 1000",
+                ])
             _ = await PipeReader.readUntil("ready", from: owner.standardOutput!)
-            let job = try JobObject.open(name: inner, parent: outer.path + "/jobs")
+            let job = try JobObject.open(name: inner, parent: outer.path.appending("jobs"))
             let members = try job.processIDs().map(watch)
             var first: pid_t?
             #expect(
@@ -76,13 +79,13 @@ struct OwnerDeathTests {
             #expect(
                 await eventually {
                     guard let next = Self.watchdog(of: owner.pid), next != first else { return false }
-                    return Self.table(of: next).contains(job.path)
+                    return Self.table(of: next).contains(job.path.string)
                 }, "no new watchdog took the job over")
             try owner.signal(.kill)
             #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
-            #expect(await eventually(within: .seconds(90)) { access(job.path, F_OK) != 0 })
+            #expect(await eventually(within: .seconds(90)) { access(job.path.string, F_OK) != 0 })
             try owner.standardOutput!.close()
-            expectNothingLeft(path: job.path, processes: members)
+            expectNothingLeft(path: job.path.string, processes: members)
         }
     }
 
@@ -116,7 +119,7 @@ struct OwnerDeathTests {
     @Test func watchdogHoldsOnlyItsDescriptorsAndBlocksEverySignal() async throws {
         let job = try JobObject.create(name: uniqueJobName())
         let watchdog = JobWatchdog()
-        try watchdog.watch(job.path, parent: nil)
+        try watchdog.watch(job.path.string, parent: nil)
         let pid = try #require(watchdog.pid)
         #expect(await eventually { commandName(pid) == "jobobjects-wd" })
         expectOnlyItsOwn(pid)
@@ -124,12 +127,12 @@ struct OwnerDeathTests {
         // Delivered and held pending (0x4203 = TERM, INT, HUP and USR1), not acted on.
         #expect(statusField(pid, "ShdPnd") == "0000000000004203")
         #expect(processState(pid) != "Z" && processState(pid) != nil)
-        watchdog.killAndRemove(job.path)
-        #expect(await eventually { access(job.path, F_OK) != 0 })
+        watchdog.killAndRemove(job.path.string)
+        #expect(await eventually { access(job.path.string, F_OK) != 0 })
         #expect(watchdog.stopIfIdle())
         #expect(processState(pid) == nil)
         try? await job.close()
-        expectNothingLeft(path: job.path)
+        expectNothingLeft(path: job.path.string)
     }
 
     /// After a second of watching a job as a forked copy of this process, the
@@ -140,7 +143,7 @@ struct OwnerDeathTests {
         let job = try JobObject.create(name: uniqueJobName())
         let sleeper = try job.spawn("/bin/sleep", "1000")
         let watchdog = JobWatchdog()
-        try watchdog.watch(job.path, parent: nil)
+        try watchdog.watch(job.path.string, parent: nil)
         let pid = try #require(watchdog.pid)
         #expect(await eventually { commandLine(pid) == "jobobjects-watchdog\0" })
         #expect(await eventually { commandName(pid) == "jobobjects-wd" })
@@ -148,13 +151,13 @@ struct OwnerDeathTests {
             try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
                 == FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
         expectOnlyItsOwn(pid)
-        watchdog.killAndRemove(job.path)
+        watchdog.killAndRemove(job.path.string)
         #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
-        #expect(await eventually { access(job.path, F_OK) != 0 })
+        #expect(await eventually { access(job.path.string, F_OK) != 0 })
         #expect(watchdog.stopIfIdle())
         #expect(processState(pid) == nil)
         try? await job.close()
-        expectNothingLeft(path: job.path, processes: [sleeper])
+        expectNothingLeft(path: job.path.string, processes: [sleeper])
     }
 
     /// Records wait in the watchdog's socket without waking it; when the
@@ -166,17 +169,17 @@ struct OwnerDeathTests {
         let watchdog = JobWatchdog()
         for i in 0..<5000 {
             // Paths that name no cgroup: the watchdog only records them.
-            let path = job.parent.path + "/no-such-job-\(i)"
+            let path = job.parent.path.string + "/no-such-job-\(i)"
             try watchdog.watch(path, parent: nil)
             watchdog.unwatch(path)
         }
-        try watchdog.watch(job.path, parent: nil)
-        watchdog.killAndRemove(job.path)
+        try watchdog.watch(job.path.string, parent: nil)
+        watchdog.killAndRemove(job.path.string)
         #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
-        #expect(await eventually { access(job.path, F_OK) != 0 })
+        #expect(await eventually { access(job.path.string, F_OK) != 0 })
         #expect(watchdog.stopIfIdle())
         try? await job.close()
-        expectNothingLeft(path: job.path, processes: [sleeper])
+        expectNothingLeft(path: job.path.string, processes: [sleeper])
     }
 
     @Test func prestartedWatchdogIsTheOneThatWatches() async throws {
@@ -185,14 +188,14 @@ struct OwnerDeathTests {
         let watchdog = JobWatchdog()
         #expect(watchdog.prestart())
         let pid = try #require(watchdog.pid)
-        try watchdog.watch(job.path, parent: nil)
+        try watchdog.watch(job.path.string, parent: nil)
         #expect(watchdog.pid == pid)
         #expect(!watchdog.stopIfIdle())
-        watchdog.unwatch(job.path)
+        watchdog.unwatch(job.path.string)
         #expect(watchdog.stopIfIdle())
         #expect(kill(pid, 0) != 0)
         try await job.close()
-        expectNothingLeft(path: job.path)
+        expectNothingLeft(path: job.path.string)
     }
 
     /// Asked to stop when idle, the watchdog exits as the last job is
@@ -202,28 +205,28 @@ struct OwnerDeathTests {
         let first = try JobObject.create(name: uniqueJobName())
         let second = try JobObject.create(name: uniqueJobName())
         let watchdog = JobWatchdog()
-        try watchdog.watch(first.path, parent: nil)
-        try watchdog.watch(second.path, parent: nil)
+        try watchdog.watch(first.path.string, parent: nil)
+        try watchdog.watch(second.path.string, parent: nil)
         let pid = try #require(watchdog.pid)
         watchdog.stopWhenIdle()
-        watchdog.unwatch(first.path)
+        watchdog.unwatch(first.path.string)
         #expect(watchdog.pid == pid)
-        watchdog.unwatch(second.path)
+        watchdog.unwatch(second.path.string)
         #expect(watchdog.pid == nil)
         #expect(await eventually { processState(pid) == nil })
         #expect(watchdog.stopIfIdle())
 
-        try watchdog.watch(first.path, parent: nil)
+        try watchdog.watch(first.path.string, parent: nil)
         let next = try #require(watchdog.pid)
         #expect(next != pid)
-        watchdog.unwatch(first.path)
+        watchdog.unwatch(first.path.string)
         #expect(watchdog.pid == next)
         #expect(watchdog.stopIfIdle())
         #expect(processState(next) == nil)
         try await first.close()
         try await second.close()
-        expectNothingLeft(path: first.path)
-        expectNothingLeft(path: second.path)
+        expectNothingLeft(path: first.path.string)
+        expectNothingLeft(path: second.path.string)
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 @testable import JobObjects
 @testable import JobObjectsPayload
+import SystemPackage
 import Testing
 
 /// The owner of a payload is SIGKILLed: the watchdog kills the job and the
@@ -38,7 +39,7 @@ struct PayloadOwnerDeathTests {
                 sandbox: {mode: \(mode.rawValue)}
                 """)
             try makeFIFO(fixture.volume + "/up")
-            let parent = outer.path + "/jobs"
+            let parent = outer.path.string + "/jobs"
             let owner: ProcessHandle
             switch ownerKind {
             case .library:
@@ -55,7 +56,7 @@ struct PayloadOwnerDeathTests {
             let locks = (try? FileManager.default.contentsOfDirectory(atPath: "/run/jobobjects/.uids")) ?? []
             let uid = try #require(locks.compactMap { UInt32($0) }.first { (bounds[0]...bounds[1]).contains($0) })
             let jobPath = parent + "/" + name
-            let job = try JobObject.open(name: name, parent: parent)
+            let job = try JobObject.open(name: name, parent: FilePath(parent))
             let members = try job.processIDs().map(watch)
             #expect(members.count >= 2)
             #expect(liveProcessUIDs().contains(uid))

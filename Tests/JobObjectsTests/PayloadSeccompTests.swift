@@ -157,6 +157,6 @@ struct PayloadSeccompTests {
             "\(message)")
         #expect(message.contains("bad.json:2: syscalls[0].names[1]: unknown system call \"not_a_syscall\""), "\(message)")
         let parent = try JobParent.resolve()
-        expectPayloadStorageGone(name: name, jobPath: parent.path + "/" + name, uid: nil)
+        expectPayloadStorageGone(name: name, jobPath: parent.path.string + "/" + name, uid: nil)
     }
 }

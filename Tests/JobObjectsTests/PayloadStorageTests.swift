@@ -203,7 +203,7 @@ extension PayloadStorageTests {
         let bounds = range.dropFirst().dropLast().split(separator: "-").compactMap { UInt32($0) }
         let locks = (try? FileManager.default.contentsOfDirectory(atPath: "/run/jobobjects/.uids")) ?? []
         #expect(!locks.compactMap { UInt32($0) }.contains { (bounds[0]...bounds[1]).contains($0) })
-        expectPayloadStorageGone(name: name, jobPath: parent.path + "/" + name, uid: nil)
+        expectPayloadStorageGone(name: name, jobPath: parent.path.string + "/" + name, uid: nil)
     }
 
     @Test func storageWhoseOwnerAndJanitorDiedIsReclaimed() async throws {

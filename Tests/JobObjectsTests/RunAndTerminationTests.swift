@@ -38,7 +38,7 @@ struct RunAndTerminationTests {
         #expect(result.standardOutputText == "out\n")
         #expect(result.standardErrorText == "err\n")
         try await job.close()
-        expectNothingLeft(path: job.path)
+        expectNothingLeft(path: job.path.string)
     }
 
     @Test func runCollectsMoreThanAPipeHolds() async throws {
@@ -49,7 +49,7 @@ struct RunAndTerminationTests {
         #expect(result.status == .exited(code: 0))
         #expect(result.standardOutput.count == 3 << 20 && result.standardError.count == 3 << 20)
         try await job.close()
-        expectNothingLeft(path: job.path)
+        expectNothingLeft(path: job.path.string)
     }
 
     @Test func outputBeyondTheLimitKillsTheProcessAndSaysSo() async throws {
@@ -64,7 +64,7 @@ struct RunAndTerminationTests {
         #expect(await eventually { (try? job.isEmpty) == true })
         await #expect(throws: JobObjectError.self) { try await job.run(SpawnOptions("/bin/true"), outputLimit: -1) }
         try await job.close()
-        expectNothingLeft(path: job.path)
+        expectNothingLeft(path: job.path.string)
     }
 
     /// Chunks arrive while the process runs, not only at its end.
@@ -83,7 +83,7 @@ struct RunAndTerminationTests {
         try process.standardInput!.close()
         #expect(await process.wait() == .exited(code: 0))
         try await job.close()
-        expectNothingLeft(path: job.path, processes: [process])
+        expectNothingLeft(path: job.path.string, processes: [process])
     }
 
     @Test func gracefulTerminationSaysWhatItHadToDo() async throws {
@@ -113,7 +113,7 @@ struct RunAndTerminationTests {
         #expect(immediate == .killedAfterGrace(signalled: 0), "\(immediate)")
         #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
         try await job.close()
-        expectNothingLeft(path: job.path, processes: [polite, shell, sleeper])
+        expectNothingLeft(path: job.path.string, processes: [polite, shell, sleeper])
     }
 
     /// Shells that fork as fast as they can: a sweep that listed the job once
@@ -136,7 +136,7 @@ struct RunAndTerminationTests {
         #expect(await eventually(within: .seconds(60)) { (try? job.isEmpty) == true })
         for shell in shells { #expect(await shell.wait() == .signaled(signal: SIGTERM, coreDumped: false)) }
         try await job.close()
-        expectNothingLeft(path: job.path, processes: shells)
+        expectNothingLeft(path: job.path.string, processes: shells)
     }
 }
 
@@ -154,6 +154,6 @@ extension RunAndTerminationTests {
         #expect(try job.processIDs() == [second.pid])
         #expect(second.exitStatus == nil)
         try await job.close()
-        expectNothingLeft(path: job.path, processes: [first, second])
+        expectNothingLeft(path: job.path.string, processes: [first, second])
     }
 }

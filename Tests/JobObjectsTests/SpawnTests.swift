@@ -27,7 +27,7 @@ struct SpawnTests {
         #expect(output.contains("0::/\n"), "\(output)")
         #expect(await process.wait() == .exited(code: 0))
         try await job.close()
-        expectNothingLeft(path: job.path, processes: [process])
+        expectNothingLeft(path: job.path.string, processes: [process])
     }
 
     /// clone3 only where the kernel offers it and this build has it; clone
@@ -53,12 +53,12 @@ struct SpawnTests {
     @Test func spawnedPidIsListedInCgroupProcs() async throws {
         let job = try JobObject.create(name: uniqueJobName())
         let sleeper = try job.spawn("sleep", "1000")
-        let procs = try String(contentsOfFile: job.path + "/cgroup.procs", encoding: .utf8)
+        let procs = try String(contentsOfFile: job.path.string + "/cgroup.procs", encoding: .utf8)
         #expect(procs.split(separator: "\n").contains(Substring(String(sleeper.pid))))
         #expect(try job.processIDs() == [sleeper.pid])
         try await job.close()
         #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
-        expectNothingLeft(path: job.path, processes: [sleeper])
+        expectNothingLeft(path: job.path.string, processes: [sleeper])
     }
 
     @Test func exitStatusesDistinguishCodeSignalAndCore() async throws {
@@ -106,7 +106,7 @@ struct SpawnTests {
                 return Set(text.split(separator: "\0"))
             }
             let ours = Set(Spawner.currentEnvironment().map { Substring($0) })
-            let inherited = try await environment(of: spawnPiped(job, ["/usr/bin/env", "-0"]))
+            let inherited = try await environment(of: spawnPiped(job, ["/usr/bin/env", "-0"]) { $0.environment = .inherit })
             #expect(inherited == ours)
             let updated = try await environment(
                 of: spawnPiped(job, ["/usr/bin/env", "-0"]) {

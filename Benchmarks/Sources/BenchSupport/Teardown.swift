@@ -31,7 +31,7 @@ public enum Teardown {
         let start = MonotonicClock.now()
         try await filled.job.close()
         let elapsed = MonotonicClock.now() - start
-        guard access(filled.job.path, F_OK) != 0 else { throw BenchError("\(filled.job.path) still exists after close()") }
+        guard access(filled.job.path.string, F_OK) != 0 else { throw BenchError("\(filled.job.path) still exists after close()") }
         for member in filled.members { _ = await member.wait() }
         return elapsed
     }

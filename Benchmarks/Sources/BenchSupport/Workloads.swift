@@ -11,7 +11,7 @@ public enum Workloads {
 
     /// The job parent the library resolves (the floors create their cgroups in it too).
     public static func jobParent() throws -> String {
-        try JobParent.resolve().path
+        try JobParent.resolve().path.string
     }
 
     /// A name unique within this run, for jobs the benchmarks create.

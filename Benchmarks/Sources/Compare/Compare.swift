@@ -37,11 +37,11 @@ struct Compare {
             host: Report.Host(
                 spawnPath: KernelFeatures.current.spawnPath.description,
                 kernelFeatures: KernelFeatures.current.description,
-                jobParent: parent.path,
+                jobParent: parent.path.string,
                 controllers: delegation.controllers,
                 cgroupKill: delegation.cgroupKill,
                 smoke: settings.smoke))
-        let sets = Sets(settings: settings, parent: parent.path)
+        let sets = Sets(settings: settings, parent: parent.path.string)
         let steps: [(String, () async throws -> SetResult)] = [
             ("spawn", sets.spawn), ("memory", sets.memory), ("signal", sets.signal), ("teardown", sets.teardown),
             ("lifecycle", sets.lifecycle), ("exit-event", sets.exitEvent), ("throughput", sets.throughput),

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// The cgroup under which jobs are created.
 ///
@@ -10,7 +11,9 @@ import Synchronization
 /// creates is removed again once its last job has left.
 public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// The parent's directory, e.g. `/sys/fs/cgroup/unified/jobobjects`.
-    public let path: String
+    public var path: FilePath { FilePath(cgroupPath) }
+    /// The same, as the text the system calls take.
+    let cgroupPath: String
     /// The cgroup2 hierarchy the parent is in.
     public let hierarchy: CgroupHierarchy
     /// The default parent is made on demand and removed again by the last
@@ -25,11 +28,11 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     public static let supervisorLeafName = "supervisor"
 
     /// Resolves the parent without creating anything.
-    public static func resolve(_ explicit: String? = nil) throws(JobObjectError) -> JobParent {
+    public static func resolve(_ explicit: FilePath? = nil) throws(JobObjectError) -> JobParent {
         let hierarchy = try CgroupHierarchy.discover()
         let fromEnvironment = getenv(environmentVariable).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-        guard let given = explicit ?? fromEnvironment else {
-            return JobParent(path: CgroupPath.join(hierarchy.delegationRoot, defaultName), hierarchy: hierarchy, isDefault: true)
+        guard let given = explicit?.string ?? fromEnvironment else {
+            return JobParent(cgroupPath: CgroupPath.join(hierarchy.delegationRoot, defaultName), hierarchy: hierarchy, isDefault: true)
         }
         let mount = hierarchy.mountPoint
         let path: String
@@ -48,15 +51,15 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
                 .invalidArgument, "job parent \(given) must not contain \".\" or \"..\" components", operation: "resolve job parent",
                 path: given)
         }
-        return JobParent(path: path, hierarchy: hierarchy, isDefault: false)
+        return JobParent(cgroupPath: path, hierarchy: hierarchy, isDefault: false)
     }
 
     /// Creates the parent directory when missing and checks that jobs can
     /// be made in it.
     func prepare() throws(JobObjectError) {
-        if Self.prepared.withLock({ $0.contains(path) }) { return }
+        if Self.prepared.withLock({ $0.contains(cgroupPath) }) { return }
         try prepareAnew()
-        Self.prepared.withLock { $0.append(path) }
+        Self.prepared.withLock { $0.append(cgroupPath) }
     }
 
     /// Parents this process has prepared: made or found, and checked.
@@ -65,7 +68,7 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     private static let prepared = Mutex<[String]>([])
 
     func forgetPrepared() {
-        Self.prepared.withLock { $0.removeAll { $0 == path } }
+        Self.prepared.withLock { $0.removeAll { $0 == cgroupPath } }
     }
 
     private func prepareAnew() throws(JobObjectError) {
@@ -73,23 +76,23 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
             throw JobObjectError(
                 .parentNotWritable,
                 "the cgroup2 mount \(hierarchy.mountPoint) is read-only; jobs need a writable cgroup2 (in a container: a private cgroup namespace with a writable /sys/fs/cgroup)",
-                operation: "prepare job parent", path: path)
+                operation: "prepare job parent", path: cgroupPath)
         }
-        switch Syscall.mkdir(path, 0o755) {
+        switch Syscall.mkdir(cgroupPath, 0o755) {
         case .success:
-            CgroupSetUp.madeParent(path)
+            CgroupSetUp.madeParent(cgroupPath)
             return  // made by this process, so it may make jobs in it
         case .failure(.fileExists): break
         case .failure(.noSuchFileOrDirectory):
             throw JobObjectError(
                 .jobNotFound,
-                "the job parent's own parent \(CgroupPath.parent(of: path)) does not exist; create it or choose another parent",
-                operation: "prepare job parent", path: path, errno: .noSuchFileOrDirectory)
+                "the job parent's own parent \(CgroupPath.parent(of: cgroupPath)) does not exist; create it or choose another parent",
+                operation: "prepare job parent", path: cgroupPath, errno: .noSuchFileOrDirectory)
         case .failure(let errno):
-            throw JobObjectError.system(errno, operation: "prepare job parent", path: path, what: "create the job parent")
+            throw JobObjectError.system(errno, operation: "prepare job parent", path: cgroupPath, what: "create the job parent")
         }
-        if case .failure(let errno) = Syscall.access(path + "/cgroup.procs", W_OK) {
-            throw JobObjectError.system(errno, operation: "prepare job parent", path: path, what: "write to the job parent")
+        if case .failure(let errno) = Syscall.access(cgroupPath + "/cgroup.procs", W_OK) {
+            throw JobObjectError.system(errno, operation: "prepare job parent", path: cgroupPath, what: "write to the job parent")
         }
     }
 
@@ -98,30 +101,32 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// made but never let a process be moved into it (a member of another
     /// job, in that job's namespace, pointed at a parent elsewhere).
     func checkReachable() throws(JobObjectError) {
-        guard hierarchy.namespacePath(of: path) == nil, hierarchy.hasNamespaceDelegation else { return }
+        guard hierarchy.namespacePath(of: cgroupPath) == nil, hierarchy.hasNamespaceDelegation else { return }
         throw JobObjectError(
             .parentNotDelegated,
             "the job parent lies outside this process's cgroup namespace (rooted at \(hierarchy.namespaceView.directory)), and with cgroup2's nsdelegate no process can be moved there from here; use a parent inside \(hierarchy.namespaceView.directory), such as the default one",
-            operation: "create job", path: path)
+            operation: "create job", path: cgroupPath)
     }
 
     /// Whether the parent goes with its last job: the default one, or one
     /// this process created (the watchdog removes it too, should this
     /// process die first).
-    var removesItself: Bool { isDefault || CgroupSetUp.isMadeParent(path) }
+    var removesItself: Bool { isDefault || CgroupSetUp.isMadeParent(cgroupPath) }
 
     /// Removes the default parent, or one this process created, once no job
     /// is left in it (another process's job keeps it: rmdir then fails with
     /// EBUSY and that is fine).
     func removeIfUnused() {
         guard removesItself else { return }
-        if case .success = Syscall.rmdir(path) { forgetPrepared() }
+        if case .success = Syscall.rmdir(cgroupPath) { forgetPrepared() }
     }
 
     /// The controllers jobs under this parent can use: those listed in its
     /// `cgroup.controllers` (what its own parent passes down).
     public func availableControllers() -> Set<String> {
-        let source = access(path, F_OK) == 0 ? path + "/cgroup.controllers" : CgroupPath.parent(of: path) + "/cgroup.subtree_control"
+        let source =
+            access(cgroupPath, F_OK) == 0
+            ? cgroupPath + "/cgroup.controllers" : CgroupPath.parent(of: cgroupPath) + "/cgroup.subtree_control"
         guard case .success(let text) = FileContents.read(source) else { return [] }
         return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }
@@ -129,7 +134,7 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// What this parent and kernel offer, as a value a caller can print.
     public func report() -> DelegationReport {
         DelegationReport(
-            mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: path,
+            mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: cgroupPath,
             controllers: availableControllers().sorted(),
             cgroupKill: cgroupKillPresent(), namespaceDelegation: hierarchy.hasNamespaceDelegation,
             kernel: KernelFeatures.current)
@@ -138,13 +143,13 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// cgroup.kill exists in every non-root cgroup on Linux 5.14+; the root
     /// has none, so look in the parent or, before it exists, the own cgroup.
     private func cgroupKillPresent() -> Bool? {
-        for directory in [path, hierarchy.ownCgroup] where directory != hierarchy.mountPoint {
+        for directory in [cgroupPath, hierarchy.ownCgroup] where directory != hierarchy.mountPoint {
             if access(directory, F_OK) == 0 { return access(directory + "/cgroup.kill", F_OK) == 0 }
         }
         return nil
     }
 
-    public var description: String { path }
+    public var description: String { cgroupPath }
 }
 
 /// What a job parent and the kernel offer.

@@ -49,7 +49,7 @@ extension JobObject {
     /// nothing will remove the job but whoever finds it. False for a job
     /// whose owner lives, and for one with no record (detached jobs).
     public var isAbandoned: Bool {
-        JobOwnerRecord.read(path)?.ownerIsGone ?? false
+        JobOwnerRecord.read(cgroupPath)?.ownerIsGone ?? false
     }
 
     /// Kills and removes the job, and its parent when that removes itself
@@ -80,12 +80,12 @@ extension JobParent {
     /// calls it on demand.
     @discardableResult
     public func reclaimAbandonedJobs() -> [String] {
-        guard case .success(let names) = Syscall.listDirectory(path, directoriesOnly: true) else { return [] }
+        guard case .success(let names) = Syscall.listDirectory(cgroupPath, directoriesOnly: true) else { return [] }
         var reclaimed: [String] = []
         for name in names.sorted() {
             // The record is read through the descriptor that then kills: a
             // job made anew under the same name in between is not touched.
-            guard let job = try? CgroupDirectory(opening: CgroupPath.join(path, name)),
+            guard let job = try? CgroupDirectory(opening: CgroupPath.join(cgroupPath, name)),
                 JobOwnerRecord.read(job.fd)?.ownerIsGone == true
             else { continue }
             if AbandonedJob.killAndRemove(job) { reclaimed.append(name) }
@@ -100,8 +100,8 @@ extension JobParent {
     /// `reclaimAbandonedJobs`, the first time this process makes a job here.
     func reclaimAbandonedJobsOnce() {
         let first = Self.reclaimed.withLock { parents in
-            if parents.contains(path) { return false }
-            parents.append(path)
+            if parents.contains(cgroupPath) { return false }
+            parents.append(cgroupPath)
             return true
         }
         if first { reclaimAbandonedJobs() }

@@ -54,7 +54,9 @@ public final class JobObject: Sendable, CustomStringConvertible {
     private enum Lifecycle { case open, closing, closed, detached }
 
     /// The job's cgroup directory.
-    public var path: String { directory.path }
+    public var path: FilePath { FilePath(directory.path) }
+    /// The same, as the text the system calls take.
+    var cgroupPath: String { directory.path }
 
     // MARK: Creating and opening
 
@@ -71,12 +73,12 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// machine to the process that listens, so a caller that never reads
     /// descendant events passes false.
     public static func create(
-        name: String? = nil, parent: String? = nil, limits: JobLimits = JobLimits(),
+        name: String? = nil, parent: FilePath? = nil, limits: JobLimits = JobLimits(),
         killOnClose: Bool = true, trackDescendants: Bool = true
     ) throws(JobObjectError) -> JobObject {
         let jobName = try name.map { name throws(JobObjectError) in try JobName(name) } ?? JobName.generate()
         let parent = try JobParent.resolve(parent)
-        let path = CgroupPath.join(parent.path, jobName.value)
+        let path = CgroupPath.join(parent.cgroupPath, jobName.value)
         try limits.validate()
         try parent.checkReachable()
         try parent.prepare()
@@ -93,7 +95,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             case .failure(.fileExists):
                 throw JobObjectError(
                     .jobExists,
-                    "a job named \"\(jobName)\" already exists under \(parent.path); choose another name, or open it with JobObject.open(name:)",
+                    "a job named \"\(jobName)\" already exists under \(parent.cgroupPath); choose another name, or open it with JobObject.open(name:)",
                     operation: "create job", path: path, errno: .fileExists)
             case .failure(.noSuchFileOrDirectory):
                 // Another process removed the (default) parent as its last job left; make it again.
@@ -114,7 +116,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
                 trackDescendants: trackDescendants, isNew: true)
             try job.setLimits(limits)
             if killOnClose {
-                try JobWatchdog.shared.watch(path, parent: parent.removesItself ? parent.path : nil)
+                try JobWatchdog.shared.watch(path, parent: parent.removesItself ? parent.cgroupPath : nil)
                 JobOwnerRecord.markOwned(job.directory.fd)
             }
             parent.reclaimAbandonedJobsOnce()
@@ -129,12 +131,12 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// Opens an existing job by name, e.g. one created by another process.
     /// The handle can list, signal, freeze, account and terminate the job;
     /// closing it does not kill the job unless `killOnClose`.
-    public static func open(name: String, parent: String? = nil, killOnClose: Bool = false) throws(JobObjectError) -> JobObject {
+    public static func open(name: String, parent: FilePath? = nil, killOnClose: Bool = false) throws(JobObjectError) -> JobObject {
         let jobName = try JobName(name)
         let parent = try JobParent.resolve(parent)
-        let path = CgroupPath.join(parent.path, jobName.value)
+        let path = CgroupPath.join(parent.cgroupPath, jobName.value)
         guard access(path, F_OK) == 0 else {
-            throw JobObjectError(.jobNotFound, "no job named \"\(jobName)\" under \(parent.path)", operation: "open job", path: path)
+            throw JobObjectError(.jobNotFound, "no job named \"\(jobName)\" under \(parent.cgroupPath)", operation: "open job", path: path)
         }
         let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
         if killOnClose {
@@ -164,7 +166,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         try state.withLock { state throws(JobObjectError) -> CInt in
             if let open = state.procsFD { return open }
             let opened = try Syscall.openat(directory.fd, "cgroup.procs", O_WRONLY)
-                .orThrow("open job", path: path + "/cgroup.procs", what: "open for writing")
+                .orThrow("open job", path: cgroupPath + "/cgroup.procs", what: "open for writing")
             state.procsFD = opened
             return opened
         }
@@ -178,7 +180,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         // once it is empty.
         if lifecycle == .open || lifecycle == .closing, killsOnClose {
             _ = FileContents.write(at: directory.fd, "cgroup.kill", "1")
-            JobWatchdog.shared.killAndRemove(path)
+            JobWatchdog.shared.killAndRemove(cgroupPath)
         }
     }
 
@@ -254,7 +256,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             throw JobObjectError(.processExited, "process \(process.pid) has exited", operation: "assign process")
         case .failure(let errno):
             throw JobObjectError.system(
-                errno, operation: "assign process", path: path + "/cgroup.procs", what: "move process \(process.pid) into")
+                errno, operation: "assign process", path: cgroupPath + "/cgroup.procs", what: "move process \(process.pid) into")
         }
         guard case .success = Syscall.pidfdSendSignal(process.pidfd, 0) else {
             throw JobObjectError(.processExited, "process \(process.pid) exited while it was being assigned", operation: "assign process")
@@ -307,11 +309,11 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// `Self.maximumSignalPasses`; `terminate` ends such a job.)
     @discardableResult
     public func signal(_ signal: Signal) throws(JobObjectError) -> Int {
-        guard let prefix = parent.hierarchy.namespacePath(of: path) else {
+        guard let prefix = parent.hierarchy.namespacePath(of: cgroupPath) else {
             throw JobObjectError(
                 .invalidArgument,
                 "the job lies outside this process's cgroup namespace, so its members' pids cannot be checked before a signal; signal it from the namespace that holds it, or kill it (cgroup.kill)",
-                operation: "signal job", path: path)
+                operation: "signal job", path: cgroupPath)
         }
         var signalled: Set<pid_t> = []
         var delivered = 0
@@ -409,7 +411,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             try directory.write("cgroup.kill", "1")
             state.withLock { $0.killedThroughCgroup = true }
         case .freezeAndKill:
-            for dir in [path] + directory.descendants().reversed() {
+            for dir in [cgroupPath] + directory.descendants().reversed() {
                 guard case .success(let fd) = Syscall.open(dir, O_RDONLY | O_DIRECTORY) else { continue }
                 defer { Syscall.close(fd) }
                 if jobshim_kill_frozen_members(fd, 100) < 0 {
@@ -460,7 +462,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             // A job with no process left (as a rule, once its init exited)
             // goes with one rmdir, which the kernel refuses (EBUSY) while any
             // process or child cgroup remains: nothing to kill or wait for.
-            if case .failure = Syscall.rmdir(path) {
+            if case .failure = Syscall.rmdir(cgroupPath) {
                 try await killAndWaitUntilEmpty()
                 try await removeCgroups()
             }
@@ -470,7 +472,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             state.withLock { $0.lifecycle = .open }
             throw error
         }
-        JobWatchdog.shared.unwatch(path)
+        JobWatchdog.shared.unwatch(cgroupPath)
         state.withLock { $0.lifecycle = .closed }
         await eventMonitor.awaitDescendantExits()
         eventMonitor.stop()
@@ -483,8 +485,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
     /// payload made cgroups of its own), then the descendants are listed and
     /// each rmdir is retried a bounded number of times with a short back-off.
     private func removeCgroups() async throws(JobObjectError) {
-        if case .success = Syscall.rmdir(path) { return }
-        for dir in directory.descendants() + [path] {
+        if case .success = Syscall.rmdir(cgroupPath) { return }
+        for dir in directory.descendants() + [cgroupPath] {
             var attempt = 0
             while true {
                 switch Syscall.rmdir(dir) {
@@ -510,7 +512,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             return true
         }
         if wasOpen && killsOnClose {
-            JobWatchdog.shared.unwatch(path)
+            JobWatchdog.shared.unwatch(cgroupPath)
             JobOwnerRecord.clear(directory.fd)
         }
     }
@@ -526,7 +528,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
         let lifecycle = state.withLock { $0.lifecycle }
         guard lifecycle == .open else {
             throw JobObjectError(
-                .jobClosed, "the job handle is already \(lifecycle == .detached ? "detached" : "closed")", operation: operation, path: path)
+                .jobClosed, "the job handle is already \(lifecycle == .detached ? "detached" : "closed")", operation: operation,
+                path: cgroupPath)
         }
     }
 
@@ -540,7 +543,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         try ControllerDelegation.enable(limits.requiredControllers, under: parent)
         let missing = limits.requiredControllers.filter { !directory.has(Self.probeFile[$0] ?? "") }
         if let controller = missing.sorted().first {
-            throw ControllerDelegation.unavailable(controller, parent: parent, checked: path)
+            throw ControllerDelegation.unavailable(controller, parent: parent, checked: cgroupPath)
         }
         try limits.write(to: directory)
         state.withLock { state in
@@ -615,7 +618,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         return accounting
     }
 
-    public var description: String { "job \(name) (\(path))" }
+    public var description: String { "job \(name) (\(cgroupPath))" }
 }
 
 extension JobObject {
@@ -666,7 +669,7 @@ public enum TerminationMethod: Sendable, Equatable {
 
 /// Creates a job, runs `body` with it and closes it, also when `body` throws.
 public func withJobObject<R>(
-    name: String? = nil, parent: String? = nil, limits: JobLimits = JobLimits(),
+    name: String? = nil, parent: FilePath? = nil, limits: JobLimits = JobLimits(),
     _ body: (JobObject) async throws -> R
 ) async throws -> R {
     let job = try JobObject.create(name: name, parent: parent, limits: limits)

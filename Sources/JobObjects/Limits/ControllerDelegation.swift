@@ -22,19 +22,19 @@ enum ControllerDelegation {
     /// nothing above the parent is touched.
     static func bound(for parent: JobParent) -> String {
         let own = parent.hierarchy.delegationRoot
-        if parent.path.hasPrefix(own + "/") { return own }
+        if parent.cgroupPath.hasPrefix(own + "/") { return own }
         let mount = parent.hierarchy.mountPoint
-        var directory = parent.path
+        var directory = parent.cgroupPath
         while directory.hasPrefix(mount + "/") {
             directory = CgroupPath.parent(of: directory)
             if access(CgroupPath.join(directory, JobParent.supervisorLeafName), F_OK) == 0 { return directory }
         }
-        return parent.path
+        return parent.cgroupPath
     }
 
     private static func enable(_ controller: String, under parent: JobParent) throws(JobObjectError) {
         let bound = bound(for: parent)
-        var chain = [parent.path]
+        var chain = [parent.cgroupPath]
         while !listed(controller, in: chain[0] + "/cgroup.controllers") {
             if chain[0] == bound || chain[0] == parent.hierarchy.mountPoint {
                 throw unavailable(controller, parent: parent, checked: chain[0])
@@ -106,7 +106,7 @@ extension JobParent {
     /// `JobParent.undoSetUp()` moves it back and removes the leaf.
     public func moveCallerIntoLeaf(named leaf: String = JobParent.supervisorLeafName) throws(JobObjectError) {
         let own = hierarchy.delegationRoot
-        guard own != hierarchy.mountPoint, path.hasPrefix(own + "/") else { return }
+        guard own != hierarchy.mountPoint, cgroupPath.hasPrefix(own + "/") else { return }
         let target = CgroupPath.join(own, leaf)
         var made = false
         switch Syscall.mkdir(target, 0o755) {
