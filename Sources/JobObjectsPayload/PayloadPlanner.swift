@@ -1,5 +1,6 @@
 import JobObjects
 import Glibc
+import SystemPackage
 
 /// Resolves a spec against the system into a `PayloadPlan`, collecting
 /// every problem (with its field) rather than stopping at the first.
@@ -182,8 +183,9 @@ struct PayloadPlanner {
     )
         -> ([SpawnOptions.BindMount], [PayloadPlan.CreatedPath])
     {
-        var wanted: [(mount: SpawnOptions.BindMount, field: String)] = [
-            (SpawnOptions.BindMount(source: payloadDirectory, target: sandbox, readOnly: spec.sandbox.readOnly), "sandbox.mountPoint")
+        // Planned as text (FilePath has no prefix arithmetic); BindMounts at the end.
+        var wanted: [(mount: (source: String, target: String, readOnly: Bool), field: String)] = [
+            ((payloadDirectory, sandbox, spec.sandbox.readOnly), "sandbox.mountPoint")
         ]
         for (i, volume) in spec.volumeMounts.enumerated() {
             let field = "volumeMounts[\(i)]"
@@ -193,7 +195,7 @@ struct PayloadPlanner {
                 continue
             }
             let target = PayloadPaths.normalize(PayloadPaths.expand(volume.mountPath, sandbox: sandbox))
-            wanted.append((SpawnOptions.BindMount(source: source, target: target, readOnly: volume.readOnly), field + ".mountPath"))
+            wanted.append(((source, target, volume.readOnly), field + ".mountPath"))
         }
         // Outer mount points first, so that a mount inside another sees it.
         let ordered = wanted.enumerated().sorted { a, b in
@@ -231,7 +233,11 @@ struct PayloadPlanner {
                 )
             }
         }
-        return (ordered.map(\.mount), created)
+        let mounts = ordered.map { entry in
+            SpawnOptions.BindMount(
+                source: FilePath(entry.mount.source), target: FilePath(entry.mount.target), readOnly: entry.mount.readOnly)
+        }
+        return (mounts, created)
     }
 
     enum Kind { case directory, file, other }

@@ -41,7 +41,7 @@ final class PayloadStorage: Sendable {
     static func create(_ plan: PayloadPlan) throws(JobObjectError) -> PayloadStorage {
         let hostMounts = plan.mode == .hostVisible ? plan.mounts : []
         var record = PayloadRecord(owner: .current, mode: plan.mode)
-        record.mounts = hostMounts.map(\.target)
+        record.mounts = hostMounts.map(\.target.string)
         record.created = plan.createdPaths
         let storage = PayloadStorage(
             root: plan.storageRoot, mode: plan.mode, hostMounts: hostMounts,
@@ -134,13 +134,13 @@ final class PayloadStorage: Sendable {
         for mount in hostMounts {
             switch Syscall.mount(mount) {
             case .success:
-                state.withLock { $0.mounted.append(mount.target) }
+                state.withLock { $0.mounted.append(mount.target.string) }
             case .failure(let failure):
                 let what = failure.readOnlyStep ? "make the mount at \(mount.target) read-only" : "bind \(mount.source) at \(mount.target)"
-                if failure.readOnlyStep { state.withLock { $0.mounted.append(mount.target) } }
+                if failure.readOnlyStep { state.withLock { $0.mounted.append(mount.target.string) } }
                 throw JobObjectError(
                     .systemCallFailed, "cannot \(what) (mounting needs CAP_SYS_ADMIN)",
-                    operation: "mount payload storage", path: mount.target, errno: failure.errno)
+                    operation: "mount payload storage", path: mount.target.string, errno: failure.errno)
             }
         }
     }
@@ -192,6 +192,6 @@ final class PayloadStorage: Sendable {
     /// What the janitor releases if the owner dies: the host mounts (it
     /// unmounts them last first), then the record and the created paths.
     var janitorWork: (unmount: [String], remove: [String]) {
-        (hostMounts.map(\.target), [recordPath, root + "/.payload.new"] + createdPaths.reversed().map(\.path))
+        (hostMounts.map(\.target.string), [recordPath, root + "/.payload.new"] + createdPaths.reversed().map(\.path))
     }
 }

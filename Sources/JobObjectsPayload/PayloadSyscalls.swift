@@ -12,11 +12,11 @@ extension Syscall {
     /// `jobshim_apply_mount`). The error says which of the two failed.
     static func mount(_ mount: SpawnOptions.BindMount) -> Result<Void, MountFailure> {
         var keep: UInt = 0
-        if mount.readOnly, jobshim_mount_flags_of(mount.source, &keep) != 0 {
+        if mount.readOnly, jobshim_mount_flags_of(mount.source.string, &keep) != 0 {
             return .failure(MountFailure(readOnlyStep: false, errno: Errno(rawValue: Glibc.errno)))
         }
-        return mount.source.withCString { source in
-            mount.target.withCString { target in
+        return mount.source.withPlatformString { source in
+            mount.target.withPlatformString { target in
                 var entry = jobshim_mount(
                     source: source, target: target, fstype: nil,
                     flags: jobshim_ms_bind() | (mount.recursive ? jobshim_ms_rec() : 0),

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 @testable import JobObjects
 @testable import JobObjectsPayload
+import SystemPackage
 import Testing
 
 @Suite("payload storage: sandbox, volumes, unmount on init exit", .enabled(if: PayloadTier.isRoot, "mounts need root"))
@@ -222,7 +223,9 @@ extension PayloadStorageTests {
         record.mounts = [root + "/sandbox"]
         record.created = [.init(path: root, isDirectory: true), .init(path: root + "/sandbox", isDirectory: true)]
         #expect(FileManager.default.createFile(atPath: root + "/.payload", contents: Data(record.serialized.utf8)))
-        guard case .success = Syscall.mount(SpawnOptions.BindMount(source: fixture.payload, target: root + "/sandbox", readOnly: true))
+        guard
+            case .success = Syscall.mount(
+                SpawnOptions.BindMount(source: FilePath(fixture.payload), target: FilePath(root + "/sandbox"), readOnly: true))
         else {
             Issue.record("cannot bind-mount as root")
             return

@@ -135,11 +135,17 @@ public struct SpawnOptions: Sendable {
         /// Where `path`, as the child will see it, is found in the caller's
         /// namespace: under the innermost mount whose target holds it, in its
         /// source. Used to check executables and directories before the spawn.
-        public func callerPath(of path: String) -> String {
+        public func callerPath(of path: FilePath) -> FilePath {
+            FilePath(callerPath(of: path.string))
+        }
+
+        func callerPath(of path: String) -> String {
             for mount in mounts.reversed() {
-                if path == mount.target { return mount.source }
-                let prefix = mount.target.hasSuffix("/") ? mount.target : mount.target + "/"
-                if path.hasPrefix(prefix) { return mount.source + "/" + path.dropFirst(prefix.count) }
+                let target = mount.target.string
+                let source = mount.source.string
+                if path == target { return source }
+                let prefix = target.hasSuffix("/") ? target : target + "/"
+                if path.hasPrefix(prefix) { return source + "/" + path.dropFirst(prefix.count) }
             }
             return path
         }
@@ -148,16 +154,16 @@ public struct SpawnOptions: Sendable {
     /// A bind mount of `source` (in the caller's namespace) at `target`.
     public struct BindMount: Sendable, Hashable {
         /// The host path bound in.
-        public var source: String
+        public var source: FilePath
         /// Where it appears in the child's namespace.
-        public var target: String
+        public var target: FilePath
         /// Made read-only (the whole tree when recursive).
         public var readOnly: Bool
         /// `MS_REC`: bring the mounts below `source` along.
         public var recursive: Bool
 
         /// A bind mount of `source` at `target`, with the mounts below `source` unless `recursive` is false.
-        public init(source: String, target: String, readOnly: Bool, recursive: Bool = true) {
+        public init(source: FilePath, target: FilePath, readOnly: Bool, recursive: Bool = true) {
             self.source = source
             self.target = target
             self.readOnly = readOnly

@@ -228,12 +228,12 @@ enum Spawner {
             return JobObjectError(
                 .spawnFailed,
                 "cannot bind \(mount?.source ?? "?") at \(mount?.target ?? "?") in the child's mount namespace (the source and the mount point must both exist)",
-                operation: op, path: mount?.target, errno: errno)
+                operation: op, path: mount?.target.string, errno: errno)
         case Int(JOBSHIM_STAGE_MOUNT_READ_ONLY)..<Int(JOBSHIM_STAGE_MOUNT_READ_ONLY) + Int(JOBSHIM_MAX_MOUNTS):
             let mount = options.mountNamespace?.mounts[safe: Int(stage) - Int(JOBSHIM_STAGE_MOUNT_READ_ONLY)]
             return JobObjectError(
-                .spawnFailed, "cannot make the mount at \(mount?.target ?? "?") read-only", operation: op, path: mount?.target, errno: errno
-            )
+                .spawnFailed, "cannot make the mount at \(mount?.target ?? "?") read-only", operation: op, path: mount?.target.string,
+                errno: errno)
         default:
             return JobObjectError(.spawnFailed, "the child failed before exec (step \(stage))", operation: op, errno: errno)
         }
@@ -325,15 +325,15 @@ private final class PreparedMounts {
     init(_ namespace: SpawnOptions.MountNamespace?) throws(JobObjectError) {
         for mount in namespace?.mounts ?? [] {
             var keep: UInt = 0
-            if mount.readOnly, jobshim_mount_flags_of(mount.source, &keep) != 0 {
+            let source = mount.source.string
+            if mount.readOnly, jobshim_mount_flags_of(source, &keep) != 0 {
                 let errno = Errno(rawValue: Glibc.errno)
                 throw JobObjectError(
-                    .invalidArgument, "cannot bind \(mount.source): it cannot be read", operation: "spawn", path: mount.source, errno: errno
-                )
+                    .invalidArgument, "cannot bind \(source): it cannot be read", operation: "spawn", path: source, errno: errno)
             }
             var entry = jobshim_mount()
-            entry.source = UnsafePointer(keepString(mount.source))
-            entry.target = UnsafePointer(keepString(mount.target))
+            entry.source = UnsafePointer(keepString(source))
+            entry.target = UnsafePointer(keepString(mount.target.string))
             entry.fstype = nil
             entry.flags = jobshim_ms_bind() | (mount.recursive ? jobshim_ms_rec() : 0)
             entry.data = nil
