@@ -21,10 +21,10 @@ struct BadInputTests {
 
     @Test(arguments: ["", "..", "a/b", "x\ny"])
     func invalidNamesCreateNothing(_ name: String) throws {
-        let before = try FileManager.default.contentsOfDirectory(atPath: JobParent.resolve().hierarchy.mountPoint)
+        let before = try FileManager.default.contentsOfDirectory(atPath: JobParent.resolve().hierarchy.mountPoint.string)
         let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: name) }
         #expect(error?.code == .invalidJobName)
-        let after = try FileManager.default.contentsOfDirectory(atPath: JobParent.resolve().hierarchy.mountPoint)
+        let after = try FileManager.default.contentsOfDirectory(atPath: JobParent.resolve().hierarchy.mountPoint.string)
         // Tests running at the same time make and remove the shared default parent.
         #expect(Set(after).subtracting(before).subtracting([JobParent.defaultName]).isEmpty)
     }
@@ -74,11 +74,11 @@ struct BadInputTests {
     }
 
     @Test func aParentWhoseParentIsMissingIsAClearError() throws {
-        let parent = try JobParent.resolve().hierarchy.mountPoint + "/jobobjects-missing-\(getpid())/jobs"
+        let parent = try JobParent.resolve().hierarchy.mountPoint.string + "/jobobjects-missing-\(getpid())/jobs"
         let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: "x", parent: FilePath(parent)) }
         #expect(error?.code == .jobNotFound)
         #expect(error?.message.contains("does not exist") == true)
-        let root = try JobParent.resolve().hierarchy.mountPoint
+        let root = try JobParent.resolve().hierarchy.mountPoint.string
         #expect(access(root + "/jobobjects-missing-\(getpid())", F_OK) != 0)
     }
 
@@ -87,7 +87,7 @@ struct BadInputTests {
     /// mount, and nothing is made for it anywhere.
     @Test(arguments: ["/tmp/x", "/proc", "/jobs", "/"])
     func aParentOutsideTheMountIsRefused(_ parent: String) throws {
-        let mount = try JobParent.resolve().hierarchy.mountPoint
+        let mount = try JobParent.resolve().hierarchy.mountPoint.string
         guard !parent.hasPrefix(mount) else { return }
         let before = try FileManager.default.contentsOfDirectory(atPath: mount)
         let error = #expect(throws: JobObjectError.self) { try JobObject.create(name: uniqueJobName(), parent: FilePath(parent)) }

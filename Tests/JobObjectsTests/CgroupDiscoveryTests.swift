@@ -78,9 +78,9 @@ struct CgroupDiscoveryTests {
                     == (hasStatmount ? .notFound : .unavailable))
             #expect(CgroupHierarchy.confirmed(mountPoints: [parent], relative: name, pid: member.pid) == nil)
             // The control: from the real mount, the same process confirms.
-            let mount = try CgroupHierarchy.discover().mountPoint
+            let mount = try CgroupHierarchy.discover().mountPoint.string
             let relative = String(job.path.string.dropFirst(mount.count))
-            #expect(CgroupHierarchy.confirmed(mountPoints: [mount], relative: relative, pid: member.pid)?.ownCgroup == job.path.string)
+            #expect(CgroupHierarchy.confirmed(mountPoints: [mount], relative: relative, pid: member.pid)?.ownCgroup == job.path)
         }
         // Without statmount, a cgroup that is not this process's (as a mount
         // showing only a subtree would give) fails the confirmation.
@@ -141,7 +141,7 @@ struct CgroupDiscoveryTests {
             try FileManager.default.createDirectory(atPath: mount + "/" + directory, withIntermediateDirectories: true)
         }
         func bound(_ parent: String, own: String) -> String {
-            let hierarchy = CgroupHierarchy(mountPoint: mount, ownCgroup: mount + own, isReadOnly: false)
+            let hierarchy = CgroupHierarchy(mountPoint: FilePath(mount), ownCgroup: FilePath(mount + own), isReadOnly: false)
             return ControllerDelegation.bound(for: JobParent(cgroupPath: mount + parent, hierarchy: hierarchy, isDefault: false))
         }
         // Below the caller's own cgroup: from there (from the cgroup above
@@ -172,7 +172,7 @@ struct CgroupDiscoveryTests {
 
     @Test func discoversThisHost() throws {
         let h = try CgroupHierarchy.discover()
-        #expect(h.ownCgroup.hasPrefix(h.mountPoint))
+        #expect(h.ownCgroup.string.hasPrefix(h.mountPoint.string))
         let report = try JobParent.resolve().report()
         #expect(report.description.contains("spawn path"))
     }
@@ -205,9 +205,9 @@ struct CgroupDiscoveryTests {
 
     @Test func parentResolution() throws {
         let h = try CgroupHierarchy.discover()
-        #expect(try JobParent.resolve(FilePath(h.mountPoint + "/a")).path.string == h.mountPoint + "/a")
-        #expect(try JobParent.resolve("rel").path.string == CgroupPath.join(h.ownCgroup, "rel"))
-        #expect(throws: JobObjectError.self) { try JobParent.resolve(FilePath(h.mountPoint + "/a/../b")) }
+        #expect(try JobParent.resolve(FilePath(h.mountPoint.string + "/a")).path.string == h.mountPoint.string + "/a")
+        #expect(try JobParent.resolve("rel").path.string == CgroupPath.join(h.ownCgroup.string, "rel"))
+        #expect(throws: JobObjectError.self) { try JobParent.resolve(FilePath(h.mountPoint.string + "/a/../b")) }
         // Outside the mount: refused, not re-rooted at the top of the hierarchy.
         #expect(throws: JobObjectError.self) { try JobParent.resolve("/a/b") }
     }

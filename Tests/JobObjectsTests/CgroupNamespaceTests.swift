@@ -28,7 +28,7 @@ struct CgroupNamespaceTests {
     func aRootMemberCannotMoveOutOfItsJob(_ namespace: Bool) async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             #expect(job.parent.hierarchy.hasNamespaceDelegation)
-            let root = job.parent.hierarchy.mountPoint
+            let root = job.parent.hierarchy.mountPoint.string
             let script = "echo $$ > \(root)/cgroup.procs && echo moved || echo refused; cat /proc/self/cgroup; exec sleep 1000"
             let process = try spawnPiped(job, ["sh", "-c", script]) { $0.cgroupNamespace = namespace }
             // Moved or not, the member then sees itself at its namespace's root.
@@ -61,7 +61,7 @@ struct CgroupNamespaceTests {
     @Test func theNamespaceRootIsTheCgroupThatListsTheProcess() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let process = try job.spawn("sleep", "100")
-            let mount = job.parent.hierarchy.mountPoint
+            let mount = job.parent.hierarchy.mountPoint.string
             let levels = job.path.string.dropFirst(mount.count).split(separator: "/").count
             #expect(CgroupHierarchy.namespaceRoot(levels: levels, relative: "/", mountPoint: mount, pid: process.pid) == job.cgroupPath)
             #expect(CgroupHierarchy.namespaceRoot(levels: levels + 1, relative: "/", mountPoint: mount, pid: process.pid) == nil)

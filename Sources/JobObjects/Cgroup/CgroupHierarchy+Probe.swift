@@ -87,7 +87,8 @@ extension CgroupHierarchy {
                 lists(pid, members)
             else { return nil }
             // ST_RDONLY (sys/statvfs.h): statfs reports the mount's flags.
-            return CgroupHierarchy(mountPoint: mountPoint, ownCgroup: ownCgroup, isReadOnly: flags & 1 != 0)
+            return CgroupHierarchy(
+                mountPoint: mountPoint, ownCgroup: ownCgroup, isReadOnly: flags & 1 != 0, namespaceView: (mountPoint, "/"))
         }
         return nil
     }

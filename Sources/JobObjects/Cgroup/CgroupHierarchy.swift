@@ -10,11 +10,14 @@ import SystemPackage
 /// ones at `/sys/fs/cgroup/unified`; no path is assumed.
 public struct CgroupHierarchy: Sendable, Equatable {
     /// The cgroup2 mount point, e.g. `/sys/fs/cgroup`.
-    public let mountPoint: String
+    public var mountPoint: FilePath { FilePath(mountDirectory) }
     /// The caller's cgroup as an absolute directory path.
-    public let ownCgroup: String
+    public var ownCgroup: FilePath { FilePath(ownCgroupDirectory) }
     /// Whether the mount is read-only.
     public let isReadOnly: Bool
+    /// `mountPoint` and `ownCgroup` as the text the system calls take.
+    let mountDirectory: String
+    let ownCgroupDirectory: String
     /// How the caller's cgroup namespace names cgroups (in /proc/PID/cgroup):
     /// a directory below `directory` is shown as `shownAs` followed by the
     /// rest of its path. The mount point and the mount's root for a mount
@@ -22,20 +25,23 @@ public struct CgroupHierarchy: Sendable, Equatable {
     /// a namespace rooted below the mount's root.
     let namespaceView: (directory: String, shownAs: String)
 
-    public init(mountPoint: String, ownCgroup: String, isReadOnly: Bool) {
-        self.init(mountPoint: mountPoint, ownCgroup: ownCgroup, isReadOnly: isReadOnly, namespaceView: (mountPoint, "/"))
+    /// A hierarchy mounted at `mountPoint`, seen from the namespace that mounted it.
+    public init(mountPoint: FilePath, ownCgroup: FilePath, isReadOnly: Bool) {
+        self.init(
+            mountPoint: mountPoint.string, ownCgroup: ownCgroup.string, isReadOnly: isReadOnly,
+            namespaceView: (mountPoint.string, "/"))
     }
 
     init(mountPoint: String, ownCgroup: String, isReadOnly: Bool, namespaceView: (directory: String, shownAs: String)) {
-        self.mountPoint = mountPoint
-        self.ownCgroup = ownCgroup
+        mountDirectory = mountPoint
+        ownCgroupDirectory = ownCgroup
         self.isReadOnly = isReadOnly
         self.namespaceView = namespaceView
     }
 
     public static func == (lhs: CgroupHierarchy, rhs: CgroupHierarchy) -> Bool {
-        lhs.mountPoint == rhs.mountPoint && lhs.ownCgroup == rhs.ownCgroup && lhs.isReadOnly == rhs.isReadOnly
-            && lhs.namespaceView == rhs.namespaceView
+        lhs.mountDirectory == rhs.mountDirectory && lhs.ownCgroupDirectory == rhs.ownCgroupDirectory
+            && lhs.isReadOnly == rhs.isReadOnly && lhs.namespaceView == rhs.namespaceView
     }
 
     /// The cgroup directory `path` (below the mount point) as this
@@ -53,16 +59,18 @@ public struct CgroupHierarchy: Sendable, Equatable {
     public var hasNamespaceDelegation: Bool {
         guard case .success(let mountinfo) = FileContents.read("/proc/self/mountinfo") else { return false }
         return Cgroup2Mount.lines(of: mountinfo).lazy.compactMap(Cgroup2Mount.init(line:))
-            .first { $0.mountPoint == mountPoint }?.hasNamespaceDelegation ?? false
+            .first { $0.mountPoint == mountDirectory }?.hasNamespaceDelegation ?? false
     }
 
     /// The cgroup delegated to the caller: its own cgroup, or the one above
     /// it when it sits in the `supervisor` leaf that
     /// `JobParent.moveCallerIntoLeaf()` makes (systemd's convention). Default
     /// and relative job parents, and enabling controllers, start from here.
-    public var delegationRoot: String {
-        CgroupPath.lastComponent(of: ownCgroup) == JobParent.supervisorLeafName && ownCgroup != mountPoint
-            ? CgroupPath.parent(of: ownCgroup) : ownCgroup
+    public var delegationRoot: FilePath { FilePath(delegationRootDirectory) }
+    /// The same, as text.
+    var delegationRootDirectory: String {
+        CgroupPath.lastComponent(of: ownCgroupDirectory) == JobParent.supervisorLeafName && ownCgroupDirectory != mountDirectory
+            ? CgroupPath.parent(of: ownCgroupDirectory) : ownCgroupDirectory
     }
 
     /// Where cgroup2 is usually mounted (pure v2, then hybrid hosts), in the

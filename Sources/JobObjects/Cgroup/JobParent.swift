@@ -32,9 +32,10 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
         let hierarchy = try CgroupHierarchy.discover()
         let fromEnvironment = getenv(environmentVariable).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         guard let given = explicit?.string ?? fromEnvironment else {
-            return JobParent(cgroupPath: CgroupPath.join(hierarchy.delegationRoot, defaultName), hierarchy: hierarchy, isDefault: true)
+            return JobParent(
+                cgroupPath: CgroupPath.join(hierarchy.delegationRootDirectory, defaultName), hierarchy: hierarchy, isDefault: true)
         }
-        let mount = hierarchy.mountPoint
+        let mount = hierarchy.mountDirectory
         let path: String
         if given == mount || given.hasPrefix(mount + "/") {
             path = given
@@ -44,7 +45,7 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
                 "job parent \(quotedForMessage(given)) is not in the cgroup2 mount \(mount): give a directory under it (\(mount)/jobs) or a path relative to this process's cgroup (jobs)",
                 operation: "resolve job parent", path: given)
         } else {
-            path = CgroupPath.join(hierarchy.delegationRoot, given)
+            path = CgroupPath.join(hierarchy.delegationRootDirectory, given)
         }
         if path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
             throw JobObjectError(
@@ -75,7 +76,7 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
         if hierarchy.isReadOnly {
             throw JobObjectError(
                 .parentNotWritable,
-                "the cgroup2 mount \(hierarchy.mountPoint) is read-only; jobs need a writable cgroup2 (in a container: a private cgroup namespace with a writable /sys/fs/cgroup)",
+                "the cgroup2 mount \(hierarchy.mountDirectory) is read-only; jobs need a writable cgroup2 (in a container: a private cgroup namespace with a writable /sys/fs/cgroup)",
                 operation: "prepare job parent", path: cgroupPath)
         }
         switch Syscall.mkdir(cgroupPath, 0o755) {
@@ -134,7 +135,7 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// What this parent and kernel offer, as a value a caller can print.
     public func report() -> DelegationReport {
         DelegationReport(
-            mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: cgroupPath,
+            mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: path,
             controllers: availableControllers().sorted(),
             cgroupKill: cgroupKillPresent(), namespaceDelegation: hierarchy.hasNamespaceDelegation,
             kernel: KernelFeatures.current)
@@ -143,7 +144,7 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// cgroup.kill exists in every non-root cgroup on Linux 5.14+; the root
     /// has none, so look in the parent or, before it exists, the own cgroup.
     private func cgroupKillPresent() -> Bool? {
-        for directory in [cgroupPath, hierarchy.ownCgroup] where directory != hierarchy.mountPoint {
+        for directory in [cgroupPath, hierarchy.ownCgroupDirectory] where directory != hierarchy.mountDirectory {
             if access(directory, F_OK) == 0 { return access(directory + "/cgroup.kill", F_OK) == 0 }
         }
         return nil
@@ -155,11 +156,11 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
 /// What a job parent and the kernel offer.
 public struct DelegationReport: Sendable, CustomStringConvertible {
     /// Where cgroup2 is mounted.
-    public let mountPoint: String
+    public let mountPoint: FilePath
     /// The caller's own cgroup, as a directory.
-    public let ownCgroup: String
+    public let ownCgroup: FilePath
     /// The job parent, as a directory.
-    public let parent: String
+    public let parent: FilePath
     /// Controllers jobs can enable (empty on a hybrid host, where they stay on cgroup v1).
     public let controllers: [String]
     /// `cgroup.kill` exists (Linux 5.14); nil when no non-root cgroup could be checked yet.

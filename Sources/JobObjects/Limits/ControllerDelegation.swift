@@ -21,9 +21,9 @@ enum ControllerDelegation {
     /// itself would enable controllers from, and so may we. Without one,
     /// nothing above the parent is touched.
     static func bound(for parent: JobParent) -> String {
-        let own = parent.hierarchy.delegationRoot
+        let own = parent.hierarchy.delegationRootDirectory
         if parent.cgroupPath.hasPrefix(own + "/") { return own }
-        let mount = parent.hierarchy.mountPoint
+        let mount = parent.hierarchy.mountDirectory
         var directory = parent.cgroupPath
         while directory.hasPrefix(mount + "/") {
             directory = CgroupPath.parent(of: directory)
@@ -36,7 +36,7 @@ enum ControllerDelegation {
         let bound = bound(for: parent)
         var chain = [parent.cgroupPath]
         while !listed(controller, in: chain[0] + "/cgroup.controllers") {
-            if chain[0] == bound || chain[0] == parent.hierarchy.mountPoint {
+            if chain[0] == bound || chain[0] == parent.hierarchy.mountDirectory {
                 throw unavailable(controller, parent: parent, checked: chain[0])
             }
             chain.insert(CgroupPath.parent(of: chain[0]), at: 0)
@@ -66,7 +66,7 @@ enum ControllerDelegation {
 
     /// The error for a controller the parent cannot have, with why.
     static func unavailable(_ controller: String, parent: JobParent, checked: String) -> JobObjectError {
-        let mount = parent.hierarchy.mountPoint
+        let mount = parent.hierarchy.mountDirectory
         if onCgroupV1(controller) {
             return JobObjectError(
                 .controllerUnavailable,
@@ -105,8 +105,8 @@ extension JobParent {
     /// nothing when the own cgroup is the hierarchy root, which is exempt.
     /// `JobParent.undoSetUp()` moves it back and removes the leaf.
     public func moveCallerIntoLeaf(named leaf: String = JobParent.supervisorLeafName) throws(JobObjectError) {
-        let own = hierarchy.delegationRoot
-        guard own != hierarchy.mountPoint, cgroupPath.hasPrefix(own + "/") else { return }
+        let own = hierarchy.delegationRootDirectory
+        guard own != hierarchy.mountDirectory, cgroupPath.hasPrefix(own + "/") else { return }
         let target = CgroupPath.join(own, leaf)
         var made = false
         switch Syscall.mkdir(target, 0o755) {
