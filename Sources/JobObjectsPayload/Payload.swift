@@ -73,9 +73,9 @@ public final class Payload: Sendable {
     /// The payload's first process.
     public let initProcess: ProcessHandle
     /// Where the payload directory is mounted (CONTAINER_SANDBOX_MOUNT_POINT).
-    public let sandboxMountPoint: String
+    public let sandboxMountPoint: FilePath
     /// The payload's own directory, /run/jobobjects/NAME.
-    public let storageRoot: String
+    public let storageRoot: FilePath
     /// Whether its mounts are in a private namespace or visible to the host.
     public let mode: PayloadSpec.StorageMode
     /// The uid, gid and groups init runs with; nil: the owner's.
@@ -110,8 +110,8 @@ public final class Payload: Sendable {
         self.spec = spec
         self.job = job
         self.initProcess = initProcess
-        sandboxMountPoint = plan.sandboxMountPoint
-        storageRoot = plan.storageRoot
+        sandboxMountPoint = FilePath(plan.sandboxMountPoint)
+        storageRoot = FilePath(plan.storageRoot)
         mode = plan.mode
         self.credentials = credentials
         capabilities = plan.capabilities
@@ -272,7 +272,7 @@ public final class Payload: Sendable {
         steps.append(janitor.dismiss())
         PayloadStateDirectory.removeIfEmpty()
         return PayloadOutcome(
-            name: spec.name, jobPath: job.path.string, initPID: initProcess.pid, initStatus: status,
+            name: spec.name, jobPath: job.path, initPID: initProcess.pid, initStatus: status,
             accounting: accounting, credentials: credentials, ephemeralUID: lease?.uid,
             sandboxMountPoint: sandboxMountPoint, cleanup: steps)
     }

@@ -1,5 +1,6 @@
 import JobObjects
 import Glibc
+import SystemPackage
 
 /// How a payload ended: init's status (the job's), what the job used, and
 /// every step of the cleanup with its result.
@@ -7,7 +8,7 @@ public struct PayloadOutcome: Sendable, CustomStringConvertible {
     /// The payload's name.
     public var name: String
     /// The job's cgroup directory (removed by now unless a step failed).
-    public var jobPath: String
+    public var jobPath: FilePath
     /// Init's pid.
     public var initPID: pid_t
     /// Init's exit status, which is the job's.
@@ -19,7 +20,7 @@ public struct PayloadOutcome: Sendable, CustomStringConvertible {
     /// The uid allocated for the job, if it ran as an ephemeral user.
     public var ephemeralUID: uid_t?
     /// Where the payload directory was mounted.
-    public var sandboxMountPoint: String
+    public var sandboxMountPoint: FilePath
     /// In the order they ran.
     public var cleanup: [PayloadCleanupStep]
 

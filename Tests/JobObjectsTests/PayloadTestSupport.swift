@@ -94,7 +94,7 @@ func runPayload(
 /// each test allocates from its own range (`uniqueUIDRange`).
 func expectPayloadLeftNothing(_ outcome: PayloadOutcome, _ payload: Payload? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(outcome.cleanedUp, "cleanup failed: \(outcome.failures)", sourceLocation: sourceLocation)
-    expectPayloadStorageGone(name: outcome.name, jobPath: outcome.jobPath, uid: outcome.ephemeralUID, sourceLocation: sourceLocation)
+    expectPayloadStorageGone(name: outcome.name, jobPath: outcome.jobPath.string, uid: outcome.ephemeralUID, sourceLocation: sourceLocation)
     // In private mode the runner checked that no process holds the job's
     // mount namespace any more (a cleanup step), while it still held the
     // namespace's identity so that a recycled inode number cannot fool it.
