@@ -97,13 +97,15 @@ extension JobParent {
     /// The parents this process has reclaimed in (a list: few per process).
     private static let reclaimed = Mutex<[String]>([])
 
-    /// `reclaimAbandonedJobs`, the first time this process makes a job here.
+    /// `reclaimAbandonedJobs`, the first time this process makes a job here,
+    /// unless this process made the parent itself (then it held no job
+    /// before: the default parent, made on demand, as a rule).
     func reclaimAbandonedJobsOnce() {
         let first = Self.reclaimed.withLock { parents in
             if parents.contains(cgroupPath) { return false }
             parents.append(cgroupPath)
             return true
         }
-        if first { reclaimAbandonedJobs() }
+        if first && !CgroupSetUp.isMadeParent(cgroupPath) { reclaimAbandonedJobs() }
     }
 }
