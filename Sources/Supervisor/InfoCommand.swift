@@ -1,6 +1,5 @@
 import ArgumentParser
 import JobObjects
-import SystemPackage
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,15 +9,11 @@ struct InfoCommand: ParsableCommand {
             "Prints the cgroup2 mount, this process's cgroup, the job parent, the controllers jobs can use, how firmly members are held in their job (cgroup namespace, nsdelegate), and the kernel features found (cgroup.kill, clone3, CLONE_INTO_CGROUP, waitid(P_PIDFD))."
     )
 
-    @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The job parent cgroup.", valueName: "path"))
-    var cgroupParent: String?
-
-    /// `--cgroup-parent` as the library takes it.
-    var parentPath: FilePath? { cgroupParent.map { FilePath($0) } }
+    @OptionGroup var cgroupParent: CgroupParentOption
 
     func run() throws {
         do {
-            print(try JobParent.resolve(parentPath).report())
+            print(try JobParent.resolve(cgroupParent.path).report())
         } catch {
             Diagnostics.fail(error)
         }

@@ -1,20 +1,12 @@
 import ArgumentParser
 import JobObjects
-import SystemPackage
 
 /// The named job a management command acts on, and where to find it.
 struct JobTarget: ParsableArguments {
     @Argument(help: ArgumentHelp("The job's name (as given to jobsup run --name).", valueName: "name"))
     var name: String
 
-    @Option(
-        name: .customLong("cgroup-parent"),
-        help: ArgumentHelp(
-            "The job parent cgroup (default: $JOBOBJECTS_CGROUP_PARENT, else 'jobobjects' under jobsup's own cgroup).", valueName: "path"))
-    var cgroupParent: String?
-
-    /// `--cgroup-parent` as the library takes it.
-    var parentPath: FilePath? { cgroupParent.map { FilePath($0) } }
+    @OptionGroup var cgroupParent: CgroupParentOption
 
     /// A name no job can have is a usage error (2), as it is for `run`.
     func validate() throws {
@@ -25,7 +17,7 @@ struct JobTarget: ParsableArguments {
     /// A job that cannot be opened ends jobsup with status 1 (2 for bad input).
     func open() -> JobObject {
         do {
-            return try JobObject.open(name: name, parent: parentPath)
+            return try JobObject.open(name: name, parent: cgroupParent.path)
         } catch {
             Diagnostics.fail(error, status: SupervisorExit.managementStatus(for: error))
         }

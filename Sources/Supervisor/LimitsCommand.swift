@@ -54,7 +54,7 @@ struct LimitsCommand: AsyncParsableCommand {
             // Enabling a controller for the jobs needs the cgroups above
             // them free of processes, this one included.
             await management { () async throws(JobObjectError) in
-                target.cgroupParent = try RunRequest.enterLeaf(parent: target.parentPath).string
+                target.cgroupParent.value = try RunRequest.enterLeaf(parent: target.cgroupParent.path).string
             }
         }
         let job = target.open()

@@ -1,6 +1,5 @@
 import ArgumentParser
 import JobObjects
-import SystemPackage
 
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,18 +15,14 @@ struct ListCommand: AsyncParsableCommand {
               jobsup list --cgroup-parent /system.slice/ci.service/jobobjects --format json
             """)
 
-    @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The job parent cgroup.", valueName: "path"))
-    var cgroupParent: String?
-
-    /// `--cgroup-parent` as the library takes it.
-    var parentPath: FilePath? { cgroupParent.map { FilePath($0) } }
+    @OptionGroup var cgroupParent: CgroupParentOption
 
     @Option(help: ArgumentHelp("human (a table) or json (an array of objects).", valueName: "format"))
     var format: OutputFormat = .human
 
     func run() async throws {
         await management { () async throws(JobObjectError) in
-            let parent = try JobParent.resolve(parentPath)
+            let parent = try JobParent.resolve(cgroupParent.path)
             var rows: [[String]] = [["NAME", "STATE", "PROCESSES", "MEMORY", "CPU"]]
             var objects: [String] = []
             for name in parent.jobNames() {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import JobObjects
-import SystemPackage
 import JobObjectsPayload
 
 struct ReclaimCommand: AsyncParsableCommand {
@@ -22,15 +21,11 @@ struct ReclaimCommand: AsyncParsableCommand {
               jobsup reclaim --cgroup-parent /sys/fs/cgroup/ci.slice/jobobjects
             """)
 
-    @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The job parent cgroup.", valueName: "path"))
-    var cgroupParent: String?
-
-    /// `--cgroup-parent` as the library takes it.
-    var parentPath: FilePath? { cgroupParent.map { FilePath($0) } }
+    @OptionGroup var cgroupParent: CgroupParentOption
 
     func run() async throws {
         await management { () async throws(JobObjectError) in
-            let parent = try JobParent.resolve(parentPath)
+            let parent = try JobParent.resolve(cgroupParent.path)
             for name in parent.reclaimAbandonedJobs() { Diagnostics.output("reclaimed job \(name)") }
             for name in Payload.reclaimStale() { Diagnostics.output("reclaimed payload \(name)") }
         }

@@ -209,7 +209,6 @@ final class JobWatchdog: Sendable {
         release(connection, &state)
     }
 
-    /// After the watchdog was reaped: forgets it.
     /// The watchdog `pid` ended. One told to exit is reaped. One that
     /// ended while watching (killed by someone) is replaced at once, and the
     /// new one is given every job: were this process killed next, its jobs
@@ -224,6 +223,7 @@ final class JobWatchdog: Sendable {
         }
     }
 
+    /// After the watchdog was reaped: forgets it.
     private func release(_ connection: Connection, _ state: inout State) {
         if let token = connection.token { EventLoop.shared.remove(fd: connection.pidfd, token: token) }
         ProcessRegistry.shared.remove(connection.pid)
