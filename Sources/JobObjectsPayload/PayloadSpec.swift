@@ -150,6 +150,7 @@ public struct PayloadSpec: Sendable, Equatable {
         /// The seccomp profile, if any.
         public var seccompProfile: SeccompProfileSource?
 
+        /// A security context; every field left out keeps the owner's setting.
         public init(
             runAsUser: NameOrID? = nil, runAsGroup: NameOrID? = nil, supplementalGroups: [NameOrID]? = nil,
             ephemeralUser: EphemeralUser? = nil, capabilities: Capabilities? = nil,
@@ -208,6 +209,7 @@ public struct PayloadSpec: Sendable, Equatable {
 
     /// A host directory bound in.
     public struct VolumeMount: Sendable, Hashable {
+        /// The volume's name (unique in the spec; used in messages).
         public var name: String
         /// An absolute directory or file on the host.
         public var hostPath: String

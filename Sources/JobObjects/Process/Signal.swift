@@ -12,8 +12,10 @@ import Glibc
 /// A `Signal` holds any number; whether the kernel accepts it is checked
 /// when it is sent (numbers outside 1...64 fail there with `EINVAL`).
 public struct Signal: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The signal's number.
     public let rawValue: Int32
 
+    /// The signal numbered `rawValue`.
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// The signal numbered `number` (SIGTERM, SIGRTMIN + 1 …).

@@ -190,9 +190,13 @@ public struct SpawnOptions: Sendable {
 
 /// A Linux capability by number (`CAP_NET_BIND_SERVICE` is 10).
 public struct Capability: Sendable, Hashable, RawRepresentable {
+    /// The capability's number (linux/capability.h).
     public var rawValue: Int32
+    /// The capability numbered `rawValue`.
     public init(rawValue: Int32) { self.rawValue = rawValue }
+    /// `CAP_NET_BIND_SERVICE`: bind ports below 1024.
     public static let netBindService = Capability(rawValue: 10)
+    /// `CAP_SYS_ADMIN`: mounts, namespaces (`setns` back out of the job's cgroup namespace) and much else.
     public static let sysAdmin = Capability(rawValue: 21)
 }
 
