@@ -6,7 +6,9 @@ struct ListCommand: AsyncParsableCommand {
         commandName: "list",
         abstract: "List the jobs under the job parent: name, state, processes, memory, CPU.",
         discussion: """
-            STATE is running (processes in it), frozen, or empty. MEMORY is memory.current \
+            STATE is running (processes in it), frozen, empty, or abandoned (the process \
+            that created it to kill it on close is gone, and nothing will end it: see \
+            jobsup reclaim). MEMORY is memory.current \
             ('-' without the memory controller); CPU is the user+system time of every \
             process that ran in the job.
 
@@ -31,7 +33,8 @@ struct ListCommand: AsyncParsableCommand {
                     let accounting = try? job.accounting()
                 else { continue }
                 let frozen = (try? job.isFrozen) ?? false
-                let state = frozen ? "frozen" : accounting.activeProcesses > 0 ? "running" : "empty"
+                let state =
+                    job.isAbandoned ? "abandoned" : frozen ? "frozen" : accounting.activeProcesses > 0 ? "running" : "empty"
                 rows.append([
                     name, state, String(accounting.activeProcesses),
                     accounting.memoryCurrent.map(StatsReport.size) ?? "-", accounting.totalTime.secondsText + "s",

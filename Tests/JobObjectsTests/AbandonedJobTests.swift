@@ -37,6 +37,8 @@ struct AbandonedJobTests {
             // Nothing else ends it: the job is abandoned, and still running.
             #expect(job.isAbandoned)
             #expect(try job.processIDs().count == 2)
+            let listed = try await Jobsup.run(["list", "--format", "json"], in: outer)
+            #expect(listed.out.contains("{\"name\":\"\(name)\",\"state\":\"abandoned\""), "\(listed.out)")
 
             switch finder {
             case .reclaimCommand:
