@@ -176,3 +176,18 @@ final class TemporaryDirectory {
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// A copy of an executable that any user can run, for tests that run it as
+/// another user: the checkout may sit in a directory only root can enter
+/// (/root is mode 0700). Removed with its directory when released.
+final class ExecutableCopy {
+    private let directory: TemporaryDirectory
+    let path: String
+
+    init(of executable: String) throws {
+        directory = try TemporaryDirectory()
+        path = directory.path + "/" + URL(fileURLWithPath: executable).lastPathComponent
+        try FileManager.default.copyItem(atPath: executable, toPath: path)
+        guard chmod(directory.path, 0o755) == 0, chmod(path, 0o755) == 0 else { throw POSIXError(.EPERM) }
+    }
+}
