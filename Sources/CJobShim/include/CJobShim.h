@@ -200,7 +200,8 @@ typedef struct {
     int session;                 // 0: inherit, 1: new process group, 2: new session
     // 1: unshare(CLONE_NEWCGROUP) right after joining the job, so the
     // namespace's root is the job (members see it as "/" and, under
-    // nsdelegate, cannot migrate out of it).
+    // nsdelegate, cannot migrate out of it); skipped where the kernel says
+    // EPERM (no CAP_SYS_ADMIN).
     int new_cgroup_namespace;
     int reset_signal_mask;       // 1: child starts with blocked_signals blocked; 0: the parent thread's mask
     uint64_t blocked_signals;    // bit N-1 = signal N

@@ -174,6 +174,9 @@ public struct DelegationReport: Sendable, CustomStringConvertible {
     /// How firmly members are held in their job, in words.
     var containment: String {
         if !kernel.cgroupNamespace { return "members can move out (no cgroup namespaces in this kernel)" }
+        if !EffectiveCapabilities.contains(EffectiveCapabilities.sysAdmin) {
+            return "members can move to any cgroup this user may write to (a cgroup namespace per job needs CAP_SYS_ADMIN)"
+        }
         if !namespaceDelegation {
             return "members see their job as / but root members can move out (mount cgroup2 with nsdelegate to prevent it)"
         }

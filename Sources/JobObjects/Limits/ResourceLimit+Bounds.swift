@@ -45,20 +45,12 @@ extension ResourceLimit {
     package func checkPermitted() throws(JobObjectError) {
         var current = rlimit()
         guard getrlimit(__rlimit_resource_t(UInt32(resource)), &current) == 0, hard > UInt64(current.rlim_max) else { return }
-        guard !Self.hasEffectiveCapability(24) else { return }  // CAP_SYS_RESOURCE
+        guard !EffectiveCapabilities.contains(EffectiveCapabilities.sysResource) else { return }
         let most = UInt64(current.rlim_max) == Self.unlimited ? "unlimited" : String(current.rlim_max)
         throw JobObjectError(
             .systemCallFailed,
             "raising the \(Self.name(of: resource)) hard limit above this process's own (\(most)) needs CAP_SYS_RESOURCE, which it does not have; give at most \(most)",
             operation: "set resource limit", errno: .notPermitted)
-    }
-
-    private static func hasEffectiveCapability(_ number: Int) -> Bool {
-        guard case .success(let status) = FileContents.read("/proc/thread-self/status"),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-            let mask = UInt64(line.dropFirst("CapEff:".count).trimmingWhitespace, radix: 16)
-        else { return true }  // unknown: let the kernel decide
-        return mask & (1 << UInt64(number)) != 0
     }
 
     /// The kernel's ceiling for RLIMIT_NOFILE (fs.nr_open; 1048576 unless

@@ -46,15 +46,19 @@ public struct SpawnOptions: Sendable {
     /// Keep exactly these capabilities (bounding, permitted, inheritable,
     /// ambient); nil leaves capabilities as execve gives them.
     public var capabilities: Set<Capability>?
-    /// Start in a new cgroup namespace whose root is the job (where the
-    /// kernel has cgroup namespaces, Linux 4.6). The process sees the job as
-    /// `/` in `/proc/self/cgroup`, and on a cgroup2 mount with `nsdelegate`
-    /// (systemd's default) it cannot move itself or another process out of
-    /// the job, even as root: the kernel refuses a migration to a cgroup
-    /// outside the namespace. Without `nsdelegate`, or for a process that
-    /// keeps CAP_SYS_ADMIN (it can `setns` back into the host's namespace),
-    /// this only hides the host's cgroup paths. false: the caller's cgroup
-    /// namespace.
+    /// Start in a new cgroup namespace whose root is the job. The process
+    /// sees the job as `/` in `/proc/self/cgroup`, and on a cgroup2 mount
+    /// with `nsdelegate` (systemd's default) it cannot move itself or
+    /// another process out of the job, even as root: the kernel refuses a
+    /// migration to a cgroup outside the namespace. Without `nsdelegate`, or
+    /// for a process that keeps CAP_SYS_ADMIN (it can `setns` back into the
+    /// host's namespace), this only hides the host's cgroup paths.
+    ///
+    /// Where the kernel has cgroup namespaces (Linux 4.6) and the caller
+    /// holds CAP_SYS_ADMIN, which making one needs. An unprivileged caller's
+    /// members stay in its namespace and can move to any cgroup its user may
+    /// write to (the job's siblings in its delegated cgroup). false: always
+    /// the caller's cgroup namespace.
     public var cgroupNamespace = true
     /// Set `no_new_privs` before exec.
     public var noNewPrivileges = false

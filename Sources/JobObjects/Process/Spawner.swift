@@ -218,7 +218,7 @@ enum Spawner {
         case Int(JOBSHIM_STAGE_CGROUP_NAMESPACE):
             return JobObjectError(
                 .spawnFailed,
-                "cannot give the child a cgroup namespace rooted at its job (unshare(CLONE_NEWCGROUP) needs CAP_SYS_ADMIN; set cgroupNamespace to false to run without one)",
+                "cannot give the child a cgroup namespace rooted at its job (set cgroupNamespace to false to run without one)",
                 operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_MOUNT_PROPAGATION):
             return JobObjectError(
