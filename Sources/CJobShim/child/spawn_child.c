@@ -132,10 +132,7 @@ int spawn_child_main(void *arg) {
     // Now that the child is in the job, make the job its cgroup root. (A
     // CLONE_NEWCGROUP in clone3's flags would root the namespace at the
     // parent's cgroup: the kernel copies namespaces before it moves the child.)
-    // Without CAP_SYS_ADMIN (a user's delegated cgroup) the kernel refuses
-    // (EPERM): the member then stays in the caller's namespace.
-    if (c->new_cgroup_namespace && unshare(CLONE_NEWCGROUP) != 0 && errno != EPERM)
-        child_fail(&local, JOBSHIM_STAGE_CGROUP_NAMESPACE);
+    if (c->new_cgroup_namespace && unshare(CLONE_NEWCGROUP) != 0) child_fail(&local, JOBSHIM_STAGE_CGROUP_NAMESPACE);
 
     if (!ctx->dispositions_cleared) jobshim_reset_signal_dispositions();
     if (c->reset_signal_mask) {

@@ -42,6 +42,9 @@ int jobshim_waitid_pidfd(int pidfd, siginfo_t *info, int options);
 int jobshim_has_exited_child(void);
 /// waitid(P_PID, pid, info, options).
 int jobshim_waitid_pid(pid_t pid, siginfo_t *info, int options);
+/// The calling thread's effective capabilities as a bit mask (capget(2),
+/// which glibc does not wrap); 0 or -1 with errno.
+int jobshim_effective_capabilities(uint64_t *mask);
 /// prctl(PR_SET_CHILD_SUBREAPER, on).
 int jobshim_set_child_subreaper(int on);
 /// prctl(PR_SET_PDEATHSIG): `sig` is sent to this process when the thread
@@ -200,8 +203,7 @@ typedef struct {
     int session;                 // 0: inherit, 1: new process group, 2: new session
     // 1: unshare(CLONE_NEWCGROUP) right after joining the job, so the
     // namespace's root is the job (members see it as "/" and, under
-    // nsdelegate, cannot migrate out of it); skipped where the kernel says
-    // EPERM (no CAP_SYS_ADMIN).
+    // nsdelegate, cannot migrate out of it).
     int new_cgroup_namespace;
     int reset_signal_mask;       // 1: child starts with blocked_signals blocked; 0: the parent thread's mask
     uint64_t blocked_signals;    // bit N-1 = signal N

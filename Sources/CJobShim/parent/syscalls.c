@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,14 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+
+int jobshim_effective_capabilities(uint64_t *mask) {
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) != 0) return -1;
+    *mask = (uint64_t)data[1].effective << 32 | data[0].effective;
+    return 0;
+}
 
 int jobshim_pipe2(int fds[2], int flags) {
     return pipe2(fds, flags);

@@ -174,7 +174,7 @@ public struct DelegationReport: Sendable, CustomStringConvertible {
     /// How firmly members are held in their job, in words.
     var containment: String {
         if !kernel.cgroupNamespace { return "members can move out (no cgroup namespaces in this kernel)" }
-        if !EffectiveCapabilities.contains(EffectiveCapabilities.sysAdmin) {
+        if !SpawnOptions.cgroupNamespaceAvailable {
             return "members can move to any cgroup this user may write to (a cgroup namespace per job needs CAP_SYS_ADMIN)"
         }
         if !namespaceDelegation {

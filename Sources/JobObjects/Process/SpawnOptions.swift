@@ -60,6 +60,12 @@ public struct SpawnOptions: Sendable {
     /// write to (the job's siblings in its delegated cgroup). false: always
     /// the caller's cgroup namespace.
     public var cgroupNamespace = true
+
+    /// Whether `cgroupNamespace` can be honoured: the kernel has cgroup
+    /// namespaces and this thread holds CAP_SYS_ADMIN (one capget(2)).
+    static var cgroupNamespaceAvailable: Bool {
+        KernelFeatures.current.cgroupNamespace && EffectiveCapabilities.contains(EffectiveCapabilities.sysAdmin)
+    }
     /// Set `no_new_privs` before exec.
     public var noNewPrivileges = false
     /// Run in a new mount namespace with these mounts, made by the child

@@ -90,8 +90,7 @@ enum Spawner {
                                         case .newProcessGroup: 1
                                         case .newSession: 2
                                         }
-                                    config.new_cgroup_namespace =
-                                        options.cgroupNamespace && KernelFeatures.current.cgroupNamespace ? 1 : 0
+                                    config.new_cgroup_namespace = options.cgroupNamespace && SpawnOptions.cgroupNamespaceAvailable ? 1 : 0
                                     config.reset_signal_mask = options.resetSignalMask ? 1 : 0
                                     config.blocked_signals = options.blockedSignals.reduce(0) { mask, signal in
                                         (1...64).contains(signal) ? mask | (UInt64(1) << UInt64(signal - 1)) : mask

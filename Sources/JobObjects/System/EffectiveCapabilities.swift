@@ -1,5 +1,6 @@
-/// The calling thread's effective capabilities, from /proc/thread-self/status
-/// (libc has no capget wrapper; libcap belongs to the payload library).
+import CJobShim
+
+/// The calling thread's effective capabilities (capget(2)).
 enum EffectiveCapabilities {
     static let sysAdmin = 21
     static let sysResource = 24
@@ -7,10 +8,8 @@ enum EffectiveCapabilities {
     /// Whether capability `number` is effective; true when it cannot be
     /// told (the kernel then decides, and its refusal is reported).
     static func contains(_ number: Int) -> Bool {
-        guard case .success(let status) = FileContents.read("/proc/thread-self/status"),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-            let mask = UInt64(line.dropFirst("CapEff:".count).trimmingWhitespace, radix: 16)
-        else { return true }
+        var mask: UInt64 = 0
+        guard jobshim_effective_capabilities(&mask) == 0 else { return true }
         return mask & (1 << UInt64(number)) != 0
     }
 }
