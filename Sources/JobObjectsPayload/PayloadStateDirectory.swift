@@ -61,7 +61,7 @@ enum PayloadStateDirectory {
 
     /// Releases one payload's storage, every step whatever the others did.
     static func reclaim(root: String, _ record: PayloadRecord) {
-        if let cgroup = record.cgroup, let id = record.cgroupID { JobObject.killAndRemove(path: cgroup, cgroupID: id) }
+        if let cgroup = record.cgroup, let id = record.cgroupID { AbandonedJob.killAndRemove(path: cgroup, cgroupID: id) }
         for target in record.mounts.reversed() { _ = Syscall.umount(target, detach: true) }
         _ = Syscall.unlink(root + "/" + PayloadPaths.recordName)
         for path in record.created.reversed() {

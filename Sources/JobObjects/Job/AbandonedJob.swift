@@ -5,17 +5,22 @@ import Synchronization
 /// Ending a job that no handle holds any more: its owner died and its
 /// watchdog with it, or the job of a payload whose owner is gone. Runs
 /// outside any handle, so it is synchronous and bounded.
-enum AbandonedJob {
-    /// How long a killed job is given to empty before its removal is given up
-    /// (the kernel ends SIGKILLed processes in microseconds to milliseconds;
-    /// a process in uninterruptible sleep can take longer).
-    static let emptyingAttempts = 200
+package enum AbandonedJob {
+    /// How long a killed job is given to empty before its removal is given
+    /// up, in waits of `wakeUpMilliseconds` at most (SIGKILLed processes go in
+    /// microseconds to milliseconds; one in uninterruptible sleep can take
+    /// longer).
+    static let emptyingWaits = 200
+    /// The longest wait for the kernel's notification: it drops one that
+    /// comes within its 10 ms rate limit of the last, so the state is read
+    /// again after this.
+    static let wakeUpMilliseconds: CInt = 100
 
     /// `killAndRemove(_:)` of the cgroup at `path`, if it is still the one
     /// whose inode (its id) is `cgroupID` (a later job may have the same
-    /// path). Returns whether it is gone.
+    /// path): for the payload state sweep. Returns whether it is gone.
     @discardableResult
-    static func killAndRemove(path: String, cgroupID: UInt64) -> Bool {
+    package static func killAndRemove(path: String, cgroupID: UInt64) -> Bool {
         guard let directory = try? CgroupDirectory(opening: path) else { return access(path, F_OK) != 0 }
         var info = stat()
         guard fstat(directory.fd, &info) == 0 else { return false }
@@ -23,15 +28,21 @@ enum AbandonedJob {
         return killAndRemove(directory)
     }
 
-    /// Kills every process in the cgroup open as `directory` and removes it
-    /// with any cgroups made inside it. Returns whether it is gone.
+    /// Kills every process in the cgroup open as `directory`, waits for
+    /// `cgroup.events` to say it is empty (woken by the kernel's EPOLLPRI
+    /// notification, here through poll), and removes it with any cgroups
+    /// made inside it. Returns whether it is gone.
     static func killAndRemove(_ directory: CgroupDirectory) -> Bool {
         if case .failure = FileContents.write(at: directory.fd, "cgroup.kill", "1") {
             _ = jobshim_kill_frozen_members(directory.fd, 10)
         }
-        for attempt in 0..<emptyingAttempts {
-            guard let events = try? directory.events(), events.populated else { break }
-            usleep(useconds_t(min(attempt + 1, 20) * 1000))
+        if case .success(let events) = Syscall.openat(directory.fd, "cgroup.events", O_RDONLY) {
+            defer { Syscall.close(events) }
+            var watched = pollfd(fd: events, events: Int16(POLLPRI), revents: 0)
+            for _ in 0..<emptyingWaits {
+                guard case .success(let text) = FileContents.read(fd: events), CgroupEvents(text).populated else { break }
+                _ = poll(&watched, 1, wakeUpMilliseconds)
+            }
         }
         for cgroup in directory.descendants() + [directory.path] { _ = Syscall.rmdir(cgroup) }
         return access(directory.path, F_OK) != 0
@@ -39,11 +50,6 @@ enum AbandonedJob {
 }
 
 extension JobObject {
-    /// For the payload state sweep: see `AbandonedJob.killAndRemove`.
-    package static func killAndRemove(path: String, cgroupID: UInt64) {
-        AbandonedJob.killAndRemove(path: path, cgroupID: cgroupID)
-    }
-
     /// Whether the process that created the job to kill it on close is gone
     /// (its owner record names a process that no longer exists), so that
     /// nothing will remove the job but whoever finds it. False for a job
