@@ -89,12 +89,20 @@ struct AbandonedJobTests {
         }
     }
 
-    /// A detached job is nobody's to kill on close: its record goes.
-    @Test func detachingClearsTheRecord() async throws {
+    /// A detached job is nobody's to kill on close: its record goes, unless
+    /// another process (which opened it to kill on close) wrote its own since.
+    @Test func detachingClearsOnlyItsOwnRecord() async throws {
         let job = try JobObject.create(name: uniqueJobName())
         #expect(JobOwnerRecord.read(job.cgroupPath) != nil)
         job.detach()
         #expect(JobOwnerRecord.read(job.cgroupPath) == nil)
+
+        let other = try JobObject.open(name: job.name.value, killOnClose: true)
+        let init1 = try #require(ProcessIdentity(pid: 1))
+        let foreign = JobOwnerRecord(owner: init1, pidNamespace: try #require(JobOwnerRecord.current).pidNamespace)
+        #expect(foreign.write(other.directory.fd))
+        other.detach()
+        #expect(JobOwnerRecord.read(job.cgroupPath) == foreign)
         #expect(rmdir(job.path.string) == 0)
     }
 }

@@ -56,8 +56,11 @@ package struct JobOwnerRecord: Equatable, CustomStringConvertible {
         return fsetxattr(fd, Self.attribute, text, text.utf8.count, 0) == 0
     }
 
-    /// The job now has no owner that kills it (it was detached).
+    /// This process no longer kills the job (it detached it): its record
+    /// goes, but not one another process wrote since (that one still owns
+    /// the job).
     static func clear(_ fd: CInt) {
+        guard let current, read(fd) == current else { return }
         _ = fremovexattr(fd, attribute)
     }
 
