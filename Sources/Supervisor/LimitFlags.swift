@@ -94,15 +94,6 @@ struct LimitFlags: Equatable {
         }
         limits.perProcess = try rlimit.map { spec throws(ValidationError) in try Self.resourceLimit(spec) }
         limits.cpuTimeBudget = try cpuTimeBudget()
-        if let max = limits.memoryMax, let maxText = memoryMax {
-            for (flag, value, text) in [("--memory-min", limits.memoryMin, memoryMin), ("--memory-low", limits.memoryLow, memoryLow)] {
-                if let value, let text, value != ByteCount.unlimited, value > max {
-                    throw ValidationError(
-                        "\(flag) \(quotedForMessage(text)) is above --memory-max \(quotedForMessage(maxText)): memory protected from reclaim must fit under the cap"
-                    )
-                }
-            }
-        }
         // The library's own checks (the kernel's bounds) before anything is made.
         do { try limits.validate() } catch { throw ValidationError(error.message) }
         return limits

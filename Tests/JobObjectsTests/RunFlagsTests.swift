@@ -152,7 +152,9 @@ struct HostileNumberTests {
             let arguments = [flag, String(protected), "--memory-max", String(cap), "--", "true"]
             if protected > cap {
                 let error = #expect(throws: ValidationError.self, "\(arguments)") { try RunFlags.parse(arguments[...]).validate() }
-                #expect(error?.message.contains("is above --memory-max") == true, "\(error?.message ?? "")")
+                let file = flag == "--memory-min" ? "memory.min" : "memory.low"
+                let said = "(\(file)) is \(protected) bytes, above memoryMax (memory.max)"
+                #expect(error?.message.contains(said) == true, "\(error?.message ?? "")")
             } else {
                 #expect(throws: Never.self, "\(arguments)") { try RunFlags.parse(arguments[...]).validate() }
             }
