@@ -52,6 +52,7 @@ public struct CgroupHierarchy: Sendable, Equatable {
         guard path == directory || path.hasPrefix(directory.hasSuffix("/") ? directory : directory + "/") else { return nil }
         return CgroupPath.join(namespaceView.shownAs, String(path.dropFirst(directory.count)))
     }
+
     /// Whether the hierarchy was mounted with `nsdelegate` (systemd's
     /// default): cgroup namespaces are then delegation boundaries, and a
     /// job member in its own namespace cannot migrate out of the job.
