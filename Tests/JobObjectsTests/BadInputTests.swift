@@ -131,8 +131,8 @@ struct BadInputTests {
 
     @Test func anUndelegatedParentNamesTheFix() async throws {
         // jobsup as user nobody, in a job of ours: the cgroup tree is root's.
-        let jobsup = try ExecutableCopy(of: jobsupPath)
         try await withJobObject(name: uniqueJobName()) { job async throws in
+            let jobsup = try await ExecutableCopy(of: jobsupPath, in: job)
             let process = try spawnPiped(job, [jobsup.path, "run", "--", "true"], stderr: true) {
                 $0.credentials = .init(uid: 65534, gid: 65534)
             }

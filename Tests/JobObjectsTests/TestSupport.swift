@@ -180,14 +180,23 @@ final class TemporaryDirectory {
 /// A copy of an executable that any user can run, for tests that run it as
 /// another user: the checkout may sit in a directory only root can enter
 /// (/root is mode 0700). Removed with its directory when released.
+///
+/// `install` writes the copy in a process of its own, inside `job`: written
+/// by this process, the copy's open descriptor could be inherited by a child
+/// another test forks at that moment, and executing the copy would fail
+/// with ETXTBSY while that child holds it.
 final class ExecutableCopy {
     private let directory: TemporaryDirectory
     let path: String
 
-    init(of executable: String) throws {
+    init(of executable: String, in job: JobObject) async throws {
         directory = try TemporaryDirectory()
         path = directory.path + "/" + URL(fileURLWithPath: executable).lastPathComponent
-        try FileManager.default.copyItem(atPath: executable, toPath: path)
-        guard chmod(directory.path, 0o755) == 0, chmod(path, 0o755) == 0 else { throw POSIXError(.EPERM) }
+        var options = SpawnOptions("install", arguments: ["-m", "755", executable, path])
+        options.standardInput = .null
+        let result = try await job.run(options)
+        guard result.status == .exited(code: 0), chmod(directory.path, 0o755) == 0 else {
+            throw POSIXError(.EIO)
+        }
     }
 }
