@@ -219,10 +219,6 @@ extension PayloadStorageTests {
             _ = await process.wait()
             return process.pid
         }
-        var record = PayloadRecord(owner: ProcessIdentity(pid: gone, startTime: 1), mode: .hostVisible)
-        record.mounts = [root + "/sandbox"]
-        record.created = [.init(path: root, isDirectory: true), .init(path: root + "/sandbox", isDirectory: true)]
-        #expect(FileManager.default.createFile(atPath: root + "/.payload", contents: Data(record.serialized.utf8)))
         guard
             case .success = Syscall.mount(
                 SpawnOptions.BindMount(source: FilePath(fixture.payload), target: FilePath(root + "/sandbox"), readOnly: true))
@@ -231,6 +227,12 @@ extension PayloadStorageTests {
             return
         }
         #expect(mountPoints(under: root) == [root + "/sandbox"])
+        // The record goes last: its owner is dead from the start, so another
+        // test's Payload.start may reclaim it at once, and must find the mount.
+        var record = PayloadRecord(owner: ProcessIdentity(pid: gone, startTime: 1), mode: .hostVisible)
+        record.mounts = [root + "/sandbox"]
+        record.created = [.init(path: root, isDirectory: true), .init(path: root + "/sandbox", isDirectory: true)]
+        #expect(FileManager.default.createFile(atPath: root + "/.payload", contents: Data(record.serialized.utf8)))
         // A record whose owner is alive is left alone.
         let liveName = uniqueJobName()
         let liveRoot = "/run/jobobjects/" + liveName
