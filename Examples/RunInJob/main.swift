@@ -4,16 +4,26 @@
 //
 //   swift run run-in-job -- make -j4
 //   swift run run-in-job --collect -- uname -r
+//   swift run run-in-job --pids-max 100 -- make -j4
 //
 // Whatever the command leaves running is killed when it exits, and killed
 // too if this program is (even by SIGKILL).
 import Glibc
 import JobObjects
 
-let usage = "usage: run-in-job [--collect] -- COMMAND [ARGUMENT...]"
+let usage = "usage: run-in-job [--collect] [--pids-max N] -- COMMAND [ARGUMENT...]"
 var arguments = Array(CommandLine.arguments.dropFirst())
 let collect = arguments.first == "--collect"
 if collect { arguments.removeFirst() }
+var limits = JobLimits()
+if arguments.first == "--pids-max" {
+    guard arguments.count >= 2, let n = Int(arguments[1]), n > 0 else {
+        print(usage)
+        exit(2)
+    }
+    limits.maxProcesses = n
+    arguments.removeFirst(2)
+}
 guard arguments.first == "--", arguments.count >= 2 else {
     print(usage)
     exit(2)
@@ -21,7 +31,7 @@ guard arguments.first == "--", arguments.count >= 2 else {
 let command = SpawnOptions(arguments[1], arguments: Array(arguments.dropFirst(2)))
 
 do {
-    let job = try JobObject.create()
+    let job = try JobObject.create(limits: limits)
     let status: ExitStatus
     if collect {
         let result = try await job.run(command, outputLimit: 1 << 20)

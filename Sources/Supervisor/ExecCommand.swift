@@ -40,7 +40,7 @@ struct ExecCommand: AsyncParsableCommand {
         let argv = self.argv
         let status: Int32
         do {
-            let job = try JobObject.open(name: target.name, parent: target.cgroupParent.path)
+            let job = try JobObject.open(name: target.name, parent: target.cgroupParent.path, driver: target.cgroupParent.driver)
             let policy = SignalPolicy.current(reset: false, rewrites: [:], alwaysCaught: [])
             let forwarder = try SignalForwarder(policy)
             let terminal = TerminalForeground.ifInteractive()

@@ -17,7 +17,7 @@ struct JobTarget: ParsableArguments {
     /// A job that cannot be opened ends jobsup with status 1 (2 for bad input).
     func open() -> JobObject {
         do {
-            return try JobObject.open(name: name, parent: cgroupParent.path)
+            return try JobObject.open(name: name, parent: cgroupParent.path, driver: cgroupParent.driver)
         } catch {
             Diagnostics.fail(error, status: SupervisorExit.managementStatus(for: error))
         }

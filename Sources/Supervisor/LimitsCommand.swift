@@ -52,9 +52,16 @@ struct LimitsCommand: AsyncParsableCommand {
         var target = self.target
         if !flags.isEmpty && RunRequest.needsControllers(limits) {
             // Enabling a controller for the jobs needs the cgroups above
-            // them free of processes, this one included.
+            // them free of processes, this one included — when the job is
+            // below this process's cgroup. A job in a systemd driver's scope
+            // is not: its own jobsup owns that scope's leaf.
             await management { () async throws(JobObjectError) in
-                target.cgroupParent.value = try RunRequest.enterLeaf(parent: target.cgroupParent.path).string
+                let parent = target.cgroupParent
+                if try CgroupDriverChoice.select(parent: parent.path, forced: parent.driver).driver == .cgroupfs,
+                    let entered = try RunRequest.prepareParent(parent.path, driver: parent.driver, leaf: true)
+                {
+                    target.cgroupParent.value = entered.string
+                }
             }
         }
         let job = target.open()

@@ -24,28 +24,30 @@ struct ListCommand: AsyncParsableCommand {
 
     func run() async throws {
         await management { () async throws(JobObjectError) in
-            let parent = try JobParent.resolve(cgroupParent.path)
+            let parents = try JobParent.lookup(cgroupParent.path, driver: cgroupParent.driver)
             var rows: [[String]] = [["NAME", "STATE", "PROCESSES", "MEMORY", "CPU"]]
             var objects: [String] = []
-            for name in parent.jobNames() {
-                // A job may end between the listing and the look.
-                guard let job = try? JobObject.open(name: name, parent: parent.path),
-                    let accounting = try? job.accounting()
-                else { continue }
-                let frozen = (try? job.isFrozen) ?? false
-                let state =
-                    job.isAbandoned ? "abandoned" : frozen ? "frozen" : accounting.activeProcesses > 0 ? "running" : "empty"
-                rows.append([
-                    name, state, String(accounting.activeProcesses),
-                    accounting.memoryCurrent.map(StatsReport.size) ?? "-", accounting.totalTime.secondsText + "s",
-                ])
-                var o = JSONObject()
-                o.add("name", name)
-                o.add("state", state)
-                o.add("processes", accounting.activeProcesses)
-                o.add("memory_current_bytes", accounting.memoryCurrent)
-                o.add("cpu_usec", accounting.totalTime.microseconds)
-                objects.append(o.text)
+            for parent in parents {
+                for name in parent.jobNames() {
+                    // A job may end between the listing and the look.
+                    guard let job = try? JobObject.open(name: name, parent: parent.path),
+                        let accounting = try? job.accounting()
+                    else { continue }
+                    let frozen = (try? job.isFrozen) ?? false
+                    let state =
+                        job.isAbandoned ? "abandoned" : frozen ? "frozen" : accounting.activeProcesses > 0 ? "running" : "empty"
+                    rows.append([
+                        name, state, String(accounting.activeProcesses),
+                        accounting.memoryCurrent.map(StatsReport.size) ?? "-", accounting.totalTime.secondsText + "s",
+                    ])
+                    var o = JSONObject()
+                    o.add("name", name)
+                    o.add("state", state)
+                    o.add("processes", accounting.activeProcesses)
+                    o.add("memory_current_bytes", accounting.memoryCurrent)
+                    o.add("cpu_usec", accounting.totalTime.microseconds)
+                    objects.append(o.text)
+                }
             }
             if format == .json {
                 Diagnostics.output(JSONObject.array(objects))

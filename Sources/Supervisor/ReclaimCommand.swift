@@ -25,8 +25,9 @@ struct ReclaimCommand: AsyncParsableCommand {
 
     func run() async throws {
         await management { () async throws(JobObjectError) in
-            let parent = try JobParent.resolve(cgroupParent.path)
-            for name in parent.reclaimAbandonedJobs() { Diagnostics.output("reclaimed job \(name)") }
+            for parent in try JobParent.lookup(cgroupParent.path, driver: cgroupParent.driver) {
+                for name in parent.reclaimAbandonedJobs() { Diagnostics.output("reclaimed job \(name)") }
+            }
             for name in Payload.reclaimStale() { Diagnostics.output("reclaimed payload \(name)") }
         }
     }

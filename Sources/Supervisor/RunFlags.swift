@@ -29,6 +29,15 @@ enum RunFlags {
         ) {
             $0.cgroupParent = FilePath($1)
         },
+        .option(
+            "--cgroup-driver", "driver",
+            help:
+                "cgroupfs or systemd (default: $JOBOBJECTS_CGROUP_DRIVER, else systemd where it manages the machine and has not delegated jobsup's cgroup)."
+        ) { request, value throws(ValidationError) in
+            do throws(JobObjectError) { request.cgroupDriver = try CgroupDriver(parsing: value) } catch {
+                throw ValidationError(error.message)
+            }
+        },
         .option("-f", "file", help: "Read the job from a payload spec file (YAML or JSON).") { $0.file = $1 },
         .option(
             "--grace", "duration",

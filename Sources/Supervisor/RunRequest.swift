@@ -9,6 +9,7 @@ import SystemPackage
 struct RunRequest: Equatable {
     var name: String?
     var cgroupParent: FilePath?
+    var cgroupDriver: CgroupDriver?
     var file: String?
     var grace: DurationArgument?
     var signalJob = false
@@ -78,7 +79,7 @@ struct RunRequest: Equatable {
     private func runCommand(limits: JobLimits, settings: Supervisor.Settings) async -> Int32 {
         let argv = self.argv
         do {
-            let parent = Self.needsControllers(limits) ? try Self.enterLeaf(parent: cgroupParent) : cgroupParent
+            let parent = try Self.prepareParent(cgroupParent, driver: cgroupDriver, leaf: Self.needsControllers(limits))
             Self.prestartWatchdog()
             let job = try JobObject.create(
                 name: name, parent: parent, limits: limits,
@@ -141,7 +142,7 @@ struct RunRequest: Equatable {
             spec.resources.limits.cpu = "\(millis)m"
             extra.cpu = nil
         }
-        var options = Payload.RunOptions(cgroupParent: cgroupParent)
+        var options = Payload.RunOptions()
         options.grace = grace?.duration
         options.followEvents = settings.events != nil
         options.trackDescendants = settings.events != nil
@@ -149,9 +150,8 @@ struct RunRequest: Equatable {
         options.processGroup = .newProcessGroup
         options.blockedSignals = settings.signals.initBlocked
         do {
-            if Self.needsControllers(limits) || spec.resources != PayloadSpec.Resources() {
-                options.cgroupParent = try Self.enterLeaf(parent: cgroupParent)
-            }
+            options.cgroupParent = try Self.prepareParent(
+                cgroupParent, driver: cgroupDriver, leaf: Self.needsControllers(limits) || spec.resources != PayloadSpec.Resources())
             Self.prestartWatchdog()
             let reaper = try ChildSubreaper.enable()
             let forwarder = try SignalForwarder(settings.signals)
@@ -189,13 +189,18 @@ struct RunRequest: Equatable {
         }
     }
 
-    /// Moves jobsup into the `supervisor` leaf beside the job parent and
-    /// returns the parent as a full path, resolved before the move (a
-    /// default or relative parent is relative to jobsup's own cgroup, which
-    /// the move changes).
-    static func enterLeaf(parent: FilePath?) throws(JobObjectError) -> FilePath {
-        let resolved = try JobParent.resolve(parent)
-        try resolved.moveCallerIntoLeaf()
+    /// Puts jobsup in its final cgroup before the watchdog starts, and
+    /// returns the job parent to make the job in. Under the systemd driver
+    /// jobsup first moves into the scope systemd makes for it; with `leaf`
+    /// (the limits need controllers) it then moves into the `supervisor`
+    /// leaf beside the job parent, which is returned as a full path,
+    /// resolved before the move (a default or relative parent is relative
+    /// to jobsup's own cgroup, which the move changes). Otherwise the
+    /// library resolves the parent as it makes the job.
+    static func prepareParent(_ given: FilePath?, driver: CgroupDriver?, leaf: Bool) throws(JobObjectError) -> FilePath? {
+        if !leaf, driver == nil, try CgroupDriverChoice.select(parent: given).driver == .cgroupfs { return given }
+        let resolved = try JobParent.resolve(given, driver: driver)
+        if leaf { try resolved.moveCallerIntoLeaf() }
         return resolved.path
     }
 

@@ -12,7 +12,7 @@ struct RunFlagsTests {
         "name": "web", "path": "/tmp/x", "file": "job.yaml", "duration": "500ms", "format": "json",
         "from:to": "TERM:QUIT", "status": "143", "signal": "TERM", "size": "512M", "n": "2",
         "percent": "25", "weight": "7", "list": "0", "spec": "8:0:wbps=10M", "name=value": "nofile=1024",
-        "action": "notify",
+        "action": "notify", "driver": "cgroupfs",
     ]
 
     /// Every declared option parses in both spellings and changes the request.
@@ -59,6 +59,7 @@ struct RunFlagsTests {
         (["--stats=yes", "--", "x"], "--stats takes no value"),
         (["--grace", "soon", "--", "x"], "invalid --grace \"soon\""),
         (["--events", "xml", "--", "x"], "invalid --events \"xml\": give json or human"),
+        (["--cgroup-driver", "docker", "--", "x"], "unknown cgroup driver \"docker\": use cgroupfs"),
     ])
     func badCommandLinesSayWhatIsWrong(_ arguments: [String], _ message: String) {
         do {

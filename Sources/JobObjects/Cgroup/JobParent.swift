@@ -5,10 +5,12 @@ import SystemPackage
 /// The cgroup under which jobs are created.
 ///
 /// Chosen in this order: the path passed in, `JOBOBJECTS_CGROUP_PARENT`,
-/// else `jobobjects` under the caller's own cgroup. An absolute path is a
-/// directory in the cgroup2 mount (any other is refused, naming the mount);
-/// a relative path is below the caller's own cgroup. A parent this process
-/// creates is removed again once its last job has left.
+/// else `jobobjects` under the caller's own cgroup — which, under the
+/// systemd driver (see `CgroupDriver`), is first a scope systemd makes and
+/// delegates to this process. An absolute path is a directory in the
+/// cgroup2 mount (any other is refused, naming the mount); a relative path
+/// is below the caller's own cgroup. A parent this process creates is
+/// removed again once its last job has left.
 public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// The parent's directory, e.g. `/sys/fs/cgroup/unified/jobobjects`.
     public var path: FilePath { FilePath(cgroupPath) }
@@ -27,8 +29,40 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     /// The leaf a supervisor moves into so its own cgroup can give controllers to jobs.
     public static let supervisorLeafName = "supervisor"
 
-    /// Resolves the parent without creating anything.
-    public static func resolve(_ explicit: FilePath? = nil) throws(JobObjectError) -> JobParent {
+    /// Resolves the parent where this process makes its jobs. Creates
+    /// nothing, but for one step of the systemd driver: the first time it
+    /// is chosen (`CgroupDriverChoice.select`), this process moves into a
+    /// delegated scope that systemd makes for it, and its jobs go there.
+    public static func resolve(_ explicit: FilePath? = nil, driver: CgroupDriver? = nil) throws(JobObjectError) -> JobParent {
+        let choice = try CgroupDriverChoice.select(parent: explicit, forced: driver)
+        if choice.driver == .systemd, SystemdScope.enteredUnit == nil {
+            try SystemdScope.enter()
+            // The scope holds this process alone: it moves on into the
+            // `supervisor` leaf at once, so that the controllers its jobs'
+            // limits need can be enabled in the scope.
+            try resolveHere(nil).moveCallerIntoLeaf()
+        }
+        return try resolveHere(explicit)
+    }
+
+    /// The parents in which existing jobs are looked for (by name, or all
+    /// of them): the one `resolve` gives, or — under the systemd driver,
+    /// from a process that has no scope of its own yet, such as
+    /// `jobsup list` — that of every scope in `jobobjects.slice`. Creates nothing.
+    public static func lookup(_ explicit: FilePath? = nil, driver: CgroupDriver? = nil) throws(JobObjectError) -> [JobParent] {
+        let choice = try CgroupDriverChoice.select(parent: explicit, forced: driver)
+        guard choice.driver == .systemd, SystemdScope.enteredUnit == nil else { return [try resolveHere(explicit)] }
+        let hierarchy = try CgroupHierarchy.discover()
+        let slice = SystemdScope.sliceDirectory(in: hierarchy)
+        let scopes = (try? Syscall.listDirectory(slice, directoriesOnly: true).get()) ?? []
+        return scopes.filter { $0.hasSuffix(".scope") }.sorted().map { scope in
+            JobParent(
+                cgroupPath: CgroupPath.join(CgroupPath.join(slice, scope), defaultName), hierarchy: hierarchy, isDefault: false)
+        }
+    }
+
+    /// `resolve` in the cgroup this process is in now.
+    private static func resolveHere(_ explicit: FilePath?) throws(JobObjectError) -> JobParent {
         let hierarchy = try CgroupHierarchy.discover()
         let fromEnvironment = getenv(environmentVariable).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         guard let given = explicit?.string ?? fromEnvironment else {
@@ -123,19 +157,42 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The controllers jobs under this parent can use: those listed in its
-    /// `cgroup.controllers` (what its own parent passes down).
+    /// `cgroup.controllers` (what its own parent passes down); before it
+    /// exists, what its nearest existing ancestor passes down.
     public func availableControllers() -> Set<String> {
-        let source =
-            access(cgroupPath, F_OK) == 0
-            ? cgroupPath + "/cgroup.controllers" : CgroupPath.parent(of: cgroupPath) + "/cgroup.subtree_control"
+        var source = cgroupPath + "/cgroup.controllers"
+        if access(cgroupPath, F_OK) != 0 {
+            var ancestor = CgroupPath.parent(of: cgroupPath)
+            while access(ancestor, F_OK) != 0, ancestor.count > hierarchy.mountDirectory.count {
+                ancestor = CgroupPath.parent(of: ancestor)
+            }
+            source = ancestor + "/cgroup.subtree_control"
+        }
         guard case .success(let text) = FileContents.read(source) else { return [] }
         return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }
 
     /// What this parent and kernel offer, as a value a caller can print.
-    public func report() -> DelegationReport {
+    public func report() throws(JobObjectError) -> DelegationReport {
+        report(driver: try CgroupDriverChoice.select(parent: isDefault ? nil : path))
+    }
+
+    /// What the parent that `resolve` would give offers, without making
+    /// anything: under the systemd driver before this process has its
+    /// scope, the parent is where that scope will be.
+    public static func report(_ explicit: FilePath? = nil, driver: CgroupDriver? = nil) throws(JobObjectError) -> DelegationReport {
+        let choice = try CgroupDriverChoice.select(parent: explicit, forced: driver)
+        guard choice.driver == .systemd, SystemdScope.enteredUnit == nil else { return try resolveHere(explicit).report(driver: choice) }
+        let hierarchy = try CgroupHierarchy.discover()
+        let me = ProcessIdentity.current
+        let scope = CgroupPath.join(SystemdScope.sliceDirectory(in: hierarchy), "jobobjects-\(me.pid)-\(me.startTime).scope")
+        let planned = JobParent(cgroupPath: CgroupPath.join(scope, defaultName), hierarchy: hierarchy, isDefault: true)
+        return planned.report(driver: choice)
+    }
+
+    private func report(driver: CgroupDriverChoice) -> DelegationReport {
         DelegationReport(
-            mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: path,
+            driver: driver, mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: path,
             controllers: availableControllers().sorted(),
             cgroupKill: cgroupKillPresent(), namespaceDelegation: hierarchy.hasNamespaceDelegation,
             kernel: KernelFeatures.current)
@@ -155,6 +212,8 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
 
 /// What a job parent and the kernel offer.
 public struct DelegationReport: Sendable, CustomStringConvertible {
+    /// Where job parents come from, and why.
+    public let driver: CgroupDriverChoice
     /// Where cgroup2 is mounted.
     public let mountPoint: FilePath
     /// The caller's own cgroup, as a directory.
@@ -185,9 +244,10 @@ public struct DelegationReport: Sendable, CustomStringConvertible {
 
     public var description: String {
         """
+        cgroup driver:  \(driver)
         cgroup2 mount:  \(mountPoint)
         own cgroup:     \(ownCgroup)
-        job parent:     \(parent)
+        job parent:     \(parent)\(driver.driver == .systemd && SystemdScope.enteredUnit == nil ? " (systemd makes the scope with the first job)" : "")
         controllers:    \(controllers.isEmpty ? "none (limits unavailable; grouping, kill, freeze and events work)" : controllers.joined(separator: " "))
         cgroup.kill:    \(cgroupKill.map { $0 ? "yes" : "no (freeze, kill each, thaw)" } ?? "unknown until a job exists")
         containment:    \(containment)

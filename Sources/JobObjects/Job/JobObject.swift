@@ -130,14 +130,20 @@ public final class JobObject: Sendable, CustomStringConvertible {
 
     /// Opens an existing job by name, e.g. one created by another process.
     /// The handle can list, signal, freeze, account and terminate the job;
-    /// closing it does not kill the job unless `killOnClose`.
-    public static func open(name: String, parent: FilePath? = nil, killOnClose: Bool = false) throws(JobObjectError) -> JobObject {
+    /// closing it does not kill the job unless `killOnClose`. The job is
+    /// looked for where `JobParent.lookup(parent, driver:)` says.
+    public static func open(
+        name: String, parent: FilePath? = nil, driver: CgroupDriver? = nil, killOnClose: Bool = false
+    ) throws(JobObjectError) -> JobObject {
         let jobName = try JobName(name)
-        let parent = try JobParent.resolve(parent)
-        let path = CgroupPath.join(parent.cgroupPath, jobName.value)
-        guard access(path, F_OK) == 0 else {
-            throw JobObjectError(.jobNotFound, "no job named \"\(jobName)\" under \(parent.cgroupPath)", operation: "open job", path: path)
+        let parents = try JobParent.lookup(parent, driver: driver)
+        guard let parent = parents.first(where: { access(CgroupPath.join($0.cgroupPath, jobName.value), F_OK) == 0 }) else {
+            let places = parents.count == 1 ? parents[0].cgroupPath : "any scope of the systemd driver (\(parents.count) found)"
+            throw JobObjectError(
+                .jobNotFound, "no job named \"\(jobName)\" under \(places)", operation: "open job",
+                path: parents.count == 1 ? CgroupPath.join(parents[0].cgroupPath, jobName.value) : nil)
         }
+        let path = CgroupPath.join(parent.cgroupPath, jobName.value)
         let job = try JobObject(name: jobName, parent: parent, path: path, killsOnClose: killOnClose)
         if killOnClose {
             // Processes may be in the job already: the watchdog watches it from now on.

@@ -79,10 +79,28 @@ enum ControllerDelegation {
                 "the kernel offers no \(controller) controller in \(mount) (see \(mount)/cgroup.controllers)",
                 operation: "enable controller", path: checked)
         }
+        if let manager = userManager(above: checked) {
+            let given = (try? FileContents.read(manager + "/cgroup.controllers").get())?.nonEmptyLines.first.map(String.init) ?? "none"
+            return JobObjectError(
+                .controllerUnavailable,
+                "the \(controller) controller is not delegated to \(checked): a user's systemd manager passes on only what it was given (\(given)); root gives it more with a drop-in, /etc/systemd/system/user@.service.d/delegate.conf holding [Service] Delegate=cpu cpuset io memory pids",
+                operation: "enable controller", path: checked)
+        }
         return JobObjectError(
             .controllerUnavailable,
             "the \(controller) controller is not delegated to \(checked); enable it in the cgroup.subtree_control of its parent (systemd: Delegate=yes on the unit)",
             operation: "enable controller", path: checked)
+    }
+
+    /// The cgroup of the user manager (`user@UID.service`) that `directory` lies in, if any.
+    private static func userManager(above directory: String) -> String? {
+        var candidate = directory
+        while candidate.count > 1 {
+            let name = CgroupPath.lastComponent(of: candidate)
+            if name.hasPrefix("user@") && name.hasSuffix(".service") { return candidate }
+            candidate = CgroupPath.parent(of: candidate)
+        }
+        return nil
     }
 
     /// Whether a cgroup v1 hierarchy with this controller is mounted.

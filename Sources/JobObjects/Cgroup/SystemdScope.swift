@@ -1,0 +1,124 @@
+import Glibc
+import Synchronization
+
+/// The systemd cgroup driver's one step: a transient scope with
+/// `Delegate=yes` in `jobobjects.slice` that holds this process, started
+/// with the manager's `StartTransientUnit` — the system manager for root,
+/// the user's own manager (its bus under `$XDG_RUNTIME_DIR`) otherwise.
+/// After it, this process sits in a cgroup that systemd delegates to it,
+/// and job parents are made inside as in any delegated cgroup.
+///
+/// The call goes through `busctl`, systemd's own sd-bus client, which ships
+/// wherever systemd runs: jobsup is one static executable, and libsystemd
+/// exists only as a shared library (Debian ships no libsystemd.a), which a
+/// static executable cannot load safely.
+///
+/// The scope ends by itself once no process is left in it (systemd stops
+/// and collects it, `CollectMode=inactive-or-failed`), so nothing is left.
+enum SystemdScope {
+    /// The slice that holds every scope this driver makes.
+    static let sliceName = "jobobjects.slice"
+
+    /// The unit this process entered, once it has.
+    private static let entered = Mutex<String?>(nil)
+
+    static var enteredUnit: String? { entered.withLock { $0 } }
+
+    /// Enters a new scope unless this process is in one it made already.
+    static func enter() throws(JobObjectError) {
+        try entered.withLock { (unit: inout String?) throws(JobObjectError) in
+            if unit != nil { return }
+            let me = ProcessIdentity.current
+            let name = "jobobjects-\(me.pid)-\(me.startTime).scope"
+            try start(name, pid: me.pid)
+            try waitUntilInside(name)
+            unit = name
+        }
+    }
+
+    /// Where this driver's scopes are, for a process that has not made one:
+    /// the slice's cgroup under the system manager, or under the user's.
+    static func sliceDirectory(in hierarchy: CgroupHierarchy) -> String {
+        let uid = geteuid()
+        let manager = uid == 0 ? "" : "user.slice/user-\(uid).slice/user@\(uid).service"
+        return CgroupPath.join(CgroupPath.join(hierarchy.mountDirectory, manager), sliceName)
+    }
+
+    private static func start(_ name: String, pid: pid_t) throws(JobObjectError) {
+        guard let busctl = HelperProgram.find("busctl") else {
+            throw JobObjectError(
+                .parentNotDelegated,
+                "the systemd cgroup driver needs busctl (part of systemd), which was not found in /usr/bin or /bin; install systemd's tools, or use the cgroupfs driver with a delegated job parent",
+                operation: "start systemd scope")
+        }
+        let user = geteuid() != 0
+        var environment: [String: String] = [:]
+        if user {
+            environment = try userBusEnvironment()
+        }
+        let command = (try? FileContents.read("/proc/self/comm").get())?.nonEmptyLines.first.map(String.init) ?? "a process"
+        let properties: [String] = [
+            "Description", "s", "JobObjects jobs of \(command) (pid \(pid))",
+            "Delegate", "b", "true",
+            "PIDs", "au", "1", String(pid),
+            "Slice", "s", sliceName,
+            "CollectMode", "s", "inactive-or-failed",
+        ]
+        let arguments =
+            (user ? ["--user"] : []) + [
+                "--quiet", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))", name, "fail", "5",
+            ] + properties + ["0"]
+        let manager = user ? "the user's systemd manager (uid \(geteuid()))" : "systemd"
+        switch HelperProgram.run(busctl, arguments, environment: environment) {
+        case .failure(let errno):
+            throw JobObjectError.system(errno, operation: "start systemd scope", path: busctl, what: "run")
+        case .success(let result) where result.exitCode != 0:
+            let said = result.output.split(separator: "\n").last.map(String.init) ?? "no message"
+            throw JobObjectError(
+                .parentNotDelegated,
+                "\(manager) refused the scope \(name) with Delegate=yes: \(said); use the cgroupfs driver with a delegated job parent instead",
+                operation: "start systemd scope")
+        case .success: break
+        }
+    }
+
+    /// The user's manager listens on `$XDG_RUNTIME_DIR/bus`; a process
+    /// started by `runuser` or `su` has no `XDG_RUNTIME_DIR`, but the
+    /// manager's runtime directory is always `/run/user/UID`.
+    private static func userBusEnvironment() throws(JobObjectError) -> [String: String] {
+        if getenv("DBUS_SESSION_BUS_ADDRESS") != nil || getenv("XDG_RUNTIME_DIR") != nil { return [:] }
+        let uid = geteuid()
+        let runtime = "/run/user/\(uid)"
+        guard access(runtime + "/bus", F_OK) == 0 else {
+            throw JobObjectError(
+                .parentNotDelegated,
+                "no systemd user manager runs for uid \(uid) (no \(runtime)/bus), and an unprivileged process gets its cgroup from it; log in, or have root run `loginctl enable-linger` for this user, or give a job parent delegated to this user",
+                operation: "start systemd scope")
+        }
+        return ["XDG_RUNTIME_DIR": runtime]
+    }
+
+    /// `StartTransientUnit` returns once the start job is queued; systemd
+    /// moves the process when it runs the job, a moment later.
+    private static func waitUntilInside(_ name: String) throws(JobObjectError) {
+        var pause: UInt32 = 1000
+        var waited: UInt32 = 0
+        while true {
+            if case .success(let text) = FileContents.read("/proc/self/cgroup"),
+                let relative = CgroupHierarchy.ownRelativePath(procSelfCgroup: text), CgroupPath.lastComponent(of: relative) == name
+            {
+                return
+            }
+            if waited >= 30_000_000 {
+                throw JobObjectError(
+                    .systemCallFailed,
+                    "systemd accepted the scope \(name) but did not move this process into it within 30 s (see systemctl status \(name))",
+                    operation: "start systemd scope")
+            }
+            usleep(pause)
+            waited += pause
+            pause = min(pause * 2, 50_000)
+        }
+    }
+}
