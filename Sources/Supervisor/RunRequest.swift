@@ -176,6 +176,7 @@ struct RunRequest: Equatable {
             terminal?.restore()
             forwarder.stop()
             await events?.finished()
+            reaper.reapOrphansOfEndedJob()
             for step in outcome.cleanup where step.error != nil { Diagnostics.warn("cleanup: \(step)") }
             if stats {
                 let report = StatsReport(

@@ -79,6 +79,7 @@ struct Supervisor {
             throw error
         }
         await events?.finished()
+        reaper.reapOrphansOfEndedJob()
         return Outcome(initStatus: status, accounting: accounting, orphansReaped: reaper.reapedCount)
     }
 

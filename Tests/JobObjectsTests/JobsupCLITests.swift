@@ -322,6 +322,22 @@ struct JobsupCLITests {
         }
     }
 
+    /// A daemon init leaves is killed with the job and is then jobsup's
+    /// child (the subreaper's): jobsup reaps it before it exits, or it would
+    /// be a zombie of PID 1 — forever, where PID 1 does not reap.
+    @Test func daemonsKilledWithTheJobAreReapedBeforeJobsupExits() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let result = try await Jobsup.run(
+                [
+                    "run", "--stats", "--stats-format", "json", "--grace", "100ms", "--", "sh", "-c",
+                    "setsid sleep 600 & setsid sh -c 'trap \"\" TERM; exec sleep 600' & echo started",
+                ], in: job)
+            #expect(result.status == .exited(code: 0), "\(result.err)")
+            let stats = try Jobsup.jsonObject(try #require(result.err.split(separator: "\n").last))
+            #expect(stats["orphans_reaped"] as? Int == 2, "\(result.err)")
+        }
+    }
+
     @Test(arguments: [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH])
     func eachSignalIsForwardedToInit(_ signal: Int32) async throws {
         let name = String(signalName(signal).dropFirst(3))

@@ -97,6 +97,24 @@ public final class ChildSubreaper: Sendable {
         }
     }
 
+    /// Reaps the orphans a job left once it is empty, before the caller
+    /// exits: were they left, they would go to PID 1 as zombies (and stay
+    /// zombies where PID 1 does not reap). A process leaves its cgroup a
+    /// moment before it becomes a zombie, so a child that no handle owns is
+    /// waited for up to `limit`; one that lives on after that (it left the
+    /// job) is left alone. Returns how many were reaped.
+    @discardableResult
+    public func reapOrphansOfEndedJob(limit: Duration = .milliseconds(200)) -> Int {
+        var count = reapOrphans().count
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while Self.children().contains(where: { !ProcessRegistry.shared.contains($0) }), clock.now < deadline {
+            usleep(1000)
+            count += reapOrphans().count
+        }
+        return count
+    }
+
     /// Calls `handler` on the monitor's thread with the signal that stopped
     /// `process`, each time it stops (SIGTSTP from a terminal's ^Z, SIGTTIN,
     /// SIGTTOU, SIGSTOP), until it exits. `process` must be a child of this
