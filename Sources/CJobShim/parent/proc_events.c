@@ -104,7 +104,15 @@ int jobshim_proc_events_read(int fd, jobshim_proc_event *events, int max, uint64
             } else {
                 continue;
             }
-            if (++count == max) return count;
+            if (++count == max) {
+                // The kernel sends one event per datagram; should a datagram
+                // ever hold more than fit, what is left is reported lost
+                // rather than dropped without a word.
+                ssize_t rest = n;
+                struct nlmsghdr *next = NLMSG_NEXT(header, rest);
+                if (NLMSG_OK(next, (size_t)rest)) *lost = 1;
+                return count;
+            }
         }
     }
     return count;
