@@ -58,7 +58,7 @@ public struct CgroupDriverChoice: Sendable, Equatable, CustomStringConvertible {
     ) throws(JobObjectError)
         -> CgroupDriverChoice
     {
-        let hierarchy = try CgroupHierarchy.discover()
+        // Cheapest first: this runs before every job a process makes.
         let systemdRuns = access("/run/systemd/system", F_OK) == 0
         if let unit = SystemdScope.enteredUnit {
             return CgroupDriverChoice(driver: .systemd, reason: "in the scope systemd made for this process, \(unit)")
@@ -89,6 +89,7 @@ public struct CgroupDriverChoice: Sendable, Equatable, CustomStringConvertible {
         if !systemdRuns {
             return CgroupDriverChoice(driver: .cgroupfs, reason: "systemd does not manage this machine")
         }
+        let hierarchy = try CgroupHierarchy.discover()
         if hierarchy.namespaceView.directory != hierarchy.mountDirectory {
             return CgroupDriverChoice(
                 driver: .cgroupfs, reason: "in a cgroup namespace rooted at \(hierarchy.namespaceView.directory): jobs nest below it")
