@@ -24,7 +24,7 @@ struct AbandonedJobTests {
             let job = try JobObject.open(name: name, parent: FilePath(parent))
             let members = try job.processIDs().map(watch)
             #expect(members.count == 2)
-            #expect(JobOwnerRecord.read(job.cgroupPath)?.owner.pid == owner.pid)
+            #expect(JobOwnerRecord.read(job.cgroupPath).map(\.owner.pid) == [owner.pid])
 
             // Stopped first, the owner cannot replace its watchdog (as it
             // would at once) before it is killed too.
@@ -64,17 +64,17 @@ struct AbandonedJobTests {
     @Test func onlyAJobWhoseOwnerIsGoneIsReclaimed() async throws {
         let parent = try JobParent.resolve(nil)
         let live = try JobObject.create(name: uniqueJobName())
-        #expect(JobOwnerRecord.read(live.cgroupPath) == JobOwnerRecord.current)
+        #expect(JobOwnerRecord.read(live.cgroupPath) == [try #require(JobOwnerRecord.current)])
         let unrecorded = try JobObject.create(name: uniqueJobName(), killOnClose: false)
-        #expect(JobOwnerRecord.read(unrecorded.cgroupPath) == nil)
+        #expect(JobOwnerRecord.read(unrecorded.cgroupPath).isEmpty)
         let current = try #require(JobOwnerRecord.current)
         // A pid past pid_max, so that no process has it.
         let nobody = ProcessIdentity(pid: 4_194_305, startTime: current.owner.startTime)
         let dead = try JobObject.create(name: uniqueJobName(), killOnClose: false)
         let sleeper = try dead.spawn("sleep", "1000")
-        #expect(JobOwnerRecord(owner: nobody, pidNamespace: current.pidNamespace).write(dead.directory.fd))
+        #expect(JobOwnerRecord.write([JobOwnerRecord(owner: nobody, pidNamespace: current.pidNamespace)], to: dead.directory.fd))
         let elsewhere = try JobObject.create(name: uniqueJobName(), killOnClose: false)
-        #expect(JobOwnerRecord(owner: nobody, pidNamespace: current.pidNamespace &+ 1).write(elsewhere.directory.fd))
+        #expect(JobOwnerRecord.write([JobOwnerRecord(owner: nobody, pidNamespace: current.pidNamespace &+ 1)], to: elsewhere.directory.fd))
 
         #expect(parent.reclaimAbandonedJobs() == [dead.name.value])
         #expect(await sleeper.wait() == .signaled(signal: SIGKILL, coreDumped: false))
@@ -89,20 +89,36 @@ struct AbandonedJobTests {
         }
     }
 
-    /// A detached job is nobody's to kill on close: its record goes, unless
-    /// another process (which opened it to kill on close) wrote its own since.
+    /// A detached job is nobody's to kill on close: its holder's line goes,
+    /// and those of the other processes that hold it to kill it on close stay.
     @Test func detachingClearsOnlyItsOwnRecord() async throws {
         let job = try JobObject.create(name: uniqueJobName())
-        #expect(JobOwnerRecord.read(job.cgroupPath) != nil)
+        #expect(JobOwnerRecord.read(job.cgroupPath).count == 1)
         job.detach()
-        #expect(JobOwnerRecord.read(job.cgroupPath) == nil)
+        #expect(JobOwnerRecord.read(job.cgroupPath).isEmpty)
 
-        let other = try JobObject.open(name: job.name.value, killOnClose: true)
         let init1 = try #require(ProcessIdentity(pid: 1))
         let foreign = JobOwnerRecord(owner: init1, pidNamespace: try #require(JobOwnerRecord.current).pidNamespace)
-        #expect(foreign.write(other.directory.fd))
+        #expect(JobOwnerRecord.write([foreign], to: job.directory.fd))
+        let other = try JobObject.open(name: job.name.value, killOnClose: true)
+        #expect(JobOwnerRecord.read(job.cgroupPath) == [foreign, try #require(JobOwnerRecord.current)])
         other.detach()
-        #expect(JobOwnerRecord.read(job.cgroupPath) == foreign)
+        #expect(JobOwnerRecord.read(job.cgroupPath) == [foreign])
         #expect(rmdir(job.path.string) == 0)
+    }
+
+    /// Opening a job to kill it on close adds a holder rather than replacing
+    /// the creator: when the creator dies with its watchdog while the other
+    /// holder lives, the job is still known to be abandoned.
+    @Test func everyHolderIsRecordedAndAnyGoneOneAbandonsTheJob() async throws {
+        let job = try JobObject.create(name: uniqueJobName(), killOnClose: false)
+        let current = try #require(JobOwnerRecord.current)
+        let creatorGone = JobOwnerRecord(owner: ProcessIdentity(pid: 4_194_305, startTime: 1), pidNamespace: current.pidNamespace)
+        #expect(JobOwnerRecord.write([creatorGone], to: job.directory.fd))
+        let holder = try JobObject.open(name: job.name.value, killOnClose: true)
+        #expect(JobOwnerRecord.read(job.cgroupPath) == [creatorGone, current])
+        #expect(holder.isAbandoned)
+        #expect(holder.reclaimIfAbandoned())
+        #expect(access(job.path.string, F_OK) != 0)
     }
 }

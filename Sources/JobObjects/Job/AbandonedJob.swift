@@ -50,12 +50,13 @@ package enum AbandonedJob {
 }
 
 extension JobObject {
-    /// Whether the process that created the job to kill it on close is gone
-    /// (its owner record names a process that no longer exists), so that
+    /// Whether a process that held the job to kill it on close (its
+    /// creator, or one that opened it so) is gone and the job still exists:
+    /// its owner record names a process that no longer exists, so that
     /// nothing will remove the job but whoever finds it. False for a job
-    /// whose owner lives, and for one with no record (detached jobs).
+    /// whose holders live, and for one with no record (detached jobs).
     public var isAbandoned: Bool {
-        JobOwnerRecord.read(cgroupPath)?.ownerIsGone ?? false
+        JobOwnerRecord.isAbandoned(JobOwnerRecord.read(cgroupPath))
     }
 
     /// Kills and removes the job, and its parent when that removes itself
@@ -64,7 +65,7 @@ extension JobObject {
     /// job calls this so that a job nobody supervises leaves no cgroup.
     @discardableResult
     public func reclaimIfAbandoned() -> Bool {
-        guard JobOwnerRecord.read(directory.fd)?.ownerIsGone == true, AbandonedJob.killAndRemove(directory) else { return false }
+        guard JobOwnerRecord.isAbandoned(JobOwnerRecord.read(directory.fd)), AbandonedJob.killAndRemove(directory) else { return false }
         markClosed()
         parent.removeIfUnused()
         return true
@@ -92,7 +93,7 @@ extension JobParent {
             // The record is read through the descriptor that then kills: a
             // job made anew under the same name in between is not touched.
             guard let job = try? CgroupDirectory(opening: CgroupPath.join(cgroupPath, name)),
-                JobOwnerRecord.read(job.fd)?.ownerIsGone == true
+                JobOwnerRecord.isAbandoned(JobOwnerRecord.read(job.fd))
             else { continue }
             if AbandonedJob.killAndRemove(job) { reclaimed.append(name) }
         }
