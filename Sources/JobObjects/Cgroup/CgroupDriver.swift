@@ -43,6 +43,14 @@ public struct CgroupDriverChoice: Sendable, Equatable, CustomStringConvertible {
     public let driver: CgroupDriver
     /// Why: e.g. "systemd manages this machine and /user.slice/… is not delegated".
     public let reason: String
+    /// The scope the systemd driver made for this process, once it has.
+    public let scope: String?
+
+    init(driver: CgroupDriver, reason: String, scope: String? = nil) {
+        self.driver = driver
+        self.reason = reason
+        self.scope = scope
+    }
 
     /// Chooses, in this order: the forced driver (`forced`, else the
     /// environment variable); cgroupfs when a parent is given (`explicit`
@@ -61,7 +69,7 @@ public struct CgroupDriverChoice: Sendable, Equatable, CustomStringConvertible {
         // Cheapest first: this runs before every job a process makes.
         let systemdRuns = access("/run/systemd/system", F_OK) == 0
         if let unit = SystemdScope.enteredUnit {
-            return CgroupDriverChoice(driver: .systemd, reason: "in the scope systemd made for this process, \(unit)")
+            return CgroupDriverChoice(driver: .systemd, reason: "in the scope systemd made for this process, \(unit)", scope: unit)
         }
         let environment = try environmentDriver()
         if let driver = forced ?? environment {

@@ -214,6 +214,9 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
 public struct DelegationReport: Sendable, CustomStringConvertible {
     /// Where job parents come from, and why.
     public let driver: CgroupDriverChoice
+    /// The parent lies in the scope the systemd driver makes with this
+    /// process's first job, which does not exist yet.
+    public var parentAwaitsScope: Bool { driver.driver == .systemd && driver.scope == nil }
     /// Where cgroup2 is mounted.
     public let mountPoint: FilePath
     /// The caller's own cgroup, as a directory.
@@ -247,7 +250,7 @@ public struct DelegationReport: Sendable, CustomStringConvertible {
         cgroup driver:  \(driver)
         cgroup2 mount:  \(mountPoint)
         own cgroup:     \(ownCgroup)
-        job parent:     \(parent)\(driver.driver == .systemd && SystemdScope.enteredUnit == nil ? " (systemd makes the scope with the first job)" : "")
+        job parent:     \(parent)\(parentAwaitsScope ? " (systemd makes the scope with the first job)" : "")
         controllers:    \(controllers.isEmpty ? "none (limits unavailable; grouping, kill, freeze and events work)" : controllers.joined(separator: " "))
         cgroup.kill:    \(cgroupKill.map { $0 ? "yes" : "no (freeze, kill each, thaw)" } ?? "unknown until a job exists")
         containment:    \(containment)
