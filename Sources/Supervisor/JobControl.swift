@@ -11,7 +11,7 @@ import Synchronization
 /// init the terminal again if jobsup holds it (after `fg`, not `bg`),
 /// continues init's process group and passes SIGCONT on.
 final class JobControl: Sendable {
-    private let job: JobObject
+    private let job: any ProcessContainer
     private let initProcess: ProcessHandle
     private let terminal: TerminalForeground?
     private let forward: @Sendable (Int32) -> Void
@@ -24,7 +24,7 @@ final class JobControl: Sendable {
     private let frozenByStop = Mutex(false)
 
     init(
-        job: JobObject, initProcess: ProcessHandle, terminal: TerminalForeground?,
+        job: any ProcessContainer, initProcess: ProcessHandle, terminal: TerminalForeground?,
         forward: @escaping @Sendable (Int32) -> Void
     ) {
         self.job = job

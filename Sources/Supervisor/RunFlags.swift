@@ -38,6 +38,10 @@ enum RunFlags {
                 throw ValidationError(error.message)
             }
         },
+        .flag(
+            "--require-cgroup",
+            help: "Refuse to run where no cgroup can be made, rather than hold the job as a child subreaper only."
+        ) { $0.requireCgroup = true },
         .option("-f", "file", help: "Read the job from a payload spec file (YAML or JSON).") { $0.file = $1 },
         .option(
             "--grace", "duration",

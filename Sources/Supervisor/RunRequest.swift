@@ -10,6 +10,7 @@ struct RunRequest: Equatable {
     var name: String?
     var cgroupParent: FilePath?
     var cgroupDriver: CgroupDriver?
+    var requireCgroup = false
     var file: String?
     var grace: DurationArgument?
     var signalJob = false
@@ -79,11 +80,7 @@ struct RunRequest: Equatable {
     private func runCommand(limits: JobLimits, settings: Supervisor.Settings) async -> Int32 {
         let argv = self.argv
         do {
-            let parent = try Self.prepareParent(cgroupParent, driver: cgroupDriver, leaf: Self.needsControllers(limits))
-            Self.prestartWatchdog()
-            let job = try JobObject.create(
-                name: name, parent: parent, limits: limits,
-                trackDescendants: settings.events != nil)
+            let job = try makeJob(limits: limits, trackDescendants: settings.events != nil)
             var settings = settings
             settings.events = settings.events.map { EventLines(job: job.name.value, format: $0.format, fd: $0.fd) }
             let outcome = try await Supervisor.run(SpawnOptions(argv[0], arguments: Array(argv.dropFirst())), in: job, settings: settings)
@@ -96,6 +93,23 @@ struct RunRequest: Equatable {
             return exitStatus(of: outcome.initStatus, settings)
         } catch {
             Diagnostics.fail(error)
+        }
+    }
+
+    /// The job: in a cgroup, or — where none can be made for jobsup and
+    /// nothing asks for one — held as a child subreaper only, with a
+    /// one-line warning that says what is weaker.
+    private func makeJob(limits: JobLimits, trackDescendants: Bool) throws(JobObjectError) -> any ProcessContainer {
+        do {
+            let parent = try Self.prepareParent(cgroupParent, driver: cgroupDriver, leaf: Self.needsControllers(limits))
+            Self.prestartWatchdog()
+            return try JobObject.create(name: name, parent: parent, limits: limits, trackDescendants: trackDescendants)
+        } catch {
+            guard !requireCgroup, cgroupParent == nil, ProcessTree.canStandIn(for: error, limits: limits) else { throw error }
+            Diagnostics.warn(
+                "warning: no cgroup can be made here (\(error.message)); the job is held as a child subreaper only: no limits, accounting or events, and its processes outlive jobsup if jobsup is SIGKILLed (--require-cgroup refuses instead)"
+            )
+            return try ProcessTree(name: name, resourceLimits: limits.perProcess, reason: error)
         }
     }
 

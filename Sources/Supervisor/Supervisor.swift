@@ -40,7 +40,9 @@ struct Supervisor {
     /// Runs `options` as the init of `job` and ends the job when init exits:
     /// SIGTERM to what is left, `grace`, then `close()` kills the rest and
     /// removes the job. On a spawn failure the job is closed and the error thrown.
-    static func run(_ options: SpawnOptions, in job: JobObject, settings: Settings) async throws(JobObjectError) -> Outcome {
+    static func run(_ options: SpawnOptions, in job: any ProcessContainer, settings: Settings) async throws(JobObjectError) -> Outcome {
+        // Events and accounting come from a cgroup; a job without one has neither.
+        let cgroupJob = job as? JobObject
         let reaper: ChildSubreaper
         let forwarder: SignalForwarder
         let initProcess: ProcessHandle
@@ -51,7 +53,7 @@ struct Supervisor {
             forwarder = try SignalForwarder(settings.signals)
             settings.armParentDeathSignal(forwarder)
             // Subscribe before the spawn so the stream starts with init.
-            if let lines = settings.events { events = EventFollower(job.events, into: lines) }
+            if let lines = settings.events, let cgroupJob { events = EventFollower(cgroupJob.events, into: lines) }
             var options = options
             // A group of its own, so that a signal to the caller's group
             // reaches init once, through jobsup, not twice.
@@ -69,8 +71,8 @@ struct Supervisor {
             terminal: terminal, reaper: reaper)
         let status = await initProcess.wait()
         terminal?.restore()
-        _ = try? await job.terminate(GracefulTermination(signal: .terminate, grace: settings.grace))
-        let accounting = settings.accounting ? try? job.accounting() : nil
+        _ = try? await job.terminate(GracefulTermination(signal: .terminate, grace: settings.grace), exitCode: 1)
+        let accounting = settings.accounting ? try? cgroupJob?.accounting() : nil
         forwarder.stop()
         do {
             try await job.close()
@@ -87,7 +89,7 @@ struct Supervisor {
     /// does what `policy` says: passed on to init (or the job), dropped, or
     /// stopping and resuming the whole job.
     static func route(
-        _ forwarder: SignalForwarder, policy: SignalPolicy, initProcess: ProcessHandle, job: JobObject,
+        _ forwarder: SignalForwarder, policy: SignalPolicy, initProcess: ProcessHandle, job: any ProcessContainer,
         wholeJob: Bool, terminal: TerminalForeground?, reaper: ChildSubreaper
     ) {
         let forward = destination(initProcess, job: job, wholeJob: wholeJob)
@@ -105,7 +107,7 @@ struct Supervisor {
 
     /// Where a forwarded signal goes: to init while it runs, to the whole
     /// job with `wholeJob` or once init has exited.
-    static func destination(_ initProcess: ProcessHandle, job: JobObject, wholeJob: Bool) -> @Sendable (Int32) -> Void {
+    static func destination(_ initProcess: ProcessHandle, job: any ProcessContainer, wholeJob: Bool) -> @Sendable (Int32) -> Void {
         { signal in
             if wholeJob || initProcess.exitStatus != nil {
                 _ = try? job.signal(Signal(signal))

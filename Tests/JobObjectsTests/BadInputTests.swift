@@ -133,7 +133,7 @@ struct BadInputTests {
         // jobsup as user nobody, in a job of ours: the cgroup tree is root's.
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let jobsup = try await ExecutableCopy(of: jobsupPath, in: job)
-            let process = try spawnPiped(job, [jobsup.path, "run", "--", "true"], stderr: true) {
+            let process = try spawnPiped(job, [jobsup.path, "run", "--require-cgroup", "--", "true"], stderr: true) {
                 $0.credentials = .init(uid: 65534, gid: 65534)
             }
             let err = await PipeReader.readAll(process.standardError!)

@@ -195,7 +195,20 @@ public struct JobParent: Sendable, Equatable, CustomStringConvertible {
             driver: driver, mountPoint: hierarchy.mountPoint, ownCgroup: hierarchy.ownCgroup, parent: path,
             controllers: availableControllers().sorted(),
             cgroupKill: cgroupKillPresent(), namespaceDelegation: hierarchy.hasNamespaceDelegation,
-            kernel: KernelFeatures.current)
+            kernel: KernelFeatures.current, noCgroupReason: driver.scope == nil && driver.driver == .systemd ? nil : creationProblem())
+    }
+
+    /// Why no job can be made here, if that is known without trying: a
+    /// read-only mount, or a nearest existing directory this user may not
+    /// write to.
+    private func creationProblem() -> String? {
+        if hierarchy.isReadOnly { return "the cgroup2 mount \(hierarchy.mountDirectory) is read-only" }
+        var directory = cgroupPath
+        while access(directory, F_OK) != 0, directory.count > hierarchy.mountDirectory.count {
+            directory = CgroupPath.parent(of: directory)
+        }
+        if access(directory, W_OK) != 0 { return "this user may not create cgroups in \(directory) (no delegation)" }
+        return nil
     }
 
     /// cgroup.kill exists in every non-root cgroup on Linux 5.14+; the root
@@ -232,6 +245,9 @@ public struct DelegationReport: Sendable, CustomStringConvertible {
     public let namespaceDelegation: Bool
     /// What the kernel offers for spawning and waiting.
     public let kernel: KernelFeatures
+    /// Why no cgroup can be made for jobs here, if that is so: jobs are then
+    /// held as a child subreaper only (`JobObject.createContainer`, `jobsup run`).
+    public let noCgroupReason: String?
 
     /// How firmly members are held in their job, in words.
     var containment: String {
@@ -253,6 +269,7 @@ public struct DelegationReport: Sendable, CustomStringConvertible {
         job parent:     \(parent)\(parentAwaitsScope ? " (systemd makes the scope with the first job)" : "")
         controllers:    \(controllers.isEmpty ? "none (limits unavailable; grouping, kill, freeze and events work)" : controllers.joined(separator: " "))
         cgroup.kill:    \(cgroupKill.map { $0 ? "yes" : "no (freeze, kill each, thaw)" } ?? "unknown until a job exists")
+        jobs held by:   \(noCgroupReason.map { "a child subreaper only (\($0)): no limits, freezing, accounting, events or kill when jobsup is SIGKILLed; jobsup run --require-cgroup refuses" } ?? "a cgroup each")
         containment:    \(containment)
         clone3:         \(kernel.clone3 ? "yes" : "no")
         CLONE_INTO_CGROUP: \(kernel.cloneIntoCgroup ? "yes" : "no")
