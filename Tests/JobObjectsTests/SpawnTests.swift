@@ -50,6 +50,59 @@ struct SpawnTests {
         #expect(jobshim_spawn_path_compiled(0) == 0)
     }
 
+    /// The gated child is in the job with its identity before it execs; the
+    /// byte lets it exec (same pid); until then it can only be killed.
+    @Test func aGatedChildWaitsInTheJobUntilItsGateOpens() async throws {
+        let job = try JobObject.create(name: uniqueJobName())
+        let gate = try FileDescriptor.pipe()
+        var options = SpawnOptions("/bin/sh", arguments: ["-c", "exit 5"])
+        options.startGate = gate.readEnd
+        options.workingDirectory = "/tmp"
+        let process = try job.spawn(options)
+        try gate.readEnd.close()
+        #expect(process.spawnPath == .forkThenJoin)
+        #expect(try job.processIDs() == [process.pid])
+        // Not exec'd yet: still this test's image, already in /tmp.
+        let ownImage = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process.pid)/exe") == ownImage)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process.pid)/cwd") == "/tmp")
+        #expect(!isGone(process))
+        _ = try gate.writeEnd.writeAll([UInt8(1)])
+        #expect(await process.wait() == .exited(code: 5))
+        try gate.writeEnd.close()
+
+        // One that never gets its byte ends with the job.
+        let never = try FileDescriptor.pipe()
+        options.startGate = never.readEnd
+        let cancelled = try job.spawn(options)
+        try await job.terminate()
+        #expect(await cancelled.wait() == .signaled(signal: SIGKILL, coreDumped: false))
+        try never.readEnd.close()
+        try never.writeEnd.close()
+        try await job.close()
+        expectNothingLeft(path: job.path.string, processes: [process, cancelled])
+    }
+
+    /// A failure before the gate is the spawn's error, as without a gate.
+    @Test func aGatedChildThatCannotBeSetUpIsASpawnError() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let gate = try FileDescriptor.pipe()
+            defer {
+                try? gate.readEnd.close()
+                try? gate.writeEnd.close()
+            }
+            var options = SpawnOptions("/bin/true")
+            options.startGate = gate.readEnd
+            // /root is 0700: nobody cannot enter it, which the child finds
+            // after its identity switch.
+            options.credentials = SpawnOptions.Credentials(uid: 65534, gid: 65534)
+            options.workingDirectory = "/root"
+            let error = #expect(throws: JobObjectError.self) { try job.spawn(options) }
+            #expect(error?.errno == .permissionDenied, "\(String(describing: error))")
+            #expect(try job.processIDs().isEmpty)
+        }
+    }
+
     @Test func spawnedPidIsListedInCgroupProcs() async throws {
         let job = try JobObject.create(name: uniqueJobName())
         let sleeper = try job.spawn("sleep", "1000")

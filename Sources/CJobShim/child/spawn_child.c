@@ -183,6 +183,24 @@ int spawn_child_main(void *arg) {
     // The working directory is entered as the payload's user, so it gets that
     // user's permission checks.
     if (c->cwd && chdir(c->cwd) != 0) child_fail(&local, JOBSHIM_STAGE_CHDIR);
+
+    // The start gate: everything that can fail for a reason the caller must
+    // hear is done, so report that, stop reporting (the caller has returned)
+    // and wait for the byte that lets the payload run.
+    if (c->has_start_gate) {
+        spawn_child_failure gated = {JOBSHIM_STAGE_GATED, 0};
+        ssize_t ignored = write(local.error_pipe, &gated, sizeof(gated));
+        (void)ignored;
+        close(local.error_pipe);
+        local.error_pipe = -1;
+        char byte;
+        ssize_t n;
+        do {
+            n = read(c->start_gate_fd, &byte, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1) _exit(127);
+        close(c->start_gate_fd);
+    }
     if (arrange_descriptors(ctx, &local.error_pipe) != 0) child_fail(&local, JOBSHIM_STAGE_FDS);
 
     // Last, so the filter applies to the payload and not to this setup.

@@ -153,6 +153,9 @@ enum {
     JOBSHIM_STAGE_MOUNT_NAMESPACE,   // unshare(CLONE_NEWNS)
     JOBSHIM_STAGE_MOUNT_PROPAGATION, // mount(NULL, "/", NULL, root_propagation)
     JOBSHIM_STAGE_CGROUP_NAMESPACE,  // unshare(CLONE_NEWCGROUP)
+    /// Not a failure: the child finished its set-up and waits at its start
+    /// gate (jobshim_spawn_config.has_start_gate).
+    JOBSHIM_STAGE_GATED,
     /// Mount i failed at JOBSHIM_STAGE_MOUNT + i, making it read-only at
     /// JOBSHIM_STAGE_MOUNT_READ_ONLY + i (i < JOBSHIM_MAX_MOUNTS).
     JOBSHIM_STAGE_MOUNT = 0x100,
@@ -230,6 +233,12 @@ typedef struct {
     unsigned long root_propagation;
     const jobshim_mount *mounts;
     int mount_count;             // at most JOBSHIM_MAX_MOUNTS
+    // 1: once set up (identity, mounts, working directory), the child reports
+    // that it waits and reads one byte from start_gate_fd; with the byte it
+    // goes on to execve, at end of file it exits 127 without exec. Only the
+    // fork path can return to the caller while its child waits.
+    int has_start_gate;
+    int start_gate_fd;
 } jobshim_spawn_config;
 
 #define JOBSHIM_MAX_FDS 64
@@ -258,7 +267,7 @@ unsigned long jobshim_ms_private(void);
 int jobshim_spawn_path_compiled(int path);
 
 /// Spawns `config` by `path` (JOBSHIM_PATH_*). Returns 0 once the child has
-/// exec'd (result->pid, result->pidfd set). Returns -1 on failure with
+/// exec'd, or waits at its start gate (result->pid, result->pidfd set). Returns -1 on failure with
 /// result->stage and result->error; a child that failed before exec has
 /// already been reaped.
 int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_result *result);

@@ -118,6 +118,11 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
         result->error = EINVAL;
         return -1;
     }
+    if (config->has_start_gate && path != JOBSHIM_PATH_FORK_JOIN) {
+        result->stage = JOBSHIM_STAGE_CLONE;
+        result->error = EINVAL;
+        return -1;
+    }
     if (config->seccomp_program && (config->seccomp_program_count == 0 || config->seccomp_program_count > BPF_MAXINSNS)) {
         result->stage = JOBSHIM_STAGE_SECCOMP;
         result->error = EINVAL;
@@ -202,7 +207,7 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
 
     // A vfork child has exec'd or exited by now: its report is in place.
     // A forked one: EOF once it exec'd (the pipe was close-on-exec), a
-    // record if it failed.
+    // record if it failed or waits at its start gate.
     spawn_child_failure failure = ctx.failure;
     if (forks) {
         ssize_t n;
@@ -212,7 +217,7 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
         close(pipe_fds[0]);
         if (n != (ssize_t)sizeof(failure)) failure = (spawn_child_failure){0, 0};
     }
-    if (failure.stage != 0) {
+    if (failure.stage != 0 && failure.stage != JOBSHIM_STAGE_GATED) {
         siginfo_t info;
         while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) != 0 && errno == EINTR) {}
         close(pidfd);

@@ -202,6 +202,8 @@ public final class JobObject: Sendable, CustomStringConvertible {
         // among them: the fork compares the kill count of the parent's cgroup
         // with the job's); a child that joins is not.
         if path == .clone3IntoCgroup, state.withLock({ $0.killedThroughCgroup }) { path = .cloneThenJoin }
+        // Only a forked child can wait at its gate while spawn returns.
+        if options.startGate != nil { path = .forkThenJoin }
         return try spawn(options, path: path)
     }
 

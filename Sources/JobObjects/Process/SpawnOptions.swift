@@ -75,6 +75,17 @@ public struct SpawnOptions: Sendable {
     /// loads just before `execve`. Without CAP_SYS_ADMIN after the identity
     /// switch the kernel requires `noNewPrivileges` for it.
     public var seccompFilter: SeccompFilter?
+    /// Hold the process at a gate before `execve`: it joins the job and
+    /// takes its identity, mounts and working directory, then `spawn`
+    /// returns while it waits to read one byte from this descriptor; with
+    /// the byte it execs. It holds every descriptor the caller had when it
+    /// was forked (the write end of a pipe too), so end of file cannot be
+    /// relied on: a process that must not run is killed. This is
+    /// an OCI runtime's `create` then `start`: the pid is the payload's
+    /// already, in its job, before it runs a single instruction of its own.
+    /// A gated process is always forked (`SpawnPath.forkThenJoin`); the
+    /// descriptor is closed in it before exec.
+    public var startGate: FileDescriptor?
 
     /// Runs `executable` (a path, or a name looked up in `PATH`) with `arguments`; everything else is inherited.
     public init(_ executable: String, arguments: [String] = []) {

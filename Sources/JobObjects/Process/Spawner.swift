@@ -7,8 +7,11 @@ import SystemPackage
 /// Everything that allocates (PATH lookup, argv/envp, pipes, /dev/null)
 /// happens here, in the parent, before clone; the child only makes syscalls.
 enum Spawner {
-    static func spawn(_ options: SpawnOptions, cgroupFD: CInt, cgroupProcsFD: CInt, path: SpawnPath) throws(JobObjectError) -> ProcessHandle
+    static func spawn(_ options: SpawnOptions, cgroupFD: CInt, cgroupProcsFD: CInt, path requested: SpawnPath) throws(JobObjectError)
+        -> ProcessHandle
     {
+        // Only a forked child can wait at its start gate while this returns.
+        let path = options.startGate == nil ? requested : .forkThenJoin
         // nil: the child gets `environ` itself (no copy of it per spawn).
         let environment = environmentList(options.environment)
         let searchPath =
@@ -105,6 +108,10 @@ enum Spawner {
                                     config.set_caps = capabilityMask == nil ? 0 : 1
                                     config.cap_keep = capabilityMask ?? 0
                                     config.no_new_privs = options.noNewPrivileges ? 1 : 0
+                                    if let gate = options.startGate {
+                                        config.has_start_gate = 1
+                                        config.start_gate_fd = gate.rawValue
+                                    }
                                     return seccompProgram.withUnsafeBytes { programPointer in
                                         mounts.entries.withUnsafeBufferPointer { mountPointer in
                                             if options.seccompFilter != nil {
