@@ -7,7 +7,9 @@ import SystemPackage
 /// Everything that allocates (PATH lookup, argv/envp, pipes, /dev/null)
 /// happens here, in the parent, before clone; the child only makes syscalls.
 enum Spawner {
-    static func spawn(_ options: SpawnOptions, cgroupFD: CInt, cgroupProcsFD: CInt, path requested: SpawnPath) throws(JobObjectError)
+    static func spawn(
+        _ options: SpawnOptions, cgroupFD: CInt, cgroupProcsFD: CInt, path requested: SpawnPath
+    ) throws(JobObjectError)
         -> ProcessHandle
     {
         // Only a forked child can wait at its start gate while this returns.
