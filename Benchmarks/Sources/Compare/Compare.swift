@@ -32,7 +32,7 @@ struct Compare {
         // Keeps the job parent in place for the whole run, so neither the
         // library nor the floors create and remove it between measurements.
         let anchor = try JobObject.create(name: Workloads.uniqueJobName("bench-anchor"))
-        let delegation = parent.report()
+        let delegation = try parent.report()
         var report = Report(
             host: Report.Host(
                 spawnPath: KernelFeatures.current.spawnPath.description,
