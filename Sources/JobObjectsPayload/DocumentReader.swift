@@ -75,6 +75,40 @@ struct DocumentReader {
         return entries
     }
 
+    /// The entries of a mapping whatever their keys (an OCI config must
+    /// skip properties it does not know); a repeated key is reported.
+    mutating func openMapping(_ node: YAMLNode, _ path: String) -> [String: YAMLNode]? {
+        guard let entries = orderedMapping(node, path) else { return nil }
+        return Dictionary(entries, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The entries of a mapping in file order, keys as plain strings; a
+    /// repeated key is reported and its later values dropped.
+    mutating func orderedMapping(_ node: YAMLNode, _ path: String) -> [(String, YAMLNode)]? {
+        lines[path] = lines[path] ?? node.line
+        guard case .mapping(let mapping, _) = node else {
+            report(path, node, "expected a mapping ({…}), found \(Self.kind(of: node))")
+            return nil
+        }
+        var entries: [(String, YAMLNode)] = []
+        var seen = Set<String>()
+        for (key, value) in mapping {
+            guard case .scalar(let scalar) = key else {
+                report(path, key, "keys must be plain names")
+                continue
+            }
+            let field = Self.join(path, scalar.string)
+            guard seen.insert(scalar.string).inserted else {
+                report(field, line: key.line, "\"\(scalar.string)\" is given twice")
+                continue
+            }
+            lines[field] = value.line
+            if case .scalar(let scalar) = value, scalar.kind == .null { continue }
+            entries.append((scalar.string, value))
+        }
+        return entries
+    }
+
     mutating func sequence(_ node: YAMLNode, _ path: String) -> [YAMLNode]? {
         lines[path] = lines[path] ?? node.line
         guard case .sequence(let items, _) = node else {

@@ -17,6 +17,48 @@ indirect enum YAMLNode {
     }
 }
 
+extension YAMLNode {
+    /// The node written as JSON: scalars keep what YAML made of them (a
+    /// plain number stays a number, a quoted one a string). For handing a
+    /// part of one document to the reader of another (an OCI config's
+    /// seccomp profile).
+    var jsonText: String {
+        switch self {
+        case .scalar(let scalar):
+            switch scalar.kind {
+            case .null: return "null"
+            case .bool: return scalar.bool == true ? "true" : "false"
+            case .int, .float: return scalar.string
+            case .string: return Self.quoted(scalar.string)
+            }
+        case .sequence(let items, _):
+            return "[" + items.map(\.jsonText).joined(separator: ",") + "]"
+        case .mapping(let entries, _):
+            return "{" + entries.map { "\($0.key.jsonKey):\($0.value.jsonText)" }.joined(separator: ",") + "}"
+        }
+    }
+
+    private var jsonKey: String {
+        if case .scalar(let scalar) = self { return Self.quoted(scalar.string) }
+        return Self.quoted("")
+    }
+
+    private static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
 /// Why a document could not be composed, and where.
 struct YAMLError: Error {
     let line: Int?

@@ -31,6 +31,13 @@ struct JSONObject {
 
     static func array(_ elements: [String]) -> String { "[" + elements.joined(separator: ",") + "]" }
 
+    /// An object of string values, in the order given.
+    static func object(_ entries: [(key: String, value: String)]) -> String {
+        var object = JSONObject()
+        for (key, value) in entries { object.add(key, value) }
+        return object.text
+    }
+
     static func quoted(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {

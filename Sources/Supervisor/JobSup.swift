@@ -60,6 +60,11 @@ enum JobSupMain {
         // execute() exits, so this never falls through; help and errors go
         // the long way, for ArgumentParser's layout.
         let arguments = CommandLine.arguments
+        // The OCI runtime face: a link named jobsup-runc, or `jobsup runc …`.
+        if arguments.first.map({ $0.split(separator: "/").last == "jobsup-runc" }) == true {
+            OCIRuntime.main(arguments.dropFirst())
+        }
+        if arguments.count > 1, arguments[1] == "runc" { OCIRuntime.main(arguments.dropFirst(2)) }
         if arguments.count > 1, arguments[1] == "run", let request = try? RunFlags.parse(arguments.dropFirst(2)),
             (try? request.validate()) != nil
         {

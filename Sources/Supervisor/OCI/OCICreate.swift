@@ -1,0 +1,189 @@
+import Glibc
+import JobObjects
+import JobObjectsPayload
+import SystemPackage
+
+/// `create --bundle B --pid-file P [--preserve-fds N] ID`: the container's
+/// job at `linux.cgroupsPath`, and its init in it — identity, mounts,
+/// capabilities and seccomp applied — waiting at its start gate (a FIFO in
+/// the state directory that `start` writes to). The pid written to P is
+/// init's own. Everything made is recorded for `delete`, and undone here
+/// if a later step fails.
+struct OCICreate {
+    let root: String
+    let id: String
+    let bundle: String
+    let pidFile: String?
+    let preservedDescriptors: Int
+
+    /// The default sandbox mount point's parent: where a container's
+    /// payload directory appears unless `jobobjects.io/sandbox-mount-point`
+    /// says otherwise.
+    static let sandboxAnnotation = "jobobjects.io/sandbox-mount-point"
+    static let graceAnnotation = "jobobjects.io/grace"
+    static let defaultGraceSeconds = 30
+
+    init(root: String, arguments: OCIArguments) throws(OCIRuntimeError) {
+        self.root = root
+        id = try arguments.containerID("create")
+        var bundle = arguments["bundle"] ?? "."
+        if !bundle.hasPrefix("/") { bundle = Self.currentDirectory() + "/" + bundle }
+        self.bundle = bundle
+        pidFile = arguments["pid-file"]
+        if arguments["console-socket"] != nil {
+            throw OCIRuntimeError("--console-socket: terminals are not supported yet; run without a tty (no -t)")
+        }
+        guard let count = Int(arguments["preserve-fds"] ?? "0"), count >= 0, count <= 60 else {
+            throw OCIRuntimeError("--preserve-fds must be a number from 0 to 60")
+        }
+        preservedDescriptors = count
+        for (name, value) in [("bundle", bundle), ("pid-file", pidFile ?? "")] where value.contains("\n") {
+            throw OCIRuntimeError("--\(name) must not contain a newline")
+        }
+    }
+
+    func run() throws(OCIRuntimeError) {
+        let config: OCIConfig
+        do {
+            config = try OCIConfig.load(bundle: FilePath(bundle))
+        } catch {
+            throw OCIRuntimeError(error.message)
+        }
+        guard config.namespaces.mount else {
+            throw OCIRuntimeError(
+                "\(bundle)/config.json: linux.namespaces has no mount namespace; jobsup-runc mounts the payload directory in a private one (add {\"type\": \"mount\"})"
+            )
+        }
+        if config.process.terminal {
+            throw OCIRuntimeError("\(bundle)/config.json: process.terminal is true; terminals are not supported yet (run without -t)")
+        }
+        try makeDirectory(root, mode: 0o711, existing: true)
+        let directory = OCIContainerRecord.directory(root: root, id: id)
+        guard mkdir(directory, 0o711) == 0 else {
+            if errno == EEXIST { throw OCIRuntimeError("container \(id) already exists") }
+            throw OCIRuntimeError("cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
+        var undo = OCIUndo()
+        undo.add { OCIUndo.removeStateDirectory(directory) }
+        do throws(OCIRuntimeError) {
+            try create(config, directory: directory, undo: &undo)
+            undo.dismiss()
+        } catch {
+            undo.run()
+            throw error
+        }
+    }
+
+    private func create(_ config: OCIConfig, directory: String, undo: inout OCIUndo) throws(OCIRuntimeError) {
+        let sandbox = config.annotation(Self.sandboxAnnotation) ?? directory + "/sandbox"
+        guard sandbox.hasPrefix("/"), !sandbox.contains("\n") else {
+            throw OCIRuntimeError("annotation \(Self.sandboxAnnotation) must be an absolute path")
+        }
+        var madeSandbox: String?
+        if access(sandbox, F_OK) != 0 {
+            try makeDirectory(sandbox, mode: 0o755, existing: false)
+            madeSandbox = sandbox
+            undo.add { _ = rmdir(sandbox) }
+        }
+        let grace = try graceSeconds(config)
+
+        let placement = try OCICgroupPlacement(cgroupsPath: config.cgroupsPath, id: id)
+        let madeLevels = try placement.makeParentLevels()
+        undo.add { placement.removeLevels(madeLevels) }
+        let job: JobObject
+        do {
+            job = try JobObject.create(
+                name: placement.name, parent: FilePath(placement.parent), limits: config.limits, killOnClose: false,
+                trackDescendants: false)
+        } catch {
+            throw OCIRuntimeError(error.message)
+        }
+        let cgroupPath = job.path.string
+        let cgroupID = OCICgroupPlacement.inode(cgroupPath) ?? 0
+        undo.add { _ = AbandonedJob.killAndRemove(path: cgroupPath, cgroupID: cgroupID) }
+
+        let fifo = OCIContainerRecord.fifo(root: root, id: id)
+        guard mkfifo(fifo, 0o600) == 0 else { throw OCIRuntimeError("cannot make \(fifo): \(String(cString: strerror(errno)))") }
+        // Read and write, so that opening it never blocks and init's read
+        // waits for `start`'s byte, not for a writer to come.
+        let gate = open(fifo, O_RDWR | O_CLOEXEC)
+        guard gate >= 0 else { throw OCIRuntimeError("cannot open \(fifo): \(String(cString: strerror(errno)))") }
+        defer { close(gate) }
+
+        var options = try OCIProcessOptions.spawnOptions(config, sandbox: sandbox)
+        options.startGate = FileDescriptor(rawValue: gate)
+        for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }
+        let process: ProcessHandle
+        do {
+            process = try job.spawn(options)
+        } catch {
+            throw OCIRuntimeError(error.message)
+        }
+        if let adjustment = config.process.oomScoreAdj {
+            let fd = open("/proc/\(process.pid)/oom_score_adj", O_WRONLY | O_CLOEXEC)
+            let written = fd >= 0 && (try? FileContents.write(fd: fd, String(adjustment)).get()) != nil
+            if fd >= 0 { close(fd) }
+            if !written {
+                throw OCIRuntimeError(
+                    "process.oomScoreAdj \(adjustment) cannot be set: lowering it needs CAP_SYS_RESOURCE, which this runtime lacks")
+            }
+        }
+        guard let identity = ProcessIdentity(pid: process.pid) else { throw OCIRuntimeError("init exited at once") }
+        job.detach()
+
+        let record = OCIContainerRecord(
+            id: id, initProcess: identity, bundle: bundle, rootfs: config.rootPath, cgroup: cgroupPath, cgroupID: cgroupID,
+            madeLevels: madeLevels, madeSandbox: madeSandbox, created: OCIRuntimeLog.timestamp(), graceSeconds: grace,
+            annotationsJSON: JSONObject.object(config.annotations))
+        try record.write(root: root)
+        if let pidFile { try Self.writePidFile(pidFile, pid: process.pid) }
+    }
+
+    private func graceSeconds(_ config: OCIConfig) throws(OCIRuntimeError) -> Int {
+        guard let text = config.annotation(Self.graceAnnotation) else { return Self.defaultGraceSeconds }
+        guard let seconds = Int(text), seconds >= 0, seconds <= 86_400 else {
+            throw OCIRuntimeError("annotation \(Self.graceAnnotation) must be whole seconds from 0 to 86400, not \"\(text.prefix(40))\"")
+        }
+        return seconds
+    }
+
+    /// Written whole, then renamed into place: the engine reads it as soon
+    /// as create exits and must never see half a number.
+    static func writePidFile(_ path: String, pid: pid_t) throws(OCIRuntimeError) {
+        let temporary = path + ".jobsup-runc"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw OCIRuntimeError("cannot write the pid file \(path): \(String(cString: strerror(errno)))") }
+        Diagnostics.write(fd, String(pid))
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw OCIRuntimeError("cannot write the pid file \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func makeDirectory(_ path: String, mode: mode_t, existing: Bool) throws(OCIRuntimeError) {
+        if mkdir(path, mode) == 0 || (existing && errno == EEXIST) { return }
+        throw OCIRuntimeError("cannot create \(path): \(String(cString: strerror(errno)))")
+    }
+
+    static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return "/" }
+        return String(cString: buffer)
+    }
+}
+
+/// Steps that undo what a failed create made, last made first.
+struct OCIUndo {
+    private var steps: [() -> Void] = []
+
+    mutating func add(_ step: @escaping () -> Void) { steps.append(step) }
+    mutating func dismiss() { steps = [] }
+    func run() { for step in steps.reversed() { step() } }
+
+    /// The state directory and the files create puts in it.
+    static func removeStateDirectory(_ directory: String) {
+        for name in ["state", "state.new", "start"] { unlink(directory + "/" + name) }
+        rmdir(directory)
+    }
+}

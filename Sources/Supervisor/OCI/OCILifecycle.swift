@@ -1,0 +1,123 @@
+import Glibc
+import JobObjects
+import SystemPackage
+
+/// `start`, `kill`, `delete`, `pause` and `resume`: each reads the
+/// container's record and acts on its init or its job.
+struct OCILifecycle {
+    let root: String
+    let record: OCIContainerRecord
+
+    init(root: String, id: String) throws(OCIRuntimeError) {
+        self.root = root
+        record = try OCIContainerRecord.read(root: root, id: id)
+    }
+
+    /// Opens the gate: init goes on to execve. Only from `created`.
+    func start() throws(OCIRuntimeError) {
+        let status = record.status(root: root)
+        guard status == "created" else { throw OCIRuntimeError("cannot start container \(record.id): it is \(status), not created") }
+        let fifo = OCIContainerRecord.fifo(root: root, id: record.id)
+        // Non-blocking: with no reader (init died since) this fails at once.
+        let fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw OCIRuntimeError("cannot start container \(record.id): its init is not waiting") }
+        defer { close(fd) }
+        var byte: UInt8 = 1
+        guard Glibc.write(fd, &byte, 1) == 1 else {
+            throw OCIRuntimeError("cannot start container \(record.id): \(String(cString: strerror(errno)))")
+        }
+        unlink(fifo)
+    }
+
+    /// `kill ID SIG` signals init; `--all` every member of the job. SIGKILL
+    /// to all of a container whose init has exited (the shim's end of a
+    /// host-pid container) ends it as a payload ends: SIGTERM to what is
+    /// left, the payload's grace, then `cgroup.kill`.
+    func kill(_ signal: Signal, all: Bool) throws(OCIRuntimeError) {
+        if !all {
+            guard record.initProcess.isAlive else { throw OCIRuntimeError("container \(record.id) is not running") }
+            guard let pidfd = try? Syscall.pidfdOpen(record.initProcess.pid).get() else {
+                throw OCIRuntimeError("container \(record.id) is not running")
+            }
+            defer { Glibc.close(pidfd) }
+            // The pidfd names the process whose start time was just checked.
+            guard record.initProcess.isAlive, (try? Syscall.pidfdSendSignal(pidfd, signal.rawValue).get()) != nil else {
+                throw OCIRuntimeError("container \(record.id) is not running")
+            }
+            return
+        }
+        let job = try openJob()
+        let initGone = !record.initProcess.isAlive
+        do {
+            if signal == .kill && initGone && record.graceSeconds > 0 {
+                let termination = GracefulTermination(signal: .terminate, grace: .seconds(record.graceSeconds))
+                try OCIRuntime.wait { try await job.terminate(termination) }
+            } else if signal == .kill {
+                try OCIRuntime.wait { try await job.terminate() }
+            } else {
+                _ = try job.signal(signal)
+            }
+        } catch {
+            throw OCIRuntimeError("kill --all \(record.id): \(error)")
+        }
+    }
+
+    /// Removes everything create made: the job (killed first when init is
+    /// still there: a `created` container always, any other only with
+    /// `--force`), the cgroup levels and sandbox directory it made, the
+    /// state.
+    func delete(force: Bool) throws(OCIRuntimeError) {
+        let status = record.status(root: root)
+        if status != "stopped" && status != "created" && !force {
+            throw OCIRuntimeError("cannot delete container \(record.id) that is not stopped: it is \(status) (use --force)")
+        }
+        guard AbandonedJob.killAndRemove(path: record.cgroup, cgroupID: record.cgroupID) else {
+            throw OCIRuntimeError("the job of container \(record.id) (\(record.cgroup)) did not empty; try again")
+        }
+        for level in record.madeLevels.reversed() { _ = rmdir(level) }
+        if let sandbox = record.madeSandbox { _ = rmdir(sandbox) }
+        OCIUndo.removeStateDirectory(OCIContainerRecord.directory(root: root, id: record.id))
+    }
+
+    func pause() throws(OCIRuntimeError) {
+        let job = try openJob()
+        do {
+            try OCIRuntime.wait { try await job.freeze() }
+        } catch {
+            throw OCIRuntimeError("pause \(record.id): \(error)")
+        }
+    }
+
+    func resume() throws(OCIRuntimeError) {
+        let job = try openJob()
+        do {
+            try OCIRuntime.wait { try await job.thaw() }
+        } catch {
+            throw OCIRuntimeError("resume \(record.id): \(error)")
+        }
+    }
+
+    /// The pids in the job.
+    func processIDs() throws(OCIRuntimeError) -> [pid_t] {
+        let job = try openJob()
+        do {
+            return try job.processIDs()
+        } catch {
+            throw OCIRuntimeError(error.message)
+        }
+    }
+
+    private func openJob() throws(OCIRuntimeError) -> JobObject {
+        guard OCICgroupPlacement.inode(record.cgroup) == record.cgroupID else {
+            throw OCIRuntimeError("the job of container \(record.id) is gone")
+        }
+        let slash = record.cgroup.lastIndex(of: "/")!
+        do {
+            return try JobObject.open(
+                name: String(record.cgroup[record.cgroup.index(after: slash)...]),
+                parent: FilePath(String(record.cgroup[..<slash])), driver: .cgroupfs)
+        } catch {
+            throw OCIRuntimeError(error.message)
+        }
+    }
+}
