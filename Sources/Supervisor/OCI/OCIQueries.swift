@@ -28,7 +28,8 @@ enum OCIQueries {
     static let featuresJSON: String = {
         var linux = JSONObject()
         linux.addRaw("namespaces", JSONObject.array(["\"mount\"", "\"cgroup\""]))
-        linux.addRaw("capabilities", JSONObject.array(Capability.all.sorted { $0.rawValue < $1.rawValue }.map { JSONObject.quoted($0.name) }))
+        linux.addRaw(
+            "capabilities", JSONObject.array(Capability.all.sorted { $0.rawValue < $1.rawValue }.map { JSONObject.quoted($0.name) }))
         var cgroup = JSONObject()
         cgroup.add("v1", false)
         cgroup.add("v2", true)

@@ -1,0 +1,120 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import SystemPackage
+import Testing
+
+/// The built jobsup driven as `jobsup-runc` (argv[0]), as an engine drives
+/// it: each command a process of its own, in the test's job and in the
+/// caller's cgroup namespace (the runtime makes containers beside that job,
+/// under the test's job parent, in a level of their own that the test
+/// checks is gone at the end). State, bundles and output live in a temp
+/// directory the payload's users can traverse.
+struct OCIRuntimeHarness {
+    let job: JobObject
+    let directory: String
+    let root: String
+    /// linux.cgroupsPath of the level containers go in, and its directory.
+    let cgroupLevel: String
+    let cgroupLevelPath: String
+
+    init(job: JobObject) throws {
+        self.job = job
+        directory = NSTemporaryDirectory() + "jobsup-runc-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        chmod(directory, 0o711)
+        root = directory + "/state"
+        let mount = try CgroupHierarchy.discover().mountPoint.string
+        let parent = job.path.removingLastComponent().string
+        cgroupLevel = String(parent.dropFirst(mount.count)) + "/oci-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        cgroupLevelPath = mount + cgroupLevel
+    }
+
+    /// Runs a command that starts no container process, to its end.
+    func run(_ arguments: [String]) async throws -> Jobsup.Result {
+        try await Jobsup.run(["--root", root] + arguments, in: job) {
+            $0.argument0 = "jobsup-runc"
+            $0.cgroupNamespace = false
+        }
+    }
+
+    /// `create`, whose stdio becomes the container's: both go to
+    /// `bundle/output`, so the test reads the payload's output and create's
+    /// errors there (a pipe would stay open as long as the container).
+    func create(_ id: String, bundle: String, extra: [String] = []) async throws -> (code: Int32, output: String) {
+        let output = try FileDescriptor.open(
+            bundle + "/output", .writeOnly, options: [.create, .append, .closeOnExec], permissions: [.ownerReadWrite, .otherReadWrite])
+        defer { try? output.close() }
+        var options = SpawnOptions(
+            jobsupPath,
+            arguments: ["--root", root, "--log", bundle + "/log", "--log-format", "json", "create"]
+                + extra + ["--bundle", bundle, "--pid-file", bundle + "/pid", id])
+        options.argument0 = "jobsup-runc"
+        options.cgroupNamespace = false
+        options.environment = .inheritUpdating([JobParent.environmentVariable: nil])
+        options.standardInput = .null
+        options.standardOutput = .fileDescriptor(output)
+        options.standardError = .fileDescriptor(output)
+        let status = await try job.spawn(options).wait()
+        return (status.shellStatus, (try? String(contentsOfFile: bundle + "/output", encoding: .utf8)) ?? "")
+    }
+
+    /// A bundle: `rootfs/` (with a marker file) and a config.json running
+    /// `sh -c script` as `uid`, with `linux` entries beyond the defaults.
+    func bundle(
+        _ name: String, script: String, uid: Int = 0, linux: String = "", annotations: String = "", process: String = ""
+    ) throws -> String {
+        let bundle = directory + "/" + name
+        try FileManager.default.createDirectory(atPath: bundle + "/rootfs", withIntermediateDirectories: true)
+        try "payload file\n".write(toFile: bundle + "/rootfs/marker", atomically: true, encoding: .utf8)
+        chmod(bundle, 0o777)
+        let config = """
+            {"ociVersion": "1.0.2",
+             "process": {"args": ["sh", "-c", \(jsonQuoted(script))], "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "OUT=\(bundle)"],
+                         "cwd": "/", "user": {"uid": \(uid), "gid": \(uid)}\(process)},
+             "root": {"path": "rootfs"},
+             "linux": {"namespaces": [{"type": "mount"}, {"type": "cgroup"}], "cgroupsPath": "\(cgroupLevel)/\(name)"\(linux)},
+             "annotations": {"io.example/test": "yes"\(annotations)}}
+            """
+        try config.write(toFile: bundle + "/config.json", atomically: true, encoding: .utf8)
+        return bundle
+    }
+
+    /// The container's status, from `state`.
+    func status(_ id: String) async throws -> String {
+        let state = try await run(["state", id])
+        return state.out.firstMatch(of: /"status":"([a-z]+)"/).map { String($0.1) } ?? "(no status: \(state.err))"
+    }
+
+    /// Whether `state` reports `status` within a minute (a hang bound).
+    func reaches(_ id: String, _ status: String) async throws -> Bool {
+        for _ in 0..<600 {
+            if try await self.status(id) == status { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    /// Nothing of the runtime's is left: no state, no cgroup level.
+    func expectNothingLeft(sourceLocation: SourceLocation = #_sourceLocation) {
+        let states = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        #expect(states.isEmpty, "state left: \(states)", sourceLocation: sourceLocation)
+        #expect(access(cgroupLevelPath, F_OK) != 0, "cgroup level left: \(cgroupLevelPath)", sourceLocation: sourceLocation)
+    }
+
+    func removeDirectory() { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+/// `text` as a JSON string.
+func jsonQuoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,248 @@
+import Foundation
+import Glibc
+@testable import JobObjects
+import SystemPackage
+import Testing
+
+/// jobsup-runc, the OCI runtime face, driven command by command as the
+/// containerd shim and podman drive runc.
+@Suite("OCI runtime: jobsup-runc")
+struct OCIRuntimeTests {
+    /// create holds init in its job before execve; start lets it run as a
+    /// host process with the payload directory at the sandbox mount point;
+    /// delete ends what is left (a setsid daemon) and removes everything.
+    @Test func aContainerIsAHostProcessHeldInItsJobUntilStarted() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle(
+                "c1",
+                script: """
+                    echo "sandbox=$CONTAINER_SANDBOX_MOUNT_POINT uid=$(id -u) cgroup=$(tail -n 1 /proc/self/cgroup)"
+                    cat "$CONTAINER_SANDBOX_MOUNT_POINT/marker"
+                    setsid sleep 1000 < /dev/null > /dev/null 2>&1 &
+                    echo done
+                    """, uid: 65534)
+            let created = try await runtime.create("c1", bundle: bundle)
+            #expect(created.code == 0, "\(created.output)")
+            let pid = try #require(pid_t(String(contentsOfFile: bundle + "/pid", encoding: .utf8)))
+            #expect(try await runtime.status("c1") == "created")
+            let jobPath = runtime.cgroupLevelPath + "/c1"
+            // Init's own pid, in the job, and not yet the payload's program.
+            let members = try String(contentsOfFile: jobPath + "/cgroup.procs", encoding: .utf8)
+            #expect(members.split(separator: "\n") == [Substring(String(pid))])
+            let image = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+            #expect(image == URL(fileURLWithPath: jobsupPath).resolvingSymlinksInPath().path)
+            #expect(!(try String(contentsOfFile: bundle + "/output", encoding: .utf8)).contains("sandbox="))
+
+            let started = try await runtime.run(["start", "c1"])
+            #expect(started.code == 0, "\(started.err)")
+            #expect(await eventually { (try? String(contentsOfFile: bundle + "/output", encoding: .utf8))?.contains("done") == true })
+            #expect(try await runtime.reaches("c1", "stopped"))
+            let output = try String(contentsOfFile: bundle + "/output", encoding: .utf8)
+            let sandbox = runtime.root + "/c1/sandbox"
+            #expect(output.contains("sandbox=\(sandbox) uid=65534 cgroup=0::/"), "\(output)")
+            #expect(output.contains("payload file"), "\(output)")
+            // The daemon outlived init, in the job.
+            let daemons = try String(contentsOfFile: jobPath + "/cgroup.procs", encoding: .utf8).split(separator: "\n")
+            #expect(daemons.count == 1)
+            let daemon = try watch(try #require(pid_t(String(daemons[0]))))
+
+            let deleted = try await runtime.run(["delete", "c1"])
+            #expect(deleted.code == 0, "\(deleted.err)")
+            #expect(await eventually { isGone(daemon) })
+            #expect(access(sandbox, F_OK) != 0)
+            runtime.expectNothingLeft()
+            // The shim deletes twice; the second says what podman and the
+            // shim look for.
+            let again = try await runtime.run(["delete", "c1"])
+            #expect(again.code == 1)
+            #expect(again.err.contains("container c1 does not exist"), "\(again.err)")
+        }
+    }
+
+    /// kill signals init; kill --all every member, SIGKILL through the job.
+    @Test func killReachesInitOrTheWholeJob() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let single = try runtime.bundle("single", script: "exec sleep 1000")
+            #expect(try await runtime.create("single", bundle: single).code == 0)
+            #expect(try await runtime.run(["start", "single"]).code == 0)
+            #expect(try await runtime.status("single") == "running")
+            #expect(try await runtime.run(["kill", "single", "TERM"]).code == 0)
+            #expect(try await runtime.reaches("single", "stopped"))
+            let notRunning = try await runtime.run(["kill", "single", "TERM"])
+            #expect(notRunning.code == 1 && notRunning.err.contains("not running"), "\(notRunning.err)")
+            #expect(try await runtime.run(["delete", "single"]).code == 0)
+
+            let group = try runtime.bundle("group", script: "sleep 1000 & sleep 1000 & wait")
+            #expect(try await runtime.create("group", bundle: group).code == 0)
+            #expect(try await runtime.run(["start", "group"]).code == 0)
+            let procs = runtime.cgroupLevelPath + "/group/cgroup.procs"
+            #expect(await eventually { ((try? String(contentsOfFile: procs, encoding: .utf8)) ?? "").split(separator: "\n").count == 3 })
+            let pids = try String(contentsOfFile: procs, encoding: .utf8).split(separator: "\n").compactMap { pid_t(String($0)) }
+            let running = try await runtime.run(["ps", "--format", "json", "group"])
+            #expect(running.out.trimmingCharacters(in: .whitespacesAndNewlines) == "[\(pids.map(String.init).joined(separator: ","))]")
+            let refused = try await runtime.run(["delete", "group"])
+            #expect(refused.code == 1 && refused.err.contains("not stopped"), "\(refused.err)")
+            #expect(try await runtime.run(["kill", "--all", "group", "KILL"]).code == 0)
+            #expect(((try? String(contentsOfFile: procs, encoding: .utf8)) ?? "x").isEmpty)
+            #expect(try await runtime.run(["delete", "group"]).code == 0)
+            runtime.expectNothingLeft()
+        }
+    }
+
+    /// The shim's `kill --all ID 9` after init exited ends a payload as
+    /// HostProcess does: SIGTERM to what is left first, and its grace.
+    @Test func killAllAfterInitExitedGivesTheRestTheirGrace() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle(
+                "grace",
+                script: """
+                    setsid sh -c 'trap "echo termed > $OUT/termed; exit 0" TERM; echo ready > $OUT/ready; while :; do sleep 0.1; done' \
+                      < /dev/null > /dev/null 2>&1 &
+                    while [ ! -e "$OUT/ready" ]; do sleep 0.1; done
+                    """, annotations: #", "jobobjects.io/grace": "120""#)
+            #expect(try await runtime.create("grace", bundle: bundle).code == 0)
+            #expect(try await runtime.run(["start", "grace"]).code == 0)
+            #expect(try await runtime.reaches("grace", "stopped"))
+            #expect(try await runtime.run(["kill", "--all", "grace", "9"]).code == 0)
+            #expect((try? String(contentsOfFile: bundle + "/termed", encoding: .utf8)) == "termed\n")
+            #expect(try await runtime.run(["delete", "grace"]).code == 0)
+            runtime.expectNothingLeft()
+        }
+    }
+
+    /// Each config a host process cannot run is refused with its field
+    /// named, in the JSON log the shim reads, and leaves nothing: no state,
+    /// no cgroup level, no job — also when the failure comes after the job
+    /// was made (a working directory that does not exist).
+    @Test(arguments: [
+        ("{\"ociVersion\": ", "not valid YAML or JSON"),
+        (#"{"ociVersion": "1.0.2", "process": {"args": 5}, "root": {"path": "rootfs"}}"#, "process.args: expected a list"),
+        (#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}}"#, "process: is required"),
+        (#"{"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "nowhere"}}"#, "is not a directory"),
+        (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}}"#,
+            "a new pid namespace cannot be given"
+        ),
+        (#"{"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "rootfs"}}"#, "has no mount namespace"),
+        (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "rootfs"}, "hooks": {"prestart": [{"path": "/bin/true"}]}, "linux": {"namespaces": [{"type": "mount"}]}}"#,
+            "hooks are not run"
+        ),
+        (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}], "cgroupsPath": "system.slice:jobsup:x"}}"#,
+            "slice:prefix:name"
+        ),
+        (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"], "rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}]}}"#,
+            "unknown resource \"RLIMIT_BOGUS\""
+        ),
+        (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"], "cwd": "/does/not/exist"}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}], "cgroupsPath": "LEVEL/late"}}"#,
+            "working directory /does/not/exist does not exist"
+        ),
+        (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}], "cgroupsPath": "LEVEL/grace"}, "annotations": {"jobobjects.io/grace": "-1"}}"#,
+            "jobobjects.io/grace must be whole seconds"
+        ),
+    ])
+    func aConfigThatCannotRunIsRefusedAndLeavesNothing(_ config: String, _ expected: String) async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle("bad", script: "true")
+            try config.replacing("LEVEL", with: runtime.cgroupLevel).write(
+                toFile: bundle + "/config.json", atomically: true, encoding: .utf8)
+            let created = try await runtime.create("bad", bundle: bundle)
+            #expect(created.code == 1)
+            #expect(created.output.contains(expected), "\(created.output)")
+            let log = (try? String(contentsOfFile: bundle + "/log", encoding: .utf8)) ?? ""
+            #expect(log.hasPrefix("{\"level\":\"error\",\"msg\":\""), "\(log)")
+            #expect(log.contains(jsonQuoted(expected).dropFirst().dropLast()), "\(log)")
+            runtime.expectNothingLeft()
+        }
+    }
+
+    /// Commands on a container that is not there, or not in the state they
+    /// need, fail with the words engines match.
+    @Test func commandsSayWhatIsWrongWithTheContainer() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            for command in [["state", "nope"], ["start", "nope"], ["kill", "nope", "KILL"], ["delete", "nope"], ["ps", "nope"]] {
+                let result = try await runtime.run(command)
+                #expect(result.code == 1 && result.err.contains("container nope does not exist"), "\(command): \(result.err)")
+            }
+            for (command, expected) in [
+                (["state", "../etc"], "invalid container id"), (["kill", "x", "NOSUCH"], "unknown signal"),
+                (["--systemd-cgroup", "state", "x"], "use the cgroupfs driver"), (["frobnicate"], "unknown command"),
+                (["create", "--bogus", "x"], "unknown flag --bogus"), (["--log-format", "xml", "list"], "text or json"),
+            ] {
+                let result = try await runtime.run(command)
+                #expect(result.code == 1 && result.err.contains(expected), "\(command): \(result.err)")
+            }
+            let bundle = try runtime.bundle("twice", script: "sleep 1000")
+            #expect(try await runtime.create("twice", bundle: bundle).code == 0)
+            let duplicate = try await runtime.create("twice", bundle: bundle)
+            #expect(duplicate.code == 1 && duplicate.output.contains("container twice already exists"), "\(duplicate.output)")
+            #expect(try await runtime.run(["start", "twice"]).code == 0)
+            let second = try await runtime.run(["start", "twice"])
+            #expect(second.code == 1 && second.err.contains("it is running, not created"), "\(second.err)")
+            let listed = try await runtime.run(["list", "--format", "json"])
+            #expect(listed.out.contains("\"id\":\"twice\",\"status\":\"running\""), "\(listed.out)")
+            #expect(try await runtime.run(["delete", "--force", "twice"]).code == 0)
+            runtime.expectNothingLeft()
+            let version = try await runtime.run(["--version"])
+            #expect(version.code == 0 && version.out.contains("spec: 1.0.2"))
+            let features = try await runtime.run(["features"])
+            #expect(features.out.contains("\"namespaces\":[\"mount\",\"cgroup\"]"), "\(features.out)")
+        }
+    }
+
+    /// A created container that is never started is ended by delete.
+    @Test func deletingACreatedContainerEndsItsWaitingInit() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle("waiting", script: "echo ran")
+            #expect(try await runtime.create("waiting", bundle: bundle).code == 0)
+            let pid = try #require(pid_t(String(contentsOfFile: bundle + "/pid", encoding: .utf8)))
+            let initProcess = try watch(pid)
+            #expect(try await runtime.run(["delete", "waiting"]).code == 0)
+            #expect(await eventually { isGone(initProcess) })
+            #expect(!(try String(contentsOfFile: bundle + "/output", encoding: .utf8)).contains("ran"))
+            runtime.expectNothingLeft()
+        }
+    }
+
+    /// linux.resources become the job's limits, and the payload meets them.
+    @Test(.enabled(if: Tier.has("memory", "pids", "cpu")))
+    func resourcesAreTheJobsLimits() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle(
+                "limited",
+                script: "for i in $(seq 1 30); do sleep 1000 & done; echo forked; wait",
+                linux: #", "resources": {"memory": {"limit": 67108864}, "pids": {"limit": 10}, "cpu": {"quota": 50000, "period": 100000}}"#)
+            #expect(try await runtime.create("limited", bundle: bundle).code == 0)
+            let path = runtime.cgroupLevelPath + "/limited"
+            #expect(try String(contentsOfFile: path + "/memory.max", encoding: .utf8) == "67108864\n")
+            #expect(try String(contentsOfFile: path + "/cpu.max", encoding: .utf8) == "50000 100000\n")
+            #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "10\n")
+            #expect(try await runtime.run(["start", "limited"]).code == 0)
+            #expect(await eventually { (try? String(contentsOfFile: bundle + "/output", encoding: .utf8))?.contains("forked") == true })
+            // The kernel refused the forks past the limit.
+            let events = try String(contentsOfFile: path + "/pids.events", encoding: .utf8)
+            #expect(!events.contains("max 0"), "\(events)")
+            #expect(try String(contentsOfFile: path + "/pids.current", encoding: .utf8) == "10\n")
+            #expect(try await runtime.run(["delete", "--force", "limited"]).code == 0)
+            runtime.expectNothingLeft()
+        }
+    }
+}
