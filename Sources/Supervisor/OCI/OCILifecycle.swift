@@ -47,11 +47,9 @@ struct OCILifecycle {
             return
         }
         let job = try openJob()
-        let initGone = !record.initProcess.isAlive
         do {
-            if signal == .kill && initGone && record.graceSeconds > 0 {
-                let termination = GracefulTermination(signal: .terminate, grace: .seconds(record.graceSeconds))
-                try OCIRuntime.wait { try await job.terminate(termination) }
+            if signal == .kill && !record.initProcess.isAlive {
+                try endAfterInit(job)
             } else if signal == .kill {
                 try OCIRuntime.wait { try await job.terminate() }
             } else {
@@ -71,12 +69,23 @@ struct OCILifecycle {
         if status != "stopped" && status != "created" && !force {
             throw OCIRuntimeError("cannot delete container \(record.id) that is not stopped: it is \(status) (use --force)")
         }
+        // podman has no `kill --all` after init's exit: its cleanup deletes.
+        if status == "stopped", let job = try? openJob() {
+            try? endAfterInit(job)
+        }
         guard AbandonedJob.killAndRemove(path: record.cgroup, cgroupID: record.cgroupID) else {
             throw OCIRuntimeError("the job of container \(record.id) (\(record.cgroup)) did not empty; try again")
         }
         for level in record.madeLevels.reversed() { _ = rmdir(level) }
         if let sandbox = record.madeSandbox { _ = rmdir(sandbox) }
         OCIUndo.removeStateDirectory(OCIContainerRecord.directory(root: root, id: record.id))
+    }
+
+    /// A payload's end, once its init has exited: SIGTERM to what is left,
+    /// the payload's grace, then `cgroup.kill`.
+    private func endAfterInit(_ job: JobObject) throws {
+        let termination = GracefulTermination(signal: .terminate, grace: .seconds(record.graceSeconds))
+        _ = try OCIRuntime.wait { try await job.terminate(termination) }
     }
 
     func pause() throws(OCIRuntimeError) {
