@@ -83,6 +83,41 @@ struct SpawnTests {
         expectNothingLeft(path: job.path.string, processes: [process, cancelled])
     }
 
+    /// A later member enters the mount namespace an earlier one was given
+    /// and sees its mounts; the host never does.
+    @Test func aMemberJoinsAnotherMembersMountNamespace() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let source = try TemporaryDirectory()
+            let target = try TemporaryDirectory()
+            try "seen\n".write(toFile: source.path + "/marker", atomically: false, encoding: .utf8)
+            let mounts = [SpawnOptions.BindMount(source: FilePath(source.path), target: FilePath(target.path), readOnly: true)]
+            var options = SpawnOptions("/bin/sleep", arguments: ["100"])
+            options.mountNamespace = .init(mounts: mounts)
+            let first = try job.spawn(options)
+            let namespace = try FileDescriptor.open("/proc/\(first.pid)/ns/mnt", .readOnly)
+            defer { try? namespace.close() }
+            // Found through the mounts it was told of, before the spawn.
+            var joining = SpawnOptions("cat", arguments: ["marker"])
+            joining.workingDirectory = FilePath(target.path)
+            joining.mountNamespace = .joining(namespace, mounted: mounts)
+            let result = try await job.run(joining)
+            #expect(result.status == .exited(code: 0))
+            #expect(result.standardOutputText == "seen\n")
+            #expect(!FileManager.default.fileExists(atPath: target.path + "/marker"))
+            // A descriptor that is not a mount namespace is the spawn's error.
+            let notANamespace = try FileDescriptor.open("/proc/self/ns/net", .readOnly)
+            defer { try? notANamespace.close() }
+            joining.mountNamespace = .joining(notANamespace, mounted: mounts)
+            #expect {
+                _ = try job.spawn(joining)
+            } throws: { error in
+                "\(error)".contains("cannot enter the mount namespace given to join")
+            }
+            try await job.terminate()
+            _ = await first.wait()
+        }
+    }
+
     /// A failure before the gate is the spawn's error, as without a gate.
     @Test func aGatedChildThatCannotBeSetUpIsASpawnError() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in

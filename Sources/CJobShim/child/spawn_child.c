@@ -155,6 +155,8 @@ int spawn_child_main(void *arg) {
         if (unshare(CLONE_NEWNS) != 0) child_fail(&local, JOBSHIM_STAGE_MOUNT_NAMESPACE);
         if (c->root_propagation && mount(NULL, "/", NULL, c->root_propagation, NULL) != 0)
             child_fail(&local, JOBSHIM_STAGE_MOUNT_PROPAGATION);
+    } else if (c->join_mount_namespace && setns(c->mount_namespace_fd, CLONE_NEWNS) != 0) {
+        child_fail(&local, JOBSHIM_STAGE_MOUNT_NAMESPACE);
     }
     for (int i = 0; i < c->mount_count; i++) {
         int step = 1;

@@ -150,7 +150,7 @@ enum {
     JOBSHIM_STAGE_SECCOMP,
     JOBSHIM_STAGE_EXEC,
     JOBSHIM_STAGE_PIPE,
-    JOBSHIM_STAGE_MOUNT_NAMESPACE,   // unshare(CLONE_NEWNS)
+    JOBSHIM_STAGE_MOUNT_NAMESPACE,   // unshare(CLONE_NEWNS), or setns(2) to join one
     JOBSHIM_STAGE_MOUNT_PROPAGATION, // mount(NULL, "/", NULL, root_propagation)
     JOBSHIM_STAGE_CGROUP_NAMESPACE,  // unshare(CLONE_NEWCGROUP)
     /// Not a failure: the child finished its set-up and waits at its start
@@ -233,6 +233,10 @@ typedef struct {
     unsigned long root_propagation;
     const jobshim_mount *mounts;
     int mount_count;             // at most JOBSHIM_MAX_MOUNTS
+    // 1 (with new_mount_namespace 0): setns(mount_namespace_fd, CLONE_NEWNS)
+    // at the same step instead — another member's namespace, already set up.
+    int join_mount_namespace;
+    int mount_namespace_fd;
     // 1: once set up (identity, mounts, working directory), the child reports
     // that it waits and reads one byte from start_gate_fd; with the byte it
     // goes on to execve, at end of file it exits 127 without exec. Only the

@@ -124,11 +124,18 @@ public struct SpawnOptions: Sendable {
         case newSession
     }
 
-    /// A private mount namespace for the child (`unshare(CLONE_NEWNS)`).
+    /// A private mount namespace for the child (`unshare(CLONE_NEWNS)`), or
+    /// one that another member already set up (`joining`).
     ///
     /// The namespace belongs to the job's processes alone: when the last of
     /// them exits the kernel drops it and unmounts everything in it, whatever
     /// happened to the caller. The mount points must exist.
+    ///
+    /// ```swift
+    /// // A second process in the namespace of the job's first, `first`:
+    /// let namespace = try FileDescriptor.open("/proc/\(first.pid)/ns/mnt", .readOnly)
+    /// options.mountNamespace = .joining(namespace, mounted: mountsOfTheFirst)
+    /// ```
     public struct MountNamespace: Sendable, Hashable {
         /// How mounts of the caller's namespace reach the child's, set on `/`
         /// recursively before the mounts are made.
@@ -146,11 +153,25 @@ public struct SpawnOptions: Sendable {
         public var propagation: Propagation
         /// Made in order, so a later mount may sit inside an earlier one.
         public var mounts: [BindMount]
+        /// nil: a new namespace. A descriptor of a namespace (a process's
+        /// `/proc/PID/ns/mnt`, open in the caller until `spawn` returns): the
+        /// child enters it with setns(2) instead. `mounts` then say what is
+        /// already mounted there, so that the executable and working
+        /// directory can be checked before the spawn; none is made again,
+        /// and `propagation` is left as it is.
+        public var joining: FileDescriptor?
 
         /// A new mount namespace that receives the host's mounts (`.slave`) and has `mounts` added.
         public init(propagation: Propagation = .slave, mounts: [BindMount] = []) {
             self.propagation = propagation
             self.mounts = mounts
+        }
+
+        /// The namespace `descriptor` names, where `mounted` are already made.
+        public static func joining(_ descriptor: FileDescriptor, mounted: [BindMount]) -> MountNamespace {
+            var namespace = MountNamespace(propagation: .unchanged, mounts: mounted)
+            namespace.joining = descriptor
+            return namespace
         }
 
         /// Where `path`, as the child will see it, is found in the caller's

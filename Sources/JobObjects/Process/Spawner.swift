@@ -36,7 +36,7 @@ enum Spawner {
                     .invalidArgument, "working directory \(cwd) does not exist or is not a directory", operation: "spawn", path: cwd)
             }
         }
-        let mounts = try PreparedMounts(options.mountNamespace)
+        let mounts = try PreparedMounts(options.mountNamespace?.joining == nil ? options.mountNamespace : nil)
         if mounts.count > Int(JOBSHIM_MAX_MOUNTS) {
             throw JobObjectError(.invalidArgument, "at most \(JOBSHIM_MAX_MOUNTS) mounts can be made for one process", operation: "spawn")
         }
@@ -120,7 +120,10 @@ enum Spawner {
                                                 config.seccomp_program = programPointer.baseAddress
                                                 config.seccomp_program_count = UInt32(programPointer.count / SeccompFilter.instructionSize)
                                             }
-                                            if let namespace = options.mountNamespace {
+                                            if let joined = options.mountNamespace?.joining {
+                                                config.join_mount_namespace = 1
+                                                config.mount_namespace_fd = joined.rawValue
+                                            } else if let namespace = options.mountNamespace {
                                                 config.new_mount_namespace = 1
                                                 config.root_propagation =
                                                     switch namespace.propagation {
@@ -219,6 +222,10 @@ enum Spawner {
             return JobObjectError(.spawnFailed, "cannot load the seccomp filter", operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_NO_NEW_PRIVS):
             return JobObjectError(.spawnFailed, "cannot set no_new_privs", operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_MOUNT_NAMESPACE) where options.mountNamespace?.joining != nil:
+            return JobObjectError(
+                .spawnFailed, "cannot enter the mount namespace given to join (setns(2) needs CAP_SYS_ADMIN and CAP_SYS_CHROOT)",
+                operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_MOUNT_NAMESPACE):
             return JobObjectError(
                 .spawnFailed, "cannot create a mount namespace for the child (unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN)", operation: op,
