@@ -61,6 +61,58 @@ struct OCIRuntimeTests {
         }
     }
 
+    /// exec adds a process to a running container: in its job and in
+    /// init's mount namespace (it sees the sandbox), as the process file's
+    /// user; without --detach its status is the runtime's.
+    @Test func execAddsAProcessInsideTheRunningContainer() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle("ex", script: "exec sleep 1000")
+            #expect(try await runtime.create("ex", bundle: bundle).code == 0)
+            let early = try await runtime.run(["exec", "ex", "true"])
+            #expect(early.code == 1 && early.err.contains("it is created, not running"), "\(early.err)")
+            #expect(try await runtime.run(["start", "ex"]).code == 0)
+            let initPid = try #require(pid_t(String(contentsOfFile: bundle + "/pid", encoding: .utf8)))
+
+            let attached = try await runtime.run(
+                ["exec", "ex", "sh", "-c", "cat \"$CONTAINER_SANDBOX_MOUNT_POINT/marker\"; id -u; exit 4"])
+            #expect(attached.code == 4, "\(attached.err)")
+            #expect(attached.out == "payload file\n0\n", "\(attached.out)")
+
+            let processFile = bundle + "/process.json"
+            try """
+            {"args": ["sh", "-c", "exec sleep 1000 </dev/null >/dev/null 2>&1"], "cwd": "/",
+             "user": {"uid": 65534, "gid": 65534}, "env": ["PATH=/usr/bin:/bin"]}
+            """.write(toFile: processFile, atomically: true, encoding: .utf8)
+            let detached = try await runtime.run(["exec", "--process", processFile, "--detach", "--pid-file", bundle + "/exec-pid", "ex"])
+            #expect(detached.code == 0, "\(detached.err)")
+            let pid = try #require(pid_t(String(contentsOfFile: bundle + "/exec-pid", encoding: .utf8)))
+            let added = try watch(pid)
+            let members = try String(contentsOfFile: runtime.cgroupLevelPath + "/ex/cgroup.procs", encoding: .utf8)
+            #expect(members.split(separator: "\n").contains(Substring(String(pid))))
+            let namespace = { (pid: pid_t) in try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/mnt") }
+            #expect(namespace(pid) != nil && namespace(pid) == namespace(initPid))
+            #expect(namespace(pid) != namespace(getpid()))
+            let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+            #expect(status.contains("Uid:\t65534\t65534\t65534\t65534"), "\(status)")
+
+            try #"{"args": [], "cwd": "relative"}"#.write(toFile: processFile, atomically: true, encoding: .utf8)
+            let bad = try await runtime.run(["exec", "--process", processFile, "ex"])
+            #expect(bad.code == 1 && bad.err.contains("process.args") && bad.err.contains("process.cwd"), "\(bad.err)")
+            let neither = try await runtime.run(["exec", "ex"])
+            #expect(neither.code == 1 && neither.err.contains("exec needs --process FILE"), "\(neither.err)")
+
+            #expect(try await runtime.run(["kill", "ex", "KILL"]).code == 0)
+            #expect(try await runtime.reaches("ex", "stopped"))
+            let late = try await runtime.run(["exec", "ex", "true"])
+            #expect(late.code == 1 && late.err.contains("it is stopped, not running"), "\(late.err)")
+            #expect(try await runtime.run(["delete", "--force", "ex"]).code == 0)
+            #expect(await eventually { isGone(added) })
+            runtime.expectNothingLeft()
+        }
+    }
+
     /// kill signals init; kill --all every member, SIGKILL through the job.
     @Test func killReachesInitOrTheWholeJob() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in

@@ -83,6 +83,22 @@ public struct OCIConfig: Sendable {
         return config
     }
 
+    /// Reads a `process` object from its own file (runc's `exec --process
+    /// FILE`); problems are named as in a config (`process.args`, …).
+    public static func loadProcess(file: FilePath) throws(JobObjectError) -> Process {
+        let path = file.string
+        let text: String
+        switch UserFile.read(path, what: "OCI process", limit: maximumFileSize) {
+        case .success(let read): text = read
+        case .failure(let error): throw JobObjectError(.invalidArgument, error.message, operation: "read OCI process", path: path)
+        }
+        var reader = OCIConfigReader(file: path, bundle: "/")
+        guard let process = reader.readProcessDocument(text) else {
+            throw reader.problems.error(operation: "read OCI process", subject: path, path: path)
+        }
+        return process
+    }
+
     /// The value of annotation `key`, if given.
     public func annotation(_ key: String) -> String? {
         annotations.last { $0.key == key }?.value

@@ -75,6 +75,13 @@ struct OCIConfigReader {
 
     // MARK: process
 
+    /// A `process` object alone, as `exec --process FILE` gives it.
+    mutating func readProcessDocument(_ text: String) -> OCIConfig.Process? {
+        guard let root = d.parse(text) else { return nil }
+        let process = readProcess(root)
+        return problems.isEmpty ? process : nil
+    }
+
     private mutating func readProcess(_ node: YAMLNode) -> OCIConfig.Process {
         var process = OCIConfig.Process()
         guard let entries = d.openMapping(node, "process") else { return process }

@@ -8,9 +8,12 @@ struct OCIArguments {
     private(set) var positionals: [String] = []
 
     /// `valued` flags take a value; `switches` are booleans; `aliases`
-    /// maps short names to long ones. Anything else is an error.
+    /// maps short names to long ones. Anything else is an error. With
+    /// `commandAfterID`, everything after the first positional (the id) is
+    /// positional: a command and its own flags (`exec ID ls -l`).
     init(
-        _ arguments: ArraySlice<String>, valued: Set<String>, switches: Set<String>, aliases: [String: String] = [:]
+        _ arguments: ArraySlice<String>, valued: Set<String>, switches: Set<String>, aliases: [String: String] = [:],
+        commandAfterID: Bool = false
     ) throws(OCIRuntimeError) {
         var rest = arguments
         while let argument = rest.popFirst() {
@@ -20,6 +23,10 @@ struct OCIArguments {
             }
             guard argument.hasPrefix("-"), argument.count > 1 else {
                 positionals.append(argument)
+                if commandAfterID {
+                    positionals += rest
+                    break
+                }
                 continue
             }
             var name = String(argument.drop { $0 == "-" })

@@ -75,10 +75,7 @@ struct OCICreate {
     }
 
     private func create(_ config: OCIConfig, directory: String, undo: inout OCIUndo) throws(OCIRuntimeError) {
-        let sandbox = config.annotation(Self.sandboxAnnotation) ?? directory + "/sandbox"
-        guard sandbox.hasPrefix("/"), !sandbox.contains("\n") else {
-            throw OCIRuntimeError("annotation \(Self.sandboxAnnotation) must be an absolute path")
-        }
+        let sandbox = try Self.sandbox(config, directory: directory)
         var madeSandbox: String?
         if access(sandbox, F_OK) != 0 {
             try makeDirectory(sandbox, mode: 0o755, existing: false)
@@ -137,6 +134,16 @@ struct OCICreate {
             annotationsJSON: JSONObject.object(config.annotations))
         try record.write(root: root)
         if let pidFile { try Self.writePidFile(pidFile, pid: process.pid) }
+    }
+
+    /// Where the payload directory appears: the annotation's path, else
+    /// `sandbox` in the container's state directory.
+    static func sandbox(_ config: OCIConfig, directory: String) throws(OCIRuntimeError) -> String {
+        let sandbox = config.annotation(sandboxAnnotation) ?? directory + "/sandbox"
+        guard sandbox.hasPrefix("/"), !sandbox.contains("\n") else {
+            throw OCIRuntimeError("annotation \(sandboxAnnotation) must be an absolute path")
+        }
+        return sandbox
     }
 
     private func graceSeconds(_ config: OCIConfig) throws(OCIRuntimeError) -> Int {

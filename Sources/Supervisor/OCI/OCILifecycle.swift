@@ -116,7 +116,7 @@ struct OCILifecycle {
         }
     }
 
-    private func openJob() throws(OCIRuntimeError) -> JobObject {
+    func openJob() throws(OCIRuntimeError) -> JobObject {
         guard OCICgroupPlacement.inode(record.cgroup) == record.cgroupID else {
             throw OCIRuntimeError("the job of container \(record.id) is gone")
         }

@@ -20,6 +20,9 @@ enum OCIRuntime {
           create --bundle DIR [--pid-file FILE] [--preserve-fds N] ID
                                   make the job and hold init before execve
           start ID                let init run
+          exec [--process FILE] [--detach] [--pid-file FILE] [--cwd DIR] ID [COMMAND…]
+                                  one more process in the job and init's mount
+                                  namespace; without --detach, exits with its status
           state ID                the OCI state as JSON
           kill [--all] ID [SIGNAL]
                                   signal init (every member with --all; default TERM)
@@ -98,6 +101,11 @@ enum OCIRuntime {
                 rest, valued: ["bundle", "pid-file", "console-socket", "preserve-fds"],
                 switches: ["no-pivot", "no-new-keyring"], aliases: ["b": "bundle"])
             try OCICreate(root: root, arguments: arguments).run()
+        case "exec":
+            let arguments = try OCIArguments(
+                rest, valued: ["process", "pid-file", "console-socket", "preserve-fds", "cwd"], switches: ["detach", "tty"],
+                aliases: ["p": "process", "d": "detach", "t": "tty"], commandAfterID: true)
+            exit(try OCIExec(root: root, arguments: arguments).run())
         case "start":
             try OCILifecycle(root: root, id: try OCIArguments(rest, valued: [], switches: []).containerID(command)).start()
         case "state":
@@ -130,7 +138,7 @@ enum OCIRuntime {
             print(OCIQueries.featuresJSON)
         default:
             throw OCIRuntimeError(
-                "unknown command \"\(command.prefix(40))\" (create, start, state, kill, delete, list, ps, pause, resume, features)")
+                "unknown command \"\(command.prefix(40))\" (create, start, exec, state, kill, delete, list, ps, pause, resume, features)")
         }
     }
 
