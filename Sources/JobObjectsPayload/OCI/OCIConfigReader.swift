@@ -229,7 +229,11 @@ struct OCIConfigReader {
             let path = entries["path"].flatMap { d.string($0, field + ".path") }
             let kernelName = ["network": "net", "mount": "mnt"][type] ?? type
             if let path {
-                if !Self.isHostNamespace(path, kernelName) {
+                if access(path, F_OK) != 0 {
+                    d.report(
+                        field + ".path", item,
+                        "\(path) cannot be read (\(String(cString: strerror(errno)))): give the host's \(type) namespace")
+                } else if !Self.isHostNamespace(path, kernelName) {
                     d.report(field + ".path", item, "\(path) is not the host's \(type) namespace: a payload runs in the host's")
                 }
                 continue

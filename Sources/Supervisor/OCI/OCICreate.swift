@@ -57,7 +57,13 @@ struct OCICreate {
         if config.process.terminal {
             throw OCIRuntimeError("\(bundle)/config.json: process.terminal is true; terminals are not supported yet (run without -t)")
         }
-        try makeDirectory(root, mode: 0o711, existing: true)
+        // The containerd shim's root (/run/containerd/runc/NAMESPACE) may
+        // not exist yet: runc makes every level.
+        var level = ""
+        for part in root.split(separator: "/") {
+            level += "/" + part
+            try makeDirectory(level, mode: 0o711, existing: true)
+        }
         let directory = OCIContainerRecord.directory(root: root, id: id)
         guard mkdir(directory, 0o711) == 0 else {
             if errno == EEXIST { throw OCIRuntimeError("container \(id) already exists") }
