@@ -113,6 +113,35 @@ struct OCIRuntimeTests {
         }
     }
 
+    /// A pod's sandbox container does not run its image's entrypoint on the
+    /// host: init is jobsup-runc holding the sandbox, which SIGTERM ends.
+    @Test func aPodSandboxIsHeldByTheRuntimeItself() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            for (id, marker) in [("pod1", "io.kubernetes.cri.container-type"), ("pod2", "io.kubernetes.cri-o.ContainerType")] {
+                let bundle = try runtime.bundle(id, script: "echo entrypoint-ran", annotations: ", \"\(marker)\": \"sandbox\"")
+                #expect(try await runtime.create(id, bundle: bundle).code == 0)
+                #expect(try await runtime.run(["start", id]).code == 0)
+                let pid = try #require(pid_t(String(contentsOfFile: bundle + "/pid", encoding: .utf8)))
+                #expect(await eventually { Self.commandLine(pid) == ["jobsup-runc", "hold-sandbox"] }, "\(Self.commandLine(pid))")
+                // SIGCHLD only makes it reap.
+                _ = kill(pid, SIGCHLD)
+                #expect(try await runtime.status(id) == "running")
+                #expect(try await runtime.run(["kill", id, "TERM"]).code == 0)
+                #expect(try await runtime.reaches(id, "stopped"))
+                #expect(!(try String(contentsOfFile: bundle + "/output", encoding: .utf8)).contains("entrypoint-ran"))
+                #expect(try await runtime.run(["delete", id]).code == 0)
+            }
+            runtime.expectNothingLeft()
+        }
+    }
+
+    private static func commandLine(_ pid: pid_t) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// kill signals init; kill --all every member, SIGKILL through the job.
     @Test func killReachesInitOrTheWholeJob() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in

@@ -114,6 +114,11 @@ struct OCICreate {
         defer { close(gate) }
 
         var options = try OCIProcessOptions.spawnOptions(config, sandbox: sandbox)
+        if OCISandboxHold.isPodSandbox(annotation: config.annotation) {
+            options.executable = try Self.ownExecutable()
+            options.argument0 = "jobsup-runc"
+            options.arguments = [OCISandboxHold.command]
+        }
         options.startGate = FileDescriptor(rawValue: gate)
         for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }
         let process: ProcessHandle
@@ -177,6 +182,14 @@ struct OCICreate {
     private func makeDirectory(_ path: String, mode: mode_t, existing: Bool) throws(OCIRuntimeError) {
         if mkdir(path, mode) == 0 || (existing && errno == EEXIST) { return }
         throw OCIRuntimeError("cannot create \(path): \(String(cString: strerror(errno)))")
+    }
+
+    /// This executable's path, for init to run it again.
+    static func ownExecutable() throws(OCIRuntimeError) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { throw OCIRuntimeError("cannot find this executable (/proc/self/exe): \(String(cString: strerror(errno)))") }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func currentDirectory() -> String {

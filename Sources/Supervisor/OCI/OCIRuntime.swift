@@ -106,6 +106,8 @@ enum OCIRuntime {
                 rest, valued: ["process", "pid-file", "console-socket", "preserve-fds", "cwd"], switches: ["detach", "tty"],
                 aliases: ["p": "process", "d": "detach", "t": "tty"], commandAfterID: true)
             exit(try OCIExec(root: root, arguments: arguments).run())
+        case OCISandboxHold.command:
+            OCISandboxHold.run()
         case "start":
             try OCILifecycle(root: root, id: try OCIArguments(rest, valued: [], switches: []).containerID(command)).start()
         case "state":
