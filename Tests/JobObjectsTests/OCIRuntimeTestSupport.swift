@@ -55,7 +55,7 @@ struct OCIRuntimeHarness {
         options.standardInput = .null
         options.standardOutput = .fileDescriptor(output)
         options.standardError = .fileDescriptor(output)
-        let status = await try job.spawn(options).wait()
+        let status = try await job.spawn(options).wait()
         return (status.shellStatus, (try? String(contentsOfFile: bundle + "/output", encoding: .utf8)) ?? "")
     }
 

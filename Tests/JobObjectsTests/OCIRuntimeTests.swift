@@ -113,6 +113,39 @@ struct OCIRuntimeTests {
         }
     }
 
+    /// update names what is wrong with its resources, and changes nothing.
+    @Test func updateSaysWhatIsWrongWithItsResources() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle("up", script: "exec sleep 1000")
+            #expect(try await runtime.create("up", bundle: bundle).code == 0)
+            #expect(try await runtime.run(["start", "up"]).code == 0)
+            let file = bundle + "/resources.json"
+            let cases: [(String?, String)] = [
+                (nil, "update needs --resources FILE"),
+                ("{\"memory\": ", "not valid YAML or JSON"),
+                (#"{"memory": {"limit": "lots"}}"#, "resources.memory.limit"),
+                (#"{"pids": {"limit": -5}}"#, "must be -1 (no limit) or above"),
+                (#"{"memory": {"limit": 1048576, "swap": 1024}}"#, "is memory plus swap"),
+            ]
+            for (text, message) in cases {
+                if let text { try text.write(toFile: file, atomically: true, encoding: .utf8) }
+                let result = try await runtime.run(text == nil ? ["update", "up"] : ["update", "--resources", file, "up"])
+                #expect(result.code == 1 && result.err.contains(message), "\(text ?? "no flag"): \(result.err)")
+            }
+            let missing = try await runtime.run(["update", "--resources", bundle + "/absent.json", "up"])
+            #expect(missing.code == 1 && missing.err.contains("absent.json"), "\(missing.err)")
+            #expect(try await runtime.run(["kill", "up", "KILL"]).code == 0)
+            #expect(try await runtime.reaches("up", "stopped"))
+            try #"{"pids": {"limit": 10}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+            let stopped = try await runtime.run(["update", "--resources", file, "up"])
+            #expect(stopped.code == 1 && stopped.err.contains("it is stopped"), "\(stopped.err)")
+            #expect(try await runtime.run(["delete", "up"]).code == 0)
+            runtime.expectNothingLeft()
+        }
+    }
+
     /// A pod's sandbox container does not run its image's entrypoint on the
     /// host: init is jobsup-runc holding the sandbox, which SIGTERM ends.
     @Test func aPodSandboxIsHeldByTheRuntimeItself() async throws {
@@ -317,6 +350,15 @@ struct OCIRuntimeTests {
             #expect(try String(contentsOfFile: path + "/cpu.max", encoding: .utf8) == "50000 100000\n")
             #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "10\n")
             #expect(try await runtime.run(["start", "limited"]).code == 0)
+            // update sets new limits on the live job.
+            try #"{"memory": {"limit": 134217728}, "pids": {"limit": 20}}"#.write(
+                toFile: bundle + "/update.json", atomically: true, encoding: .utf8)
+            let updated = try await runtime.run(["update", "--resources", bundle + "/update.json", "limited"])
+            #expect(updated.code == 0, "\(updated.err)")
+            #expect(try String(contentsOfFile: path + "/memory.max", encoding: .utf8) == "134217728\n")
+            #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "20\n")
+            try #"{"pids": {"limit": 10}}"#.write(toFile: bundle + "/update.json", atomically: true, encoding: .utf8)
+            #expect(try await runtime.run(["update", "--resources", bundle + "/update.json", "limited"]).code == 0)
             // The kernel refuses the forks past the limit (the shell gives up at the first).
             #expect(await eventually { ((try? Self.pidsMaxEvents(path)) ?? 0) > 0 })
             #expect(try String(contentsOfFile: bundle + "/output", encoding: .utf8).hasPrefix("started"))

@@ -99,6 +99,26 @@ public struct OCIConfig: Sendable {
         return process
     }
 
+    /// Reads a `LinuxResources` object (runc's `update --resources FILE`)
+    /// as the job limits to set; `source` names it in problems. Values that
+    /// mean "no limit" (0, -1) leave a limit as it is.
+    public static func readResources(_ text: String, source: String) throws(JobObjectError) -> JobLimits {
+        var d = DocumentReader(file: source)
+        guard let node = d.parse(text) else { throw d.problems.error(operation: "read OCI resources", subject: source, path: source) }
+        let limits = OCIResourcesReader.read(node, &d, "resources")
+        guard d.problems.isEmpty else { throw d.problems.error(operation: "read OCI resources", subject: source, path: source) }
+        return limits
+    }
+
+    /// `readResources` from a file.
+    public static func loadResources(file: FilePath) throws(JobObjectError) -> JobLimits {
+        switch UserFile.read(file.string, what: "OCI resources file", limit: maximumFileSize) {
+        case .success(let text): return try readResources(text, source: file.string)
+        case .failure(let error):
+            throw JobObjectError(.invalidArgument, error.message, operation: "read OCI resources", path: file.string)
+        }
+    }
+
     /// The value of annotation `key`, if given.
     public func annotation(_ key: String) -> String? {
         annotations.last { $0.key == key }?.value

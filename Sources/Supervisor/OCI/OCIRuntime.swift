@@ -30,6 +30,8 @@ enum OCIRuntime {
           list [--format table|json] [--quiet]
           ps [--format table|json] ID
           pause ID / resume ID    freeze or thaw the job
+          update --resources FILE|- ID
+                                  set a LinuxResources JSON object's limits on the job
           features                what this runtime supports, as JSON
 
         Global flags:
@@ -122,6 +124,13 @@ enum OCIRuntime {
         case "delete":
             let arguments = try OCIArguments(rest, valued: [], switches: ["force"], aliases: ["f": "force"])
             try OCILifecycle(root: root, id: try arguments.containerID(command)).delete(force: arguments.has("force"))
+        case "update":
+            let arguments = try OCIArguments(rest, valued: ["resources"], switches: [], aliases: ["r": "resources"])
+            let id = try arguments.containerID(command)
+            guard let resources = arguments["resources"] else {
+                throw OCIRuntimeError("update needs --resources FILE (or - for standard input): a LinuxResources JSON object")
+            }
+            try OCILifecycle(root: root, id: id).update(resources: resources)
         case "pause", "resume":
             let lifecycle = try OCILifecycle(root: root, id: try OCIArguments(rest, valued: [], switches: []).containerID(command))
             try command == "pause" ? lifecycle.pause() : lifecycle.resume()
@@ -140,7 +149,8 @@ enum OCIRuntime {
             print(OCIQueries.featuresJSON)
         default:
             throw OCIRuntimeError(
-                "unknown command \"\(command.prefix(40))\" (create, start, exec, state, kill, delete, list, ps, pause, resume, features)")
+                "unknown command \"\(command.prefix(40))\" (create, start, exec, state, kill, delete, list, ps, pause, resume, update, features)"
+            )
         }
     }
 
