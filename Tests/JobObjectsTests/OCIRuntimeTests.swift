@@ -349,8 +349,7 @@ struct OCIRuntimeTests {
             #expect(try String(contentsOfFile: path + "/memory.max", encoding: .utf8) == "67108864\n")
             #expect(try String(contentsOfFile: path + "/cpu.max", encoding: .utf8) == "50000 100000\n")
             #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "10\n")
-            #expect(try await runtime.run(["start", "limited"]).code == 0)
-            // update sets new limits on the live job.
+            // update sets new limits on the live job (init waits at its gate).
             try #"{"memory": {"limit": 134217728}, "pids": {"limit": 20}}"#.write(
                 toFile: bundle + "/update.json", atomically: true, encoding: .utf8)
             let updated = try await runtime.run(["update", "--resources", bundle + "/update.json", "limited"])
@@ -359,6 +358,9 @@ struct OCIRuntimeTests {
             #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "20\n")
             try #"{"pids": {"limit": 10}}"#.write(toFile: bundle + "/update.json", atomically: true, encoding: .utf8)
             #expect(try await runtime.run(["update", "--resources", bundle + "/update.json", "limited"]).code == 0)
+            #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "10\n")
+            #expect(try String(contentsOfFile: path + "/memory.max", encoding: .utf8) == "134217728\n", "left as it was")
+            #expect(try await runtime.run(["start", "limited"]).code == 0)
             // The kernel refuses the forks past the limit (the shell gives up at the first).
             #expect(await eventually { ((try? Self.pidsMaxEvents(path)) ?? 0) > 0 })
             #expect(try String(contentsOfFile: bundle + "/output", encoding: .utf8).hasPrefix("started"))

@@ -230,6 +230,50 @@ struct SpawnTests {
         }
     }
 
+    /// A session with a terminal: standard input, a pty's slave end, is the
+    /// child's controlling terminal (`/dev/tty` opens); without a terminal
+    /// there the spawn fails and says why.
+    @Test func aNewSessionTakesItsTerminal() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let pty = try PseudoTerminal.open()
+            defer {
+                try? pty.controller.close()
+                try? pty.terminal.close()
+            }
+            let script = "if true </dev/tty 2>/dev/null; then echo has-terminal $(ps -o tty= -p $$); else echo none; fi"
+            let process = try spawnPiped(job, ["sh", "-c", script]) {
+                $0.processGroup = .newSessionWithTerminal
+                $0.standardInput = .fileDescriptor(pty.terminal)
+            }
+            let output = await PipeReader.readAll(process.standardOutput!)
+            try process.standardOutput!.close()
+            #expect(output == "has-terminal \(pty.path.string.dropFirst("/dev/".count))\n")
+            _ = await process.wait()
+            // The same without the terminal flag: sh has no controlling
+            // terminal. (A new pair: the first hung up when its session ended.)
+            let second = try PseudoTerminal.open()
+            defer {
+                try? second.controller.close()
+                try? second.terminal.close()
+            }
+            let plain = try spawnPiped(job, ["sh", "-c", script]) {
+                $0.processGroup = .newSession
+                $0.standardInput = .fileDescriptor(second.terminal)
+            }
+            let plainOutput = await PipeReader.readAll(plain.standardOutput!)
+            #expect(plainOutput == "none\n", "\(plainOutput)")
+            try plain.standardOutput!.close()
+            _ = await plain.wait()
+            let error = #expect(throws: JobObjectError.self) {
+                try spawnPiped(job, ["true"]) {
+                    $0.processGroup = .newSessionWithTerminal
+                    $0.standardInput = .null
+                }
+            }
+            #expect(error?.message.contains("controlling terminal") == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func missingExecutableIsAClearErrorAndLeavesTheJobUsable() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
             let error = #expect(throws: JobObjectError.self) { try job.spawn("definitely-not-a-command-xyz") }

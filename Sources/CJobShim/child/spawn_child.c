@@ -26,6 +26,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -146,7 +147,13 @@ int spawn_child_main(void *arg) {
         sigprocmask(SIG_SETMASK, &ctx->parent_mask, NULL);
     }
 
-    if (c->session == 2 && setsid() < 0) child_fail(&local, JOBSHIM_STAGE_SESSION);
+    if (c->session >= 2 && setsid() < 0) child_fail(&local, JOBSHIM_STAGE_SESSION);
+    // The terminal is what standard input will be; any descriptor of it makes
+    // it the new session's controlling terminal, so this needs no dup2 yet.
+    if (c->session == 3) {
+        int terminal = c->fd_count > 0 && c->fd_sources[0] >= 0 ? c->fd_sources[0] : 0;
+        if (ioctl(terminal, TIOCSCTTY, 0) != 0) child_fail(&local, JOBSHIM_STAGE_CONTROLLING_TERMINAL);
+    }
     if (c->session == 1 && setpgid(0, 0) < 0) child_fail(&local, JOBSHIM_STAGE_SESSION);
 
     // Storage, while still privileged. The namespace is the child's own: it

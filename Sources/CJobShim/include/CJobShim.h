@@ -153,6 +153,7 @@ enum {
     JOBSHIM_STAGE_MOUNT_NAMESPACE,   // unshare(CLONE_NEWNS), or setns(2) to join one
     JOBSHIM_STAGE_MOUNT_PROPAGATION, // mount(NULL, "/", NULL, root_propagation)
     JOBSHIM_STAGE_CGROUP_NAMESPACE,  // unshare(CLONE_NEWCGROUP)
+    JOBSHIM_STAGE_CONTROLLING_TERMINAL, // ioctl(TIOCSCTTY) on the new standard input
     /// Not a failure: the child finished its set-up and waits at its start
     /// gate (jobshim_spawn_config.has_start_gate).
     JOBSHIM_STAGE_GATED,
@@ -203,7 +204,7 @@ typedef struct {
     int cgroup_procs_fd;         // job cgroup.procs opened O_WRONLY (join paths), -1: none
     const int *fd_sources;       // child fd i becomes a dup of fd_sources[i]; -1 keeps fd i
     int fd_count;                // at most JOBSHIM_MAX_FDS; every other fd is closed on exec
-    int session;                 // 0: inherit, 1: new process group, 2: new session
+    int session;                 // 0: inherit, 1: new process group, 2: new session, 3: new session whose controlling terminal is fd 0's source
     // 1: unshare(CLONE_NEWCGROUP) right after joining the job, so the
     // namespace's root is the job (members see it as "/" and, under
     // nsdelegate, cannot migrate out of it).

@@ -122,6 +122,11 @@ public struct SpawnOptions: Sendable {
         case newProcessGroup
         /// `setsid()`: a new session (and process group) without a terminal.
         case newSession
+        /// `setsid()`, and standard input (a terminal: a pty's slave end)
+        /// becomes the new session's controlling terminal (`TIOCSCTTY`), as
+        /// for a login shell: the child gets job control, and `SIGHUP` when
+        /// the terminal hangs up.
+        case newSessionWithTerminal
     }
 
     /// A private mount namespace for the child (`unshare(CLONE_NEWNS)`), or

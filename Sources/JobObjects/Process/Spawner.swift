@@ -94,6 +94,7 @@ enum Spawner {
                                         case .inherit: 0
                                         case .newProcessGroup: 1
                                         case .newSession: 2
+                                        case .newSessionWithTerminal: 3
                                         }
                                     config.new_cgroup_namespace = options.cgroupNamespace && SpawnOptions.cgroupNamespaceAvailable ? 1 : 0
                                     config.reset_signal_mask = options.resetSignalMask ? 1 : 0
@@ -234,6 +235,11 @@ enum Spawner {
             return JobObjectError(
                 .spawnFailed,
                 "cannot give the child a cgroup namespace rooted at its job (set cgroupNamespace to false to run without one)",
+                operation: op, errno: errno)
+        case Int(JOBSHIM_STAGE_CONTROLLING_TERMINAL):
+            return JobObjectError(
+                .spawnFailed,
+                "cannot make standard input the child's controlling terminal (newSessionWithTerminal needs a terminal there, such as a pty's slave end, that no other session holds)",
                 operation: op, errno: errno)
         case Int(JOBSHIM_STAGE_MOUNT_PROPAGATION):
             return JobObjectError(
