@@ -52,6 +52,7 @@ public struct PseudoTerminal: Sendable {
             close(controller)
             throw error
         }
-        return PseudoTerminal(controller: FileDescriptor(rawValue: controller), terminal: FileDescriptor(rawValue: terminal), path: FilePath(path))
+        return PseudoTerminal(
+            controller: FileDescriptor(rawValue: controller), terminal: FileDescriptor(rawValue: terminal), path: FilePath(path))
     }
 }
