@@ -118,3 +118,70 @@ func jsonQuoted(_ text: String) -> String {
     }
     return out + "\""
 }
+
+/// The engine's end of `--console-socket`: a listening Unix socket that
+/// receives a terminal's controller end in an `SCM_RIGHTS` message, as the
+/// containerd shim and conmon do.
+struct ConsoleSocketListener {
+    let path: String
+    private let socket: Int32
+
+    init(path: String) throws {
+        self.path = path
+        socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        try #require(socket >= 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(socket, 4) == 0, "bind \(path): \(errno)")
+    }
+
+    /// The controller end from the next connection (within a minute).
+    func receiveTerminal() throws -> FileDescriptor {
+        var ready = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        try #require(poll(&ready, 1, 60_000) == 1, "no connection on the console socket")
+        let connection = accept(socket, nil, nil)
+        try #require(connection >= 0)
+        defer { Glibc.close(connection) }
+        var data = [UInt8](repeating: 0, count: 256)
+        var control = [UInt8](repeating: 0, count: 64)
+        let received = data.withUnsafeMutableBytes { dataBytes in
+            control.withUnsafeMutableBytes { controlBytes in
+                var vector = iovec(iov_base: dataBytes.baseAddress, iov_len: dataBytes.count)
+                return withUnsafeMutablePointer(to: &vector) { vectorPointer in
+                    var message = msghdr()
+                    message.msg_iov = vectorPointer
+                    message.msg_iovlen = 1
+                    message.msg_control = controlBytes.baseAddress
+                    message.msg_controllen = controlBytes.count
+                    return recvmsg(connection, &message, Int32(MSG_CMSG_CLOEXEC))
+                }
+            }
+        }
+        try #require(received > 0)
+        let header = control.withUnsafeBytes { $0.load(as: cmsghdr.self) }
+        try #require(header.cmsg_level == SOL_SOCKET && header.cmsg_type == Int32(SCM_RIGHTS))
+        return FileDescriptor(rawValue: control.withUnsafeBytes { $0.load(fromByteOffset: MemoryLayout<cmsghdr>.size, as: Int32.self) })
+    }
+
+    /// Everything the terminal shows until its last user closes it.
+    static func readAll(_ controller: FileDescriptor) -> String {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(controller.rawValue, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }  // EIO: no process holds the terminal any more
+            bytes += chunk[..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    func close() {
+        Glibc.close(socket)
+        unlink(path)
+    }
+}

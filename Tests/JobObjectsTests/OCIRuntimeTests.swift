@@ -146,6 +146,53 @@ struct OCIRuntimeTests {
         }
     }
 
+    /// process.terminal with --console-socket: init's standard descriptors
+    /// and controlling terminal are a pty whose controller end reaches the
+    /// socket, sized as consoleSize says; exec --tty gets one the same way.
+    @Test func aTerminalGoesToTheConsoleSocket() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let listener = try ConsoleSocketListener(path: runtime.directory + "/console.sock")
+            defer { listener.close() }
+            let bundle = try runtime.bundle(
+                "tty", script: "tty; ps -o tty= -p $$; stty size; echo done; exec sleep 1000",
+                process: #", "terminal": true, "consoleSize": {"height": 40, "width": 100}"#)
+            let created = try await runtime.create("tty", bundle: bundle, extra: ["--console-socket", listener.path])
+            #expect(created.code == 0, "\(created.output)")
+            let controller = try listener.receiveTerminal()
+            defer { try? controller.close() }
+            #expect(try await runtime.run(["start", "tty"]).code == 0)
+            // exec --tty: a terminal of its own, and the runtime exits with its status.
+            let exec = try await runtime.run(["exec", "--tty", "--console-socket", listener.path, "tty", "sh", "-c", "tty; exit 3"])
+            #expect(exec.code == 3, "\(exec.err)")
+            let execController = try listener.receiveTerminal()
+            let execOutput = ConsoleSocketListener.readAll(execController)
+            try execController.close()
+            #expect(execOutput.contains("/dev/pts/"), "\(execOutput)")
+            #expect(try await runtime.run(["kill", "tty", "KILL"]).code == 0)
+            let output = ConsoleSocketListener.readAll(controller)
+            let lines = output.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(lines.count == 4 && lines[0].hasPrefix("/dev/pts/"), "\(output)")
+            #expect(lines.count == 4 && "/dev/" + lines[1] == lines[0], "the controlling terminal: \(output)")
+            #expect(lines.dropFirst(2) == ["40 100", "done"], "\(output)")
+            #expect(try await runtime.reaches("tty", "stopped"))
+            #expect(try await runtime.run(["delete", "tty"]).code == 0)
+
+            // Both or neither, as runc: each refusal leaves nothing.
+            let noSocket = try runtime.bundle("nosocket", script: "true", process: #", "terminal": true"#)
+            let refused = try await runtime.create("nosocket", bundle: noSocket)
+            #expect(refused.code == 1 && refused.output.contains("needs --console-socket"), "\(refused.output)")
+            let plain = try runtime.bundle("plain", script: "true")
+            let unasked = try await runtime.create("plain", bundle: plain, extra: ["--console-socket", listener.path])
+            #expect(unasked.code == 1 && unasked.output.contains("process.terminal false"), "\(unasked.output)")
+            let absent = try await runtime.create(
+                "nosocket", bundle: noSocket, extra: ["--console-socket", runtime.directory + "/absent.sock"])
+            #expect(absent.code == 1 && absent.output.contains("cannot connect to the console socket"), "\(absent.output)")
+            runtime.expectNothingLeft()
+        }
+    }
+
     /// A pod's sandbox container does not run its image's entrypoint on the
     /// host: init is jobsup-runc holding the sandbox, which SIGTERM ends.
     @Test func aPodSandboxIsHeldByTheRuntimeItself() async throws {
@@ -255,6 +302,10 @@ struct OCIRuntimeTests {
         (
             #"{"ociVersion": "1.0.2", "process": {"args": ["true"], "rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}]}}"#,
             "unknown resource \"RLIMIT_BOGUS\""
+        ),
+        (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"], "terminal": true, "consoleSize": {"height": -1, "width": 80}}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}]}}"#,
+            "process.consoleSize.height: must be from 0 to 65535"
         ),
         (
             #"{"ociVersion": "1.0.2", "process": {"args": ["true"], "cwd": "/does/not/exist"}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}], "cgroupsPath": "LEVEL/late"}}"#,

@@ -21,6 +21,9 @@ public struct OCIConfig: Sendable {
     /// `process`.
     public struct Process: Sendable {
         public var terminal = false
+        /// `consoleSize`: the terminal's rows and columns, when a terminal
+        /// is asked for and the size given.
+        public var consoleSize: (rows: UInt16, columns: UInt16)?
         public var args: [String] = []
         public var env: [String] = []
         public var cwd = "/"

@@ -86,6 +86,19 @@ struct OCIConfigReader {
         var process = OCIConfig.Process()
         guard let entries = d.openMapping(node, "process") else { return process }
         process.terminal = entries["terminal"].flatMap { d.bool($0, "process.terminal") } ?? false
+        if let size = entries["consoleSize"], let fields = d.openMapping(size, "process.consoleSize") {
+            func dimension(_ name: String) -> UInt16 {
+                guard let node = fields[name] else { return 0 }
+                let field = "process.consoleSize." + name
+                guard let value = d.int(node, field) else { return 0 }
+                guard (0...Int(UInt16.max)).contains(value) else {
+                    d.report(field, node, "must be from 0 to \(UInt16.max)")
+                    return 0
+                }
+                return UInt16(value)
+            }
+            process.consoleSize = (rows: dimension("height"), columns: dimension("width"))
+        }
         if let args = entries["args"].flatMap({ d.strings($0, "process.args") }) {
             if args.isEmpty { d.report("process.args", node, "must name the program to run") }
             process.args = args

@@ -3,7 +3,8 @@ import JobObjects
 import JobObjectsPayload
 import SystemPackage
 
-/// `create --bundle B --pid-file P [--preserve-fds N] ID`: the container's
+/// `create --bundle B --pid-file P [--console-socket S] [--preserve-fds N]
+/// ID`: the container's
 /// job at `linux.cgroupsPath`, and its init in it — identity, mounts,
 /// capabilities and seccomp applied — waiting at its start gate (a FIFO in
 /// the state directory that `start` writes to). The pid written to P is
@@ -14,6 +15,7 @@ struct OCICreate {
     let id: String
     let bundle: String
     let pidFile: String?
+    let consoleSocket: String?
     let preservedDescriptors: Int
 
     /// The default sandbox mount point's parent: where a container's
@@ -30,9 +32,7 @@ struct OCICreate {
         if !bundle.hasPrefix("/") { bundle = Self.currentDirectory() + "/" + bundle }
         self.bundle = bundle
         pidFile = arguments["pid-file"]
-        if arguments["console-socket"] != nil {
-            throw OCIRuntimeError("--console-socket: terminals are not supported yet; run without a tty (no -t)")
-        }
+        consoleSocket = arguments["console-socket"]
         guard let count = Int(arguments["preserve-fds"] ?? "0"), count >= 0, count <= 60 else {
             throw OCIRuntimeError("--preserve-fds must be a number from 0 to 60")
         }
@@ -54,9 +54,7 @@ struct OCICreate {
                 "\(bundle)/config.json: linux.namespaces has no mount namespace; jobsup-runc mounts the payload directory in a private one (add {\"type\": \"mount\"})"
             )
         }
-        if config.process.terminal {
-            throw OCIRuntimeError("\(bundle)/config.json: process.terminal is true; terminals are not supported yet (run without -t)")
-        }
+        try OCIConsole.check(terminal: config.process.terminal, socket: consoleSocket, source: bundle + "/config.json")
         // The containerd shim's root (/run/containerd/runc/NAMESPACE) may
         // not exist yet: runc makes every level.
         var level = ""
@@ -121,6 +119,10 @@ struct OCICreate {
         }
         options.startGate = FileDescriptor(rawValue: gate)
         for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }
+        let terminal = try consoleSocket.map { socket throws(OCIRuntimeError) in
+            try OCIConsole.attach(&options, socketPath: socket, size: config.process.consoleSize)
+        }
+        defer { try? terminal?.close() }
         let process: ProcessHandle
         do {
             process = try job.spawn(options)

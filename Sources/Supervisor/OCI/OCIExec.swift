@@ -4,7 +4,7 @@ import JobObjectsPayload
 import SystemPackage
 
 /// `exec [--process FILE] [--detach] [--pid-file P] [--preserve-fds N]
-/// [--cwd DIR] ID [COMMAND [ARG…]]`: one more process in a running
+/// [--cwd DIR] [--tty --console-socket S] ID [COMMAND [ARG…]]`: one more process in a running
 /// container's job, set up as the payload's init was — the process's user,
 /// capabilities, rlimits and `noNewPrivileges`, the container's seccomp
 /// profile — and inside init's mount namespace, where the sandbox is. The
@@ -18,13 +18,15 @@ struct OCIExec {
     let workingDirectory: String?
     let detach: Bool
     let pidFile: String?
+    let consoleSocket: String?
+    /// `--tty`: a terminal, whatever the process file says.
+    let tty: Bool
     let preservedDescriptors: Int
 
     init(root: String, arguments: OCIArguments) throws(OCIRuntimeError) {
         let id = try arguments.containerID("exec")
-        if arguments["console-socket"] != nil || arguments.has("tty") {
-            throw OCIRuntimeError("exec --tty/--console-socket: terminals are not supported yet; exec without a tty (no -t)")
-        }
+        consoleSocket = arguments["console-socket"]
+        tty = arguments.has("tty")
         processFile = arguments["process"]
         command = Array(arguments.positionals.dropFirst())
         switch (processFile, command.isEmpty) {
@@ -57,9 +59,8 @@ struct OCIExec {
         }
         if processFile == nil { config.process.args = command }
         if let workingDirectory { config.process.cwd = workingDirectory }
-        if config.process.terminal {
-            throw OCIRuntimeError("\(processFile ?? "exec"): process.terminal is true; terminals are not supported yet (no -t)")
-        }
+        if tty { config.process.terminal = true }
+        try OCIConsole.check(terminal: config.process.terminal, socket: consoleSocket, source: processFile ?? "exec --tty")
         let sandbox = try OCICreate.sandbox(config, directory: OCIContainerRecord.directory(root: lifecycle.root, id: record.id))
         var options = try OCIProcessOptions.spawnOptions(config, sandbox: sandbox)
         for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }
@@ -75,6 +76,10 @@ struct OCIExec {
         options.mountNamespace = .joining(FileDescriptor(rawValue: namespace), mounted: options.mountNamespace?.mounts ?? [])
 
         let job = try lifecycle.openJob()
+        let terminal = try consoleSocket.map { socket throws(OCIRuntimeError) in
+            try OCIConsole.attach(&options, socketPath: socket, size: config.process.consoleSize)
+        }
+        defer { try? terminal?.close() }
         let process: ProcessHandle
         do {
             process = try job.spawn(options)

@@ -17,10 +17,12 @@ enum OCIRuntime {
         with BinaryName, podman --runtime PATH.
 
         Commands:
-          create --bundle DIR [--pid-file FILE] [--preserve-fds N] ID
-                                  make the job and hold init before execve
+          create --bundle DIR [--pid-file FILE] [--console-socket SOCKET] [--preserve-fds N] ID
+                                  make the job and hold init before execve; with
+                                  process.terminal, init's terminal goes to SOCKET
           start ID                let init run
-          exec [--process FILE] [--detach] [--pid-file FILE] [--cwd DIR] ID [COMMAND…]
+          exec [--process FILE] [--detach] [--pid-file FILE] [--cwd DIR]
+               [--tty --console-socket SOCKET] ID [COMMAND…]
                                   one more process in the job and init's mount
                                   namespace; without --detach, exits with its status
           state ID                the OCI state as JSON
