@@ -158,8 +158,11 @@ struct OCIRuntimeTests {
             let bundle = try runtime.bundle(
                 "tty", script: "tty; ps -o tty= -p $$; stty size; echo done; exec sleep 1000",
                 process: #", "terminal": true, "consoleSize": {"height": 40, "width": 100}"#)
-            let created = try await runtime.create("tty", bundle: bundle, extra: ["--console-socket", listener.path])
-            #expect(created.code == 0, "\(created.output)")
+            // Its output read to the end, as the containerd shim reads create's
+            // when there is a terminal: init, held at its gate, must not keep
+            // create's pipes open.
+            let created = try await runtime.run(["create", "--bundle", bundle, "--console-socket", listener.path, "tty"])
+            #expect(created.code == 0, "\(created.err)")
             let controller = try listener.receiveTerminal()
             defer { try? controller.close() }
             #expect(try await runtime.run(["start", "tty"]).code == 0)

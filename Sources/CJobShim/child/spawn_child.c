@@ -50,18 +50,22 @@ __attribute__((noreturn)) static void child_fail(const spawn_child_context *ctx,
 
 // Makes child fd i a copy of sources[i] (i < count) and marks every other
 // descriptor close-on-exec, so the payload inherits exactly what was asked.
-static int arrange_descriptors(const spawn_child_context *ctx, int *error_pipe) {
+// The error pipe and the start gate, still needed until exec, move out of
+// the way of the dup2s.
+static int arrange_descriptors(const spawn_child_context *ctx, int *error_pipe, int *gate) {
     const jobshim_spawn_config *c = ctx->config;
     int count = c->fd_count;
     int sources[JOBSHIM_MAX_FDS];
     for (int i = 0; i < count; i++) sources[i] = c->fd_sources[i];
 
-    // The error pipe (if any) and any source that a dup2 below would
+    // The error pipe, the gate and any source that a dup2 below would
     // overwrite move above the target range first.
-    if (*error_pipe >= 0 && *error_pipe < count) {
-        int moved = fcntl(*error_pipe, F_DUPFD_CLOEXEC, count);
+    int *kept[2] = {error_pipe, gate};
+    for (int k = 0; k < 2; k++) {
+        if (*kept[k] < 0 || *kept[k] >= count) continue;
+        int moved = fcntl(*kept[k], F_DUPFD_CLOEXEC, count);
         if (moved < 0) return -1;
-        *error_pipe = moved;
+        *kept[k] = moved;
     }
     for (int i = 0; i < count; i++) {
         if (sources[i] >= 0 && sources[i] < count && sources[i] != i) {
@@ -193,6 +197,12 @@ int spawn_child_main(void *arg) {
     // user's permission checks.
     if (c->cwd && chdir(c->cwd) != 0) child_fail(&local, JOBSHIM_STAGE_CHDIR);
 
+    // Standard descriptors before the gate, so that a process held there
+    // already holds only its own: the creator's output pipe (an engine
+    // reading create's output to its end) is not kept open by it.
+    int gate = c->has_start_gate ? c->start_gate_fd : -1;
+    if (arrange_descriptors(ctx, &local.error_pipe, &gate) != 0) child_fail(&local, JOBSHIM_STAGE_FDS);
+
     // The start gate: everything that can fail for a reason the caller must
     // hear is done, so report that, stop reporting (the caller has returned)
     // and wait for the byte that lets the payload run.
@@ -205,12 +215,11 @@ int spawn_child_main(void *arg) {
         char byte;
         ssize_t n;
         do {
-            n = read(c->start_gate_fd, &byte, 1);
+            n = read(gate, &byte, 1);
         } while (n < 0 && errno == EINTR);
         if (n != 1) _exit(127);
-        close(c->start_gate_fd);
+        close(gate);
     }
-    if (arrange_descriptors(ctx, &local.error_pipe) != 0) child_fail(&local, JOBSHIM_STAGE_FDS);
 
     // Last, so the filter applies to the payload and not to this setup.
     if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(&local, JOBSHIM_STAGE_NO_NEW_PRIVS);
