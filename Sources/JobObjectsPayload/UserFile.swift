@@ -41,11 +41,34 @@ enum UserFile {
             return .failure(UserFileError("the \(what) \(path) changed while it was read: read it again once it is written"))
         }
         bytes.removeSubrange(filled...)
+        return text(bytes, what: "the \(what) \(path)")
+    }
+
+    /// Standard input read to its end (a pipe, a file, a terminal), as
+    /// text of at most `limit` bytes: runc's `-` for a file.
+    static func readStandardInput(what: String, limit: Int) -> Result<String, UserFileError> {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = Glibc.read(0, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return .failure(UserFileError("cannot read the \(what) from standard input: \(Errno(rawValue: errno))")) }
+            if n == 0 { break }
+            bytes += chunk[..<n]
+            guard bytes.count <= limit else {
+                return .failure(UserFileError("the \(what) on standard input is larger than \(limit) bytes, the most a \(what) may be"))
+            }
+        }
+        return text(bytes, what: "the \(what) on standard input")
+    }
+
+    /// `bytes` as a String, refused unless they are UTF-8; `subject` names
+    /// where they came from.
+    private static func text(_ bytes: [UInt8], what subject: String) -> Result<String, UserFileError> {
         if let offset = firstInvalidUTF8(bytes) {
             let line = bytes[..<offset].count { $0 == UInt8(ascii: "\n") } + 1
             let byte = "0x" + String(bytes[offset], radix: 16)
-            return .failure(
-                UserFileError("the \(what) \(path) is not UTF-8 text: line \(line) has a byte (\(byte)) that is not; save it as UTF-8"))
+            return .failure(UserFileError("\(subject) is not UTF-8 text: line \(line) has a byte (\(byte)) that is not; save it as UTF-8"))
         }
         return .success(String(decoding: bytes, as: UTF8.self))
     }

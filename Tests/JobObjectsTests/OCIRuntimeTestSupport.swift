@@ -30,11 +30,15 @@ struct OCIRuntimeHarness {
         cgroupLevelPath = mount + cgroupLevel
     }
 
-    /// Runs a command that starts no container process, to its end.
-    func run(_ arguments: [String]) async throws -> Jobsup.Result {
-        try await Jobsup.run(["--root", root] + arguments, in: job) {
+    /// Runs a command that starts no container process, to its end; its
+    /// standard input is `input`'s contents when given.
+    func run(_ arguments: [String], input: String? = nil) async throws -> Jobsup.Result {
+        let inputFile = try input.map { try FileDescriptor.open(FilePath($0), .readOnly, options: .closeOnExec) }
+        defer { try? inputFile?.close() }
+        return try await Jobsup.run(["--root", root] + arguments, in: job) {
             $0.argument0 = "jobsup-runc"
             $0.cgroupNamespace = false
+            if let inputFile { $0.standardInput = .fileDescriptor(inputFile) }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import JobObjects
+@testable import JobObjectsPayload
 import SystemPackage
 import Testing
 
@@ -136,6 +137,18 @@ struct OCIRuntimeTests {
             }
             let missing = try await runtime.run(["update", "--resources", bundle + "/absent.json", "up"])
             #expect(missing.code == 1 && missing.err.contains("absent.json"), "\(missing.err)")
+            // `-`: the same object on standard input, read with the same checks.
+            try Data([UInt8]("{\"pids\": {\"limit\": 1}, \"x\": \"".utf8) + [0xFF, 0x22, 0x7D]).write(to: URL(fileURLWithPath: file))
+            let notText = try await runtime.run(["update", "--resources", "-", "up"], input: file)
+            #expect(notText.code == 1 && notText.err.contains("standard input is not UTF-8 text"), "\(notText.err)")
+            try Data(count: OCIConfig.maximumFileSize + 1).write(to: URL(fileURLWithPath: file))
+            let huge = try await runtime.run(["update", "--resources", "-", "up"], input: file)
+            #expect(huge.code == 1 && huge.err.contains("larger than \(OCIConfig.maximumFileSize) bytes"), "\(huge.err)")
+            try #"{"pids": {"limit": -5}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+            let negative = try await runtime.run(["update", "--resources", "-", "up"], input: file)
+            #expect(
+                negative.code == 1 && negative.err.contains("standard input") && negative.err.contains("-1 (no limit) or above"),
+                "\(negative.err)")
             #expect(try await runtime.run(["kill", "up", "KILL"]).code == 0)
             #expect(try await runtime.reaches("up", "stopped"))
             try #"{"pids": {"limit": 10}}"#.write(toFile: file, atomically: true, encoding: .utf8)
@@ -173,6 +186,12 @@ struct OCIRuntimeTests {
             let execOutput = ConsoleSocketListener.readAll(execController)
             try execController.close()
             #expect(execOutput.contains("/dev/pts/"), "\(execOutput)")
+            let noTTY = try await runtime.run(["exec", "--console-socket", listener.path, "tty", "true"])
+            #expect(
+                noTTY.code == 1 && noTTY.err.contains("exec (whose --tty sets it) has process.terminal false"),
+                "\(noTTY.code) \(noTTY.out) \(noTTY.err)")
+            let execNoSocket = try await runtime.run(["exec", "--tty", "tty", "true"])
+            #expect(execNoSocket.code == 1 && execNoSocket.err.contains("needs --console-socket"), "\(execNoSocket.err)")
             #expect(try await runtime.run(["kill", "tty", "KILL"]).code == 0)
             let output = ConsoleSocketListener.readAll(controller)
             let lines = output.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -410,8 +429,9 @@ struct OCIRuntimeTests {
             #expect(updated.code == 0, "\(updated.err)")
             #expect(try String(contentsOfFile: path + "/memory.max", encoding: .utf8) == "134217728\n")
             #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "20\n")
+            // Back to 10, this time on standard input (`-`).
             try #"{"pids": {"limit": 10}}"#.write(toFile: bundle + "/update.json", atomically: true, encoding: .utf8)
-            #expect(try await runtime.run(["update", "--resources", bundle + "/update.json", "limited"]).code == 0)
+            #expect(try await runtime.run(["update", "--resources", "-", "limited"], input: bundle + "/update.json").code == 0)
             #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "10\n")
             #expect(try String(contentsOfFile: path + "/memory.max", encoding: .utf8) == "134217728\n", "left as it was")
             #expect(try await runtime.run(["start", "limited"]).code == 0)

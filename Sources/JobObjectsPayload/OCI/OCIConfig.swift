@@ -113,10 +113,16 @@ public struct OCIConfig: Sendable {
         return limits
     }
 
-    /// `readResources` from a file.
+    /// `readResources` from a file, or from standard input for `-` (as
+    /// runc's `update --resources -`).
     public static func loadResources(file: FilePath) throws(JobObjectError) -> JobLimits {
-        switch UserFile.read(file.string, what: "OCI resources file", limit: maximumFileSize) {
-        case .success(let text): return try readResources(text, source: file.string)
+        let standardInput = file.string == "-"
+        let read =
+            standardInput
+            ? UserFile.readStandardInput(what: "OCI resources", limit: maximumFileSize)
+            : UserFile.read(file.string, what: "OCI resources file", limit: maximumFileSize)
+        switch read {
+        case .success(let text): return try readResources(text, source: standardInput ? "standard input" : file.string)
         case .failure(let error):
             throw JobObjectError(.invalidArgument, error.message, operation: "read OCI resources", path: file.string)
         }

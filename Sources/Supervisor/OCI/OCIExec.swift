@@ -57,10 +57,15 @@ struct OCIExec {
         } catch {
             throw OCIRuntimeError(error.message)
         }
-        if processFile == nil { config.process.args = command }
+        // A command is init's process with other arguments, and a terminal
+        // only with --tty (as runc builds it); a process file says for itself.
+        if processFile == nil {
+            config.process.args = command
+            config.process.terminal = tty
+        }
         if let workingDirectory { config.process.cwd = workingDirectory }
         if tty { config.process.terminal = true }
-        try OCIConsole.check(terminal: config.process.terminal, socket: consoleSocket, source: processFile ?? "exec --tty")
+        try OCIConsole.check(terminal: config.process.terminal, socket: consoleSocket, source: processFile ?? "exec (whose --tty sets it)")
         let sandbox = try OCICreate.sandbox(config, directory: OCIContainerRecord.directory(root: lifecycle.root, id: record.id))
         var options = try OCIProcessOptions.spawnOptions(config, sandbox: sandbox)
         for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }

@@ -110,14 +110,9 @@ struct OCILifecycle {
     /// `update --resources FILE|-`: a `LinuxResources` object, from a file
     /// or standard input, set on the live job.
     func update(resources source: String) throws(OCIRuntimeError) {
-        let input = source == "-" ? try Self.standardInput(limit: OCIConfig.maximumFileSize) : nil
         let limits: JobLimits
-        do throws(JobObjectError) {
-            if let input {
-                limits = try OCIConfig.readResources(input, source: "standard input")
-            } else {
-                limits = try OCIConfig.loadResources(file: FilePath(source))
-            }
+        do {
+            limits = try OCIConfig.loadResources(file: FilePath(source))
         } catch {
             throw OCIRuntimeError(error.message)
         }
@@ -128,23 +123,6 @@ struct OCILifecycle {
         } catch {
             throw OCIRuntimeError("update \(record.id): \(error.message)")
         }
-    }
-
-    /// Standard input as text, refused past `limit` bytes.
-    private static func standardInput(limit: Int) throws(OCIRuntimeError) -> String {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = read(0, &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else {
-                throw OCIRuntimeError("cannot read the resources from standard input: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            bytes += chunk[..<n]
-            if bytes.count > limit { throw OCIRuntimeError("the resources on standard input are larger than \(limit) bytes") }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The pids in the job.
