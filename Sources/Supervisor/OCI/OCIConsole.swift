@@ -24,12 +24,13 @@ enum OCIConsole {
         }
     }
 
-    /// Makes the terminal, sends its controller end to `socketPath`, and
-    /// sets up `options` to run on the terminal end, which is returned for
-    /// the caller to close once the process is spawned.
+    /// With a socket: makes the terminal, sends its controller end to
+    /// `socketPath`, and sets up `options` to run on the terminal end, which
+    /// is returned for the caller to close once the process is spawned.
     static func attach(
-        _ options: inout SpawnOptions, socketPath: String, size: (rows: UInt16, columns: UInt16)?
-    ) throws(OCIRuntimeError) -> FileDescriptor {
+        _ options: inout SpawnOptions, socketPath: String?, size: (rows: UInt16, columns: UInt16)?
+    ) throws(OCIRuntimeError) -> FileDescriptor? {
+        guard let socketPath else { return nil }
         let pty: PseudoTerminal
         do {
             pty = try PseudoTerminal.open()

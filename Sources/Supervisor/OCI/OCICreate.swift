@@ -119,9 +119,7 @@ struct OCICreate {
         }
         options.startGate = FileDescriptor(rawValue: gate)
         for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }
-        let terminal = try consoleSocket.map { socket throws(OCIRuntimeError) in
-            try OCIConsole.attach(&options, socketPath: socket, size: config.process.consoleSize)
-        }
+        let terminal = try OCIConsole.attach(&options, socketPath: consoleSocket, size: config.process.consoleSize)
         defer { try? terminal?.close() }
         let process: ProcessHandle
         do {

@@ -81,9 +81,7 @@ struct OCIExec {
         options.mountNamespace = .joining(FileDescriptor(rawValue: namespace), mounted: options.mountNamespace?.mounts ?? [])
 
         let job = try lifecycle.openJob()
-        let terminal = try consoleSocket.map { socket throws(OCIRuntimeError) in
-            try OCIConsole.attach(&options, socketPath: socket, size: config.process.consoleSize)
-        }
+        let terminal = try OCIConsole.attach(&options, socketPath: consoleSocket, size: config.process.consoleSize)
         defer { try? terminal?.close() }
         let process: ProcessHandle
         do {
