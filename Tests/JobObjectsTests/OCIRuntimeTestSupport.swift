@@ -45,13 +45,17 @@ struct OCIRuntimeHarness {
     /// `create`, whose stdio becomes the container's: both go to
     /// `bundle/output`, so the test reads the payload's output and create's
     /// errors there (a pipe would stay open as long as the container).
-    func create(_ id: String, bundle: String, extra: [String] = []) async throws -> (code: Int32, output: String) {
+    func create(
+        _ id: String, bundle: String, extra: [String] = [], globals: [String] = []
+    ) async throws -> (
+        code: Int32, output: String
+    ) {
         let output = try FileDescriptor.open(
             bundle + "/output", .writeOnly, options: [.create, .append, .closeOnExec], permissions: [.ownerReadWrite, .otherReadWrite])
         defer { try? output.close() }
         var options = SpawnOptions(
             jobsupPath,
-            arguments: ["--root", root, "--log", bundle + "/log", "--log-format", "json", "create"]
+            arguments: globals + ["--root", root, "--log", bundle + "/log", "--log-format", "json", "create"]
                 + extra + ["--bundle", bundle, "--pid-file", bundle + "/pid", id])
         options.argument0 = "jobsup-runc"
         options.cgroupNamespace = false

@@ -355,6 +355,37 @@ struct OCIRuntimeTests {
         }
     }
 
+    /// Under `--systemd-cgroup`, `linux.cgroupsPath` is `slice:prefix:name`;
+    /// one that systemd could not take is refused before anything is made,
+    /// and so is the flag where systemd does not run (this tier's machines).
+    /// The scope itself is tested in the systemd tier.
+    @Test(.enabled(if: access("/run/systemd/system", F_OK) != 0))
+    func systemdCgroupPathsAreCheckedBeforeAnythingIsMade() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle("sd", script: "true")
+            let config = try String(contentsOfFile: bundle + "/config.json", encoding: .utf8)
+            for (path, expected) in [
+                ("/jobsup/x", "is not systemd's slice:prefix:name form, which --systemd-cgroup takes"),
+                ("a:b:c:d", "is not systemd's slice:prefix:name form"),
+                ("system.slice:jobsup:", "is not systemd's slice:prefix:name form"),
+                ("bad--slice.slice:jobsup:x", "is not a systemd slice name"),
+                ("system:jobsup:x", "is not a systemd slice name"),
+                ("system.slice:jobsup:pod.slice", "names a slice as the container's unit"),
+                ("system.slice:jobsup:a/b", "is not a valid systemd unit name"),
+                ("system.slice:jobsup:" + String(repeating: "x", count: 300), "is not a valid systemd unit name"),
+                ("system.slice:jobsup:x", "systemd does not manage this machine (no /run/systemd/system); use the cgroupfs driver"),
+            ] {
+                let edited = config.replacing(/"cgroupsPath": "[^"]*"/, with: "\"cgroupsPath\": \(jsonQuoted(path))")
+                try edited.write(toFile: bundle + "/config.json", atomically: true, encoding: .utf8)
+                let created = try await runtime.create("sd", bundle: bundle, globals: ["--systemd-cgroup"])
+                #expect(created.code == 1 && created.output.contains(expected), "\(path): \(created.output)")
+                runtime.expectNothingLeft()
+            }
+        }
+    }
+
     /// Commands on a container that is not there, or not in the state they
     /// need, fail with the words engines match.
     @Test func commandsSayWhatIsWrongWithTheContainer() async throws {
@@ -367,7 +398,7 @@ struct OCIRuntimeTests {
             }
             for (command, expected) in [
                 (["state", "../etc"], "invalid container id"), (["kill", "x", "NOSUCH"], "unknown signal"),
-                (["--systemd-cgroup", "state", "x"], "use the cgroupfs driver"), (["frobnicate"], "unknown command"),
+                (["--systemd-cgroup", "state", "x"], "container x does not exist"), (["frobnicate"], "unknown command"),
                 (["create", "--bogus", "x"], "unknown flag --bogus"), (["--log-format", "xml", "list"], "text or json"),
             ] {
                 let result = try await runtime.run(command)

@@ -15,7 +15,7 @@ import Synchronization
 ///
 /// The scope ends by itself once no process is left in it (systemd stops
 /// and collects it, `CollectMode=inactive-or-failed`), so nothing is left.
-enum SystemdScope {
+package enum SystemdScope {
     /// The slice that holds every scope this driver makes.
     static let sliceName = "jobobjects.slice"
 
@@ -30,7 +30,10 @@ enum SystemdScope {
             if unit != nil { return }
             let me = ProcessIdentity.current
             let name = "jobobjects-\(me.pid)-\(me.startTime).scope"
-            try start(name, pid: me.pid)
+            let command = (try? FileContents.read("/proc/self/comm").get())?.nonEmptyLines.first.map(String.init) ?? "a process"
+            try start(
+                name, slice: sliceName, pid: me.pid, description: "JobObjects jobs of \(command) (pid \(me.pid))",
+                otherwise: "use the cgroupfs driver with a delegated job parent instead")
             try waitUntilInside(name)
             unit = name
         }
@@ -44,7 +47,13 @@ enum SystemdScope {
         return CgroupPath.join(CgroupPath.join(hierarchy.mountDirectory, manager), sliceName)
     }
 
-    private static func start(_ name: String, pid: pid_t) throws(JobObjectError) {
+    /// Starts the transient scope `name` with `Delegate=yes` in `slice`,
+    /// holding `pid`: what the systemd driver does for this process, and
+    /// what an OCI runtime's systemd cgroup driver does for a container.
+    /// `otherwise` is the way round a refusal that the error names.
+    package static func start(
+        _ name: String, slice: String, pid: pid_t, description: String, otherwise: String
+    ) throws(JobObjectError) {
         guard let busctl = HelperProgram.find("busctl") else {
             throw JobObjectError(
                 .parentNotDelegated,
@@ -56,12 +65,11 @@ enum SystemdScope {
         if user {
             environment = try userBusEnvironment()
         }
-        let command = (try? FileContents.read("/proc/self/comm").get())?.nonEmptyLines.first.map(String.init) ?? "a process"
         let properties: [String] = [
-            "Description", "s", "JobObjects jobs of \(command) (pid \(pid))",
+            "Description", "s", description,
             "Delegate", "b", "true",
             "PIDs", "au", "1", String(pid),
-            "Slice", "s", sliceName,
+            "Slice", "s", slice,
             "CollectMode", "s", "inactive-or-failed",
         ]
         let arguments =
@@ -77,7 +85,7 @@ enum SystemdScope {
             let said = result.output.split(separator: "\n").last.map(String.init) ?? "no message"
             throw JobObjectError(
                 .parentNotDelegated,
-                "\(manager) refused the scope \(name) with Delegate=yes: \(said); use the cgroupfs driver with a delegated job parent instead",
+                "\(manager) refused the scope \(name) with Delegate=yes: \(said); \(otherwise)",
                 operation: "start systemd scope")
         case .success: break
         }
@@ -100,15 +108,17 @@ enum SystemdScope {
     }
 
     /// `StartTransientUnit` returns once the start job is queued; systemd
-    /// moves the process when it runs the job, a moment later.
-    private static func waitUntilInside(_ name: String) throws(JobObjectError) {
+    /// moves the process when it runs the job, a moment later. Returns the
+    /// scope's directory in the cgroup2 mount.
+    @discardableResult
+    package static func waitUntilInside(_ name: String) throws(JobObjectError) -> String {
         var pause: UInt32 = 1000
         var waited: UInt32 = 0
         while true {
             if case .success(let text) = FileContents.read("/proc/self/cgroup"),
                 let relative = CgroupHierarchy.ownRelativePath(procSelfCgroup: text), CgroupPath.lastComponent(of: relative) == name
             {
-                return
+                return try CgroupHierarchy.discover().ownCgroupDirectory
             }
             if waited >= 30_000_000 {
                 throw JobObjectError(

@@ -21,7 +21,7 @@ struct OCICgroupPlacement {
         let given = cgroupsPath ?? "/jobsup-runc/\(id)"
         if given.contains(":") {
             throw OCIRuntimeError(
-                "linux.cgroupsPath \"\(given)\" is systemd's slice:prefix:name form; jobsup-runc takes a cgroupfs path for now (containerd: SystemdCgroup = false; podman: --cgroup-manager cgroupfs)"
+                "linux.cgroupsPath \"\(given.prefix(200))\" is systemd's slice:prefix:name form, which needs --systemd-cgroup (containerd: SystemdCgroup = true; podman: --cgroup-manager systemd), or give a cgroupfs path"
             )
         }
         let levels = given.split(separator: "/").map(String.init)

@@ -4,8 +4,8 @@ import JobObjectsPayload
 import SystemPackage
 
 /// `create --bundle B --pid-file P [--console-socket S] [--preserve-fds N]
-/// ID`: the container's
-/// job at `linux.cgroupsPath`, and its init in it — identity, mounts,
+/// ID`: the container's job at `linux.cgroupsPath` (a cgroupfs path, or
+/// under `--systemd-cgroup` a scope systemd makes), and its init in it — identity, mounts,
 /// capabilities and seccomp applied — waiting at its start gate (a FIFO in
 /// the state directory that `start` writes to). The pid written to P is
 /// init's own. Everything made is recorded for `delete`, and undone here
@@ -17,6 +17,8 @@ struct OCICreate {
     let pidFile: String?
     let consoleSocket: String?
     let preservedDescriptors: Int
+    /// `--systemd-cgroup`: the job goes in a scope systemd makes (`OCISystemdScope`).
+    let systemdCgroup: Bool
 
     /// The default sandbox mount point's parent: where a container's
     /// payload directory appears unless `jobobjects.io/sandbox-mount-point`
@@ -25,8 +27,9 @@ struct OCICreate {
     static let graceAnnotation = "jobobjects.io/grace"
     static let defaultGraceSeconds = 30
 
-    init(root: String, arguments: OCIArguments) throws(OCIRuntimeError) {
+    init(root: String, arguments: OCIArguments, systemdCgroup: Bool) throws(OCIRuntimeError) {
         self.root = root
+        self.systemdCgroup = systemdCgroup
         id = try arguments.containerID("create")
         var bundle = arguments["bundle"] ?? "."
         if !bundle.hasPrefix("/") { bundle = Self.currentDirectory() + "/" + bundle }
@@ -88,16 +91,23 @@ struct OCICreate {
         }
         let grace = try graceSeconds(config)
 
-        let placement = try OCICgroupPlacement(cgroupsPath: config.cgroupsPath, id: id)
-        let madeLevels = try placement.makeParentLevels()
-        undo.add { placement.removeLevels(madeLevels) }
         let job: JobObject
-        do {
-            job = try JobObject.create(
-                name: placement.name, parent: FilePath(placement.parent), limits: config.limits, killOnClose: false,
-                trackDescendants: false)
-        } catch {
-            throw OCIRuntimeError(error.message)
+        let madeLevels: [String]
+        var leaveScope: (() -> Void)?
+        if systemdCgroup {
+            let systemd = try OCISystemdScope(cgroupsPath: config.cgroupsPath, id: id)
+            let entered = try systemd.enter(id: id)
+            let leave = { systemd.leave(origin: entered.origin, scope: entered.scope) }
+            undo.add(leave)
+            leaveScope = leave
+            madeLevels = [entered.scope + "/" + OCISystemdScope.leafName]
+            job = try Self.makeJob(name: id, parent: entered.scope, config)
+        } else {
+            let placement = try OCICgroupPlacement(cgroupsPath: config.cgroupsPath, id: id)
+            let made = try placement.makeParentLevels()
+            undo.add { placement.removeLevels(made) }
+            madeLevels = made
+            job = try Self.makeJob(name: placement.name, parent: placement.parent, config)
         }
         let cgroupPath = job.path.string
         let cgroupID = OCICgroupPlacement.inode(cgroupPath) ?? 0
@@ -138,6 +148,7 @@ struct OCICreate {
         }
         guard let identity = ProcessIdentity(pid: process.pid) else { throw OCIRuntimeError("init exited at once") }
         job.detach()
+        leaveScope?()
 
         let record = OCIContainerRecord(
             id: id, initProcess: identity, bundle: bundle, rootfs: config.rootPath, cgroup: cgroupPath, cgroupID: cgroupID,
@@ -145,6 +156,17 @@ struct OCICreate {
             annotationsJSON: JSONObject.object(config.annotations))
         try record.write(root: root)
         if let pidFile { try Self.writePidFile(pidFile, pid: process.pid) }
+    }
+
+    /// The container's job, limited by `linux.resources`; it outlives this
+    /// process (`delete` removes it).
+    private static func makeJob(name: String, parent: String, _ config: OCIConfig) throws(OCIRuntimeError) -> JobObject {
+        do {
+            return try JobObject.create(
+                name: name, parent: FilePath(parent), limits: config.limits, killOnClose: false, trackDescendants: false)
+        } catch {
+            throw OCIRuntimeError(error.message)
+        }
     }
 
     /// Where the payload directory appears: the annotation's path, else

@@ -33,7 +33,7 @@ enum OCIQueries {
         var cgroup = JSONObject()
         cgroup.add("v1", false)
         cgroup.add("v2", true)
-        cgroup.add("systemd", false)
+        cgroup.add("systemd", true)
         cgroup.add("systemdUser", false)
         linux.addRaw("cgroup", cgroup.text)
         var seccomp = JSONObject()

@@ -42,7 +42,9 @@ enum OCIRuntime {
           --log-format text|json  json: {"level":"error","msg":…} lines, which the
                                   containerd shim and conmon read
           --debug                 log debug lines too
-          --systemd-cgroup        not supported yet: use the cgroupfs driver
+          --systemd-cgroup        linux.cgroupsPath is slice:prefix:name: the job goes in
+                                  the scope prefix-name.scope that systemd makes in slice
+                                  with Delegate=yes (default system.slice:jobsup-runc:ID)
           --version               print the version
 
         Exit status: 0 on success, 1 on any error (said on stderr and in --log).
@@ -81,16 +83,11 @@ enum OCIRuntime {
                 print(usage)
                 exit(rest.isEmpty && !flags.has("help") ? 1 : 0)
             }
-            if flags.has("systemd-cgroup") {
-                throw OCIRuntimeError(
-                    "--systemd-cgroup is not supported yet: use the cgroupfs driver (containerd: SystemdCgroup = false; podman: --cgroup-manager cgroupfs)"
-                )
-            }
             let root = flags["root"] ?? defaultRoot
             guard root.hasPrefix("/") else { throw OCIRuntimeError("--root must be an absolute path") }
             let command = rest.removeFirst()
             log.debug("\(command) \(rest.joined(separator: " "))")
-            try run(command, rest, root: root)
+            try run(command, rest, root: root, systemdCgroup: flags.has("systemd-cgroup"))
             exit(0)
         } catch {
             log.error(error.message)
@@ -98,13 +95,13 @@ enum OCIRuntime {
         }
     }
 
-    private static func run(_ command: String, _ rest: ArraySlice<String>, root: String) throws(OCIRuntimeError) {
+    private static func run(_ command: String, _ rest: ArraySlice<String>, root: String, systemdCgroup: Bool) throws(OCIRuntimeError) {
         switch command {
         case "create":
             let arguments = try OCIArguments(
                 rest, valued: ["bundle", "pid-file", "console-socket", "preserve-fds"],
                 switches: ["no-pivot", "no-new-keyring"], aliases: ["b": "bundle"])
-            try OCICreate(root: root, arguments: arguments).run()
+            try OCICreate(root: root, arguments: arguments, systemdCgroup: systemdCgroup).run()
         case "exec":
             let arguments = try OCIArguments(
                 rest, valued: ["process", "pid-file", "console-socket", "preserve-fds", "cwd"], switches: ["detach", "tty"],
