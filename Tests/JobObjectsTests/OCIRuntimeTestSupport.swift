@@ -67,6 +67,22 @@ struct OCIRuntimeHarness {
         return (status.shellStatus, (try? String(contentsOfFile: bundle + "/output", encoding: .utf8)) ?? "")
     }
 
+    /// Starts a command that runs on (such as `events`), its standard output
+    /// and error going to `outputFile`.
+    func start(_ arguments: [String], outputFile: String) throws -> ProcessHandle {
+        let output = try FileDescriptor.open(
+            outputFile, .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
+        defer { try? output.close() }
+        var options = SpawnOptions(jobsupPath, arguments: ["--root", root] + arguments)
+        options.argument0 = "jobsup-runc"
+        options.cgroupNamespace = false
+        options.environment = .inheritUpdating([JobParent.environmentVariable: nil])
+        options.standardInput = .null
+        options.standardOutput = .fileDescriptor(output)
+        options.standardError = .fileDescriptor(output)
+        return try job.spawn(options)
+    }
+
     /// A bundle: `rootfs/` (with a marker file) and a config.json running
     /// `sh -c script` as `uid`, with `linux` entries beyond the defaults.
     func bundle(

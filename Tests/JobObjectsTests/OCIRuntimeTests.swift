@@ -476,6 +476,94 @@ struct OCIRuntimeTests {
         }
     }
 
+    /// `events --stats` is runc's stats JSON for the job: its CPU time is
+    /// the job's own (`cpu.stat`, read before and after), its task count
+    /// the job's; a stopped container's stats are refused.
+    @Test func eventsStatsAreTheJobsAccounting() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle(
+                "ev", script: "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; echo busy; exec sleep 1000")
+            #expect(try await runtime.create("ev", bundle: bundle).code == 0)
+            #expect(try await runtime.run(["start", "ev"]).code == 0)
+            #expect(await eventually { (try? String(contentsOfFile: bundle + "/output", encoding: .utf8)) == "busy\n" })
+            let path = runtime.cgroupLevelPath + "/ev"
+            let before = try Self.cpuUsageNanoseconds(path)
+            let stats = try await runtime.run(["events", "--stats", "ev"])
+            let after = try Self.cpuUsageNanoseconds(path)
+            #expect(stats.code == 0, "\(stats.err)")
+            let event = try #require(JSONSerialization.jsonObject(with: Data(stats.out.utf8)) as? [String: Any], "\(stats.out)")
+            #expect(event["type"] as? String == "stats" && event["id"] as? String == "ev")
+            let data = try #require(event["data"] as? [String: Any])
+            let usage = try #require((data["cpu"] as? [String: Any])?["usage"] as? [String: Any])
+            let total = try #require((usage["total"] as? NSNumber)?.uint64Value)
+            #expect(before > 0 && before <= total && total <= after, "cpu.stat \(before)…\(after), events \(total)")
+            let user = try #require((usage["user"] as? NSNumber)?.uint64Value)
+            let kernel = try #require((usage["kernel"] as? NSNumber)?.uint64Value)
+            #expect(user + kernel == total)
+            #expect((data["pids"] as? [String: Any])?["current"] as? Int == 1, "\(stats.out)")
+            let memory = try #require((data["memory"] as? [String: Any])?["usage"] as? [String: Any])
+            #expect((memory["limit"] as? NSNumber)?.uint64Value == UInt64.max, "no memory limit: \(stats.out)")
+            for bad in [
+                ["events", "--interval", "0s", "ev"], ["events", "--interval", "5 s", "ev"], ["events", "--interval", "-1s", "ev"],
+            ] {
+                let refused = try await runtime.run(bad)
+                #expect(refused.code == 1 && refused.err.contains("is not a duration from 1ms to 24h"), "\(bad): \(refused.err)")
+            }
+            #expect(try await runtime.run(["kill", "ev", "KILL"]).code == 0)
+            #expect(try await runtime.reaches("ev", "stopped"))
+            #expect(try await runtime.run(["delete", "ev"]).code == 0)
+            let gone = try await runtime.run(["events", "--stats", "ev"])
+            #expect(gone.code == 1 && gone.err.contains("container ev does not exist"), "\(gone.err)")
+            runtime.expectNothingLeft()
+        }
+    }
+
+    /// `events` streams: statistics every interval (the limits the config
+    /// set among them), a `{"type":"oom"}` line when the kernel OOM-kills a
+    /// process in the job, and it ends when the container stops.
+    @Test(.enabled(if: Tier.has("memory", "pids")))
+    func eventsStreamStatisticsAndOutOfMemoryKills() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle(
+                "oom", script: "python3 -c 'bytearray(256 << 20)'; echo survived $?; exec sleep 1000",
+                linux: #", "resources": {"memory": {"limit": 33554432, "swap": 33554432}, "pids": {"limit": 12}}"#)
+            #expect(try await runtime.create("oom", bundle: bundle).code == 0)
+            let log = bundle + "/events"
+            let events = try runtime.start(["events", "--interval", "100ms", "oom"], outputFile: log)
+            func lines() -> [String] {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            }
+            #expect(await eventually { lines().contains { $0.hasPrefix("{\"type\":\"stats\"") } }, "\(lines())")
+            #expect(try await runtime.run(["start", "oom"]).code == 0)
+            #expect(await eventually { lines().contains("{\"type\":\"oom\",\"id\":\"oom\"}") }, "\(lines())")
+            #expect(
+                await eventually { (try? String(contentsOfFile: bundle + "/output", encoding: .utf8))?.contains("survived 137") == true })
+            // A later line counts the kill too.
+            #expect(await eventually { lines().last { $0.hasPrefix("{\"type\":\"stats\"") }?.contains("\"oom_kill\":1") == true })
+            let stats = try #require(lines().last { $0.hasPrefix("{\"type\":\"stats\"") })
+            #expect(stats.contains("\"usage\":{\"limit\":33554432,"), "\(stats)")
+            #expect(stats.contains("\"limit\":12}"), "\(stats)")
+            #expect(try await runtime.run(["kill", "oom", "KILL"]).code == 0)
+            let status = try await events.wait()
+            #expect(status == .exited(code: 0), "events ends with the container: \(lines().suffix(2))")
+            for line in lines() {
+                #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "not JSON: \(line)")
+            }
+            #expect(try await runtime.run(["delete", "oom"]).code == 0)
+            runtime.expectNothingLeft()
+        }
+    }
+
+    private static func cpuUsageNanoseconds(_ path: String) throws -> UInt64 {
+        let stat = try String(contentsOfFile: path + "/cpu.stat", encoding: .utf8)
+        let line = try #require(stat.split(separator: "\n").first { $0.hasPrefix("usage_usec ") })
+        return try #require(UInt64(line.dropFirst(11))) * 1000
+    }
+
     /// The count of forks the pids limit refused, from `pids.events`.
     private static func pidsMaxEvents(_ path: String) throws -> Int {
         let events = try String(contentsOfFile: path + "/pids.events", encoding: .utf8)

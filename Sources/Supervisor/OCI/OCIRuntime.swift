@@ -32,6 +32,9 @@ enum OCIRuntime {
           list [--format table|json] [--quiet]
           ps [--format table|json] ID
           pause ID / resume ID    freeze or thaw the job
+          events [--stats] [--interval 5s] ID
+                                  the job's statistics as runc's JSON (once with
+                                  --stats), and a line per OOM kill, until it stops
           update --resources FILE|- ID
                                   set a LinuxResources JSON object's limits on the job
           features                what this runtime supports, as JSON
@@ -141,6 +144,11 @@ enum OCIRuntime {
             } else {
                 print("PID\n" + pids.map(String.init).joined(separator: "\n"))
             }
+        case "events":
+            let arguments = try OCIArguments(rest, valued: ["interval"], switches: ["stats"])
+            let lifecycle = try OCILifecycle(root: root, id: try arguments.containerID(command))
+            let events = try OCIEvents(lifecycle: lifecycle, interval: arguments["interval"])
+            try arguments.has("stats") ? events.printStats() : events.stream()
         case "list":
             let arguments = try OCIArguments(rest, valued: ["format"], switches: ["quiet"], aliases: ["f": "format", "q": "quiet"])
             OCIQueries.list(root: root, json: arguments["format"] == "json", quiet: arguments.has("quiet"))
