@@ -501,7 +501,7 @@ struct OCIRuntimeTests {
             #expect(before > 0 && before <= total && total <= after, "cpu.stat \(before)…\(after), events \(total)")
             let user = try #require((usage["user"] as? NSNumber)?.uint64Value)
             let kernel = try #require((usage["kernel"] as? NSNumber)?.uint64Value)
-            #expect(user + kernel == total)
+            #expect(user + kernel <= total && total - (user + kernel) <= 2000, "user and kernel are total's split, rounded down")
             #expect((data["pids"] as? [String: Any])?["current"] as? Int == 1, "\(stats.out)")
             let memory = try #require((data["memory"] as? [String: Any])?["usage"] as? [String: Any])
             #expect((memory["limit"] as? NSNumber)?.uint64Value == UInt64.max, "no memory limit: \(stats.out)")
@@ -554,6 +554,92 @@ struct OCIRuntimeTests {
                 #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "not JSON: \(line)")
             }
             #expect(try await runtime.run(["delete", "oom"]).code == 0)
+            runtime.expectNothingLeft()
+        }
+    }
+
+    /// Kill-on-close bound to the owner: the process that ran create (the
+    /// shim, conmon) dies, and the container is ended and removed; one whose owner
+    /// lives on, or that opts out, is left alone; the watch holds no
+    /// descriptor of the engine's, and is gone once the job is.
+    @Test func theJobEndsWhenTheProcessThatCreatedItDies() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let runc = runtime.directory + "/jobsup-runc"
+            try FileManager.default.createSymbolicLink(atPath: runc, withDestinationPath: jobsupPath)
+            /// A shell that runs create, then waits, as a shim does.
+            func owner(_ id: String, bundle: String) throws -> ProcessHandle {
+                let create = "'\(runc)' --root '\(runtime.root)' create --bundle '\(bundle)' --pid-file '\(bundle)/pid' \(id)"
+                var options = SpawnOptions(
+                    "/bin/sh", arguments: ["-c", "\(create) > '\(bundle)/output' 2>&1 && echo ok > '\(bundle)/created'; exec sleep 1000"])
+                options.cgroupNamespace = false
+                options.environment = .inheritUpdating([JobParent.environmentVariable: nil])
+                return try job.spawn(options)
+            }
+            func watch(_ id: String) -> [pid_t] {
+                let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+                return entries.compactMap { pid_t($0) }.filter { pid in
+                    let line = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+                    return line.starts(with: Data("jobsup-runc\0".utf8)) && line.range(of: Data("\0watch-owner\0\(id)\0".utf8)) != nil
+                }
+            }
+
+            let killed = try runtime.bundle("killed", script: "exec sleep 1000")
+            let shim = try owner("killed", bundle: killed)
+            #expect(
+                await eventually { access(killed + "/created", F_OK) == 0 },
+                "\((try? String(contentsOfFile: killed + "/output", encoding: .utf8)) ?? "")")
+            #expect(try await runtime.run(["start", "killed"]).code == 0)
+            let watcher = try #require(watch("killed").first, "no watch-owner process for the container")
+            #expect(watch("killed").count == 1)
+            let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(watcher)/fd")
+            for fd in ["0", "1", "2"] {
+                #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(watcher)/fd/\(fd)") == "/dev/null")
+            }
+            #expect(
+                !descriptors.contains {
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(watcher)/fd/\($0)"))?.hasPrefix(runtime.directory)
+                        == true
+                },
+                "the watch holds none of the bundle's files")
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(watcher)/cwd") == "/")
+            #expect(try await runtime.status("killed") == "running")
+            try shim.signal(.kill)
+            _ = await shim.wait()
+            // Ended and removed, as delete --force does; the engine's own
+            // delete then hears "does not exist", which it takes as done.
+            let initPid = try #require(pid_t(String(contentsOfFile: killed + "/pid", encoding: .utf8)))
+            #expect(await eventually { kill(initPid, 0) != 0 }, "init outlived the process that created it")
+            #expect(await eventually { access(runtime.cgroupLevelPath + "/killed", F_OK) != 0 }, "the job is left")
+            #expect(await eventually { watch("killed").isEmpty }, "the watch is gone with the job")
+            let deleted = try await runtime.run(["delete", "killed"])
+            #expect(deleted.code == 1 && deleted.err.contains("container killed does not exist"), "\(deleted.err)")
+
+            // Opted out: the container outlives its owner, as runc's do.
+            let kept = try runtime.bundle("kept", script: "exec sleep 1000", annotations: #", "jobobjects.io/kill-on-close": "false""#)
+            let keptShim = try owner("kept", bundle: kept)
+            #expect(await eventually { access(kept + "/created", F_OK) == 0 })
+            #expect(watch("kept").isEmpty)
+            #expect(try await runtime.run(["start", "kept"]).code == 0)
+            try keptShim.signal(.kill)
+            _ = await keptShim.wait()
+            #expect(try await runtime.status("kept") == "running")
+            #expect(try await runtime.run(["delete", "--force", "kept"]).code == 0)
+
+            // The owner lives on and init exits: the watch goes with the job.
+            let ends = try runtime.bundle("ends", script: "sleep 0.2")
+            #expect(try await runtime.create("ends", bundle: ends).code == 0)
+            #expect(watch("ends").count == 1)
+            #expect(try await runtime.run(["start", "ends"]).code == 0)
+            #expect(try await runtime.reaches("ends", "stopped"))
+            #expect(try await runtime.run(["delete", "ends"]).code == 0)
+            #expect(await eventually { watch("ends").isEmpty }, "the watch outlived its container")
+
+            let bad = try runtime.bundle("bad", script: "true", annotations: #", "jobobjects.io/kill-on-close": "maybe""#)
+            let refused = try await runtime.create("bad", bundle: bad)
+            #expect(
+                refused.code == 1 && refused.output.contains("jobobjects.io/kill-on-close is \"true\" or \"false\""), "\(refused.output)")
             runtime.expectNothingLeft()
         }
     }

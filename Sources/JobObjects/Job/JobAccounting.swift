@@ -8,6 +8,10 @@ public struct JobAccounting: Sendable, Equatable {
     public var userTime: Duration
     /// CPU time in kernel mode (cpu.stat `system_usec`).
     public var systemTime: Duration
+    /// All CPU time (cpu.stat `usage_usec`, the scheduler's exact count);
+    /// user and system time are its split, each rounded down, so their sum
+    /// may fall short of it by a microsecond or two.
+    public var totalTime: Duration
     /// Processes in the job now (cgroup.procs of the job and its descendants).
     public var activeProcesses: Int
     /// Threads in the job now (cgroup.threads).
@@ -57,9 +61,6 @@ public struct JobAccounting: Sendable, Equatable {
     public var throttledTime: Duration?
     /// Periods in which `cpu.max` throttled the job (`cpu.stat` nr_throttled).
     public var throttledPeriods: Int?
-
-    /// User plus system CPU time.
-    public var totalTime: Duration { userTime + systemTime }
 }
 
 /// A process of the job that exited.
@@ -106,7 +107,7 @@ extension JobAccounting {
             if case .success(let text) = FileContents.read(dir + "/cgroup.threads") { threads += text.nonEmptyLines.count }
         }
         var accounting = JobAccounting(
-            userTime: cpu.user, systemTime: cpu.system, activeProcesses: pids.count,
+            userTime: cpu.user, systemTime: cpu.system, totalTime: cpu.usage, activeProcesses: pids.count,
             activeThreads: threads, processesStarted: 0, exits: [])
         accounting.memoryCurrent = number("memory.current")
         accounting.memoryPeak = number("memory.peak")

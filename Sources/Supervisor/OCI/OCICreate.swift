@@ -90,6 +90,7 @@ struct OCICreate {
             undo.add { _ = rmdir(sandbox) }
         }
         let grace = try graceSeconds(config)
+        let watchesOwner = try OCIOwnerWatch.isWanted(config.annotation(OCIOwnerWatch.annotation))
 
         let job: JobObject
         let madeLevels: [String]
@@ -155,6 +156,11 @@ struct OCICreate {
             madeLevels: madeLevels, madeSandbox: madeSandbox, created: OCIRuntimeLog.timestamp(), graceSeconds: grace,
             annotationsJSON: JSONObject.object(config.annotations))
         try record.write(root: root)
+        // The owner is the engine's process that ran create; as init's, the
+        // kernel's init owns nothing worth watching.
+        if watchesOwner, getppid() != 1, let owner = ProcessIdentity(pid: getppid()) {
+            try OCIOwnerWatch.start(root: root, id: id, owner: owner)
+        }
         if let pidFile { try Self.writePidFile(pidFile, pid: process.pid) }
     }
 

@@ -136,14 +136,17 @@ struct OCILifecycle {
     }
 
     func openJob() throws(OCIRuntimeError) -> JobObject {
-        guard OCICgroupPlacement.inode(record.cgroup) == record.cgroupID else {
-            throw OCIRuntimeError("the job of container \(record.id) is gone")
+        try Self.openJob(id: record.id, cgroup: record.cgroup, cgroupID: record.cgroupID)
+    }
+
+    /// The job at `cgroup`, if it is still the one whose inode is `cgroupID`.
+    static func openJob(id: String, cgroup: String, cgroupID: UInt64) throws(OCIRuntimeError) -> JobObject {
+        guard OCICgroupPlacement.inode(cgroup) == cgroupID, let slash = cgroup.lastIndex(of: "/") else {
+            throw OCIRuntimeError("the job of container \(id) is gone")
         }
-        let slash = record.cgroup.lastIndex(of: "/")!
         do {
             return try JobObject.open(
-                name: String(record.cgroup[record.cgroup.index(after: slash)...]),
-                parent: FilePath(String(record.cgroup[..<slash])), driver: .cgroupfs)
+                name: String(cgroup[cgroup.index(after: slash)...]), parent: FilePath(String(cgroup[..<slash])), driver: .cgroupfs)
         } catch {
             throw OCIRuntimeError(error.message)
         }

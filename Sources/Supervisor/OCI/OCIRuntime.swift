@@ -110,6 +110,8 @@ enum OCIRuntime {
                 rest, valued: ["process", "pid-file", "console-socket", "preserve-fds", "cwd"], switches: ["detach", "tty"],
                 aliases: ["p": "process", "d": "detach", "t": "tty"], commandAfterID: true)
             exit(try OCIExec(root: root, arguments: arguments).run())
+        case OCIOwnerWatch.command:
+            try OCIOwnerWatch.run(root: root, rest)
         case OCISandboxHold.command:
             OCISandboxHold.run()
         case "start":
