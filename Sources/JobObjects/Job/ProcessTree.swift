@@ -176,7 +176,7 @@ public final class ProcessTree: ProcessContainer {
             let clock = ContinuousClock()
             let deadline = clock.now + termination.grace
             while clock.now < deadline {
-                if try isEmpty { return .leftWithinGrace(signalled: signalled) }
+                if try await isSettledEmpty() { return .leftWithinGrace(signalled: signalled) }
                 try? await Task.sleep(for: .milliseconds(5))
             }
         }
@@ -196,13 +196,25 @@ public final class ProcessTree: ProcessContainer {
 
     // MARK: Finding and killing members
 
-    /// SIGKILL to every member, again until a pass finds none; members that
-    /// are this process's children are reaped as they go.
+    /// SIGKILL to every member, again until two passes in a row find none;
+    /// members that are this process's children are reaped as they go.
     private func killAndWaitUntilEmpty() async {
-        while killPass() > 0 {
+        var emptyPasses = 0
+        while emptyPasses < 2 {
+            emptyPasses = killPass() > 0 ? 0 : emptyPasses + 1
             try? await Task.sleep(for: .milliseconds(1))
         }
         for process in state.withLock({ $0.spawned }) { _ = await process.wait() }
+    }
+
+    /// Empty in two scans a moment apart. One scan is not proof: the tree is
+    /// read from /proc one process at a time, and an orphan that moves from
+    /// its exiting parent to this process while the scan passes between the
+    /// two can be missed by both reads.
+    private func isSettledEmpty() async throws(JobObjectError) -> Bool {
+        guard try isEmpty else { return false }
+        try? await Task.sleep(for: .milliseconds(1))
+        return try isEmpty
     }
 
     /// One SIGKILL to every member found now; returns how many there were.
