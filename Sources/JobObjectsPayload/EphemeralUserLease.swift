@@ -11,8 +11,8 @@ import SystemPackage
 /// last holder dies, so a crash can never leave a uid taken for good, and
 /// the payload janitor inherits the lock so that a uid stays taken until
 /// the job is empty even when the owner dies first.
-final class EphemeralUserLease: Sendable, CustomStringConvertible {
-    let uid: uid_t
+package final class EphemeralUserLease: Sendable, CustomStringConvertible {
+    package let uid: uid_t
     /// The lock file.
     let path: String
     /// The locked descriptor (close-on-exec; the janitor gets a copy).
@@ -28,7 +28,7 @@ final class EphemeralUserLease: Sendable, CustomStringConvertible {
     deinit { release() }
 
     /// Takes the first free uid of `range` for job `job`.
-    static func allocate(in range: ClosedRange<UInt32>, job: String) throws(JobObjectError) -> EphemeralUserLease {
+    package static func allocate(in range: ClosedRange<UInt32>, job: String) throws(JobObjectError) -> EphemeralUserLease {
         let running = processUIDs()
         var uid = range.lowerBound
         while true {
@@ -90,7 +90,7 @@ final class EphemeralUserLease: Sendable, CustomStringConvertible {
     }
 
     /// Gives the uid back: the file goes first, then the lock.
-    func release() {
+    package func release() {
         guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
         _ = Syscall.unlink(path)
         Syscall.close(lockFD)
@@ -111,5 +111,5 @@ final class EphemeralUserLease: Sendable, CustomStringConvertible {
         return uids
     }
 
-    var description: String { "uid \(uid)" }
+    package var description: String { "uid \(uid)" }
 }

@@ -4,7 +4,7 @@ import Glibc
 /// Users and groups from the system's databases (NSS: /etc/passwd,
 /// /etc/group, and whatever nsswitch.conf adds), resolved in the parent so
 /// that the spawned child only makes syscalls.
-enum UserDatabase {
+package enum UserDatabase {
     struct User: Sendable, Hashable {
         var name: String
         var uid: uid_t
@@ -23,12 +23,12 @@ enum UserDatabase {
     }
 
     /// getgrnam_r: the group's number.
-    static func group(named name: String) -> gid_t? {
+    package static func group(named name: String) -> gid_t? {
         lookupGroup { getgrnam_r(name, &$0, $1, $2, &$3) }
     }
 
     /// getgrgid_r: whether the group exists.
-    static func groupExists(id: gid_t) -> Bool {
+    package static func groupExists(id: gid_t) -> Bool {
         lookupGroup { getgrgid_r(id, &$0, $1, $2, &$3) } != nil
     }
 

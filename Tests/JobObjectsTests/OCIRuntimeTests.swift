@@ -322,6 +322,18 @@ struct OCIRuntimeTests {
             "slice:prefix:name"
         ),
         (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}], "resources": {"unified": {"cgroup.procs": "1"}}}}"#,
+            "unified \"cgroup.procs\" is not a cgroup v2 file of the controllers"
+        ),
+        (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}], "resources": {"unified": {"memory.high": "1\n2"}}}}"#,
+            "unified memory.high: the value must be one line"
+        ),
+        (
+            #"{"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}], "resources": {"unified": {"memory.high": [5]}}}}"#,
+            "linux.resources.unified.memory.high"
+        ),
+        (
             #"{"ociVersion": "1.0.2", "process": {"args": ["true"], "rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}]}}"#,
             "unknown resource \"RLIMIT_BOGUS\""
         ),
@@ -447,12 +459,16 @@ struct OCIRuntimeTests {
             let bundle = try runtime.bundle(
                 "limited",
                 script: "echo started; for i in $(seq 1 30); do sleep 1000 & done; wait",
-                linux: #", "resources": {"memory": {"limit": 67108864}, "pids": {"limit": 10}, "cpu": {"quota": 50000, "period": 100000}}"#)
+                linux:
+                    #", "resources": {"memory": {"limit": 67108864}, "pids": {"limit": 10}, "cpu": {"quota": 50000, "period": 100000}, "unified": {"memory.high": "50331648", "cpu.max.burst": "10000"}}"#
+            )
             #expect(try await runtime.create("limited", bundle: bundle).code == 0)
             let path = runtime.cgroupLevelPath + "/limited"
             #expect(try String(contentsOfFile: path + "/memory.max", encoding: .utf8) == "67108864\n")
             #expect(try String(contentsOfFile: path + "/cpu.max", encoding: .utf8) == "50000 100000\n")
             #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "10\n")
+            #expect(try String(contentsOfFile: path + "/memory.high", encoding: .utf8) == "50331648\n", "unified, as given")
+            #expect(try String(contentsOfFile: path + "/cpu.max.burst", encoding: .utf8) == "10000\n", "unified, as given")
             // update sets new limits on the live job (init waits at its gate).
             try #"{"memory": {"limit": 134217728}, "pids": {"limit": 20}}"#.write(
                 toFile: bundle + "/update.json", atomically: true, encoding: .utf8)
@@ -640,6 +656,45 @@ struct OCIRuntimeTests {
             let refused = try await runtime.create("bad", bundle: bad)
             #expect(
                 refused.code == 1 && refused.output.contains("jobobjects.io/kill-on-close is \"true\" or \"false\""), "\(refused.output)")
+            runtime.expectNothingLeft()
+        }
+    }
+
+    /// `jobobjects.io/ephemeral-user-group`: init and every exec run as a
+    /// uid of the container's own (no passwd entry, from the payload range)
+    /// in the group named; two containers get two uids; a group that does
+    /// not exist is refused before anything is made.
+    @Test func anEphemeralUserRunsEveryProcessOfTheContainer() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let nogroup = try #require(getgrnam("nogroup")).pointee.gr_gid
+            var uids: [String] = []
+            for id in ["eph1", "eph2"] {
+                let bundle = try runtime.bundle(
+                    id, script: "echo \"$(id -u) $(id -g) $(id -G)\" > $OUT/ids; exec sleep 1000",
+                    annotations: #", "jobobjects.io/ephemeral-user-group": "nogroup""#)
+                #expect(try await runtime.create(id, bundle: bundle).code == 0)
+                #expect(try await runtime.run(["start", id]).code == 0)
+                #expect(await eventually { access(bundle + "/ids", F_OK) == 0 })
+                let ids = try String(contentsOfFile: bundle + "/ids", encoding: .utf8).split(separator: " ").map(String.init)
+                let uid = try #require(UInt32(ids[0]))
+                #expect(PayloadSpec.EphemeralUser.defaultRange.contains(uid), "\(ids)")
+                #expect(getpwuid(uid) == nil, "an ephemeral uid has no passwd entry")
+                #expect(
+                    ids.dropFirst().map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } == ["\(nogroup)", "\(nogroup)"], "\(ids)")
+                let exec = try await runtime.run(["exec", id, "id", "-u"])
+                #expect(exec.code == 0 && exec.out == ids[0] + "\n", "exec runs as the container's user: \(exec.out) \(exec.err)")
+                uids.append(ids[0])
+            }
+            #expect(Set(uids).count == 2, "each container has its own uid: \(uids)")
+            for id in ["eph1", "eph2"] { #expect(try await runtime.run(["delete", "--force", id]).code == 0) }
+            for (group, expected) in [("no-such-group", "no group named \"no-such-group\""), ("4000000000", "no group has the number")] {
+                let bundle = try runtime.bundle(
+                    "badgroup", script: "true", annotations: #", "jobobjects.io/ephemeral-user-group": ""# + group + "\"")
+                let refused = try await runtime.create("badgroup", bundle: bundle)
+                #expect(refused.code == 1 && refused.output.contains(expected), "\(refused.output)")
+            }
             runtime.expectNothingLeft()
         }
     }

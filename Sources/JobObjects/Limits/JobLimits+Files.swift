@@ -13,6 +13,7 @@ extension JobLimits {
         if cpu != nil || cpuWeight != nil || cpuIdle != nil { needed.insert("cpu") }
         if cpus != nil || memoryNodes != nil { needed.insert("cpuset") }
         if !io.isEmpty || ioWeight != nil { needed.insert("io") }
+        for name in unified.keys { needed.insert(String(name.prefix { $0 != "." })) }
         return needed
     }
 
@@ -54,6 +55,20 @@ extension JobLimits {
             }
             if values.contains(0) { throw reject("an io rate for \(limit.device) is 0; the smallest rate is 1") }
         }
+        for (name, value) in unified.sorted(by: { $0.key < $1.key }) {
+            let parts = name.split(separator: ".", maxSplits: 1)
+            let isName =
+                parts.count == 2 && name.utf8.count <= 64
+                && name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 95 }
+            guard isName, Self.unifiedControllers.contains(String(parts[0])) else {
+                throw reject(
+                    "unified \(quotedForMessage(name)) is not a cgroup v2 file of the controllers \(Self.unifiedControllers.sorted().joined(separator: ", ")) (such as memory.swap.high or cpu.max.burst)"
+                )
+            }
+            if value.isEmpty || value.utf8.count > 4096 || value.utf8.contains(where: { $0 == 10 || $0 == 13 || $0 == 0 }) {
+                throw reject("unified \(name): the value must be one line of 1 to 4096 bytes")
+            }
+        }
         if let budget = cpuTimeBudget, budget.limit <= .zero { throw reject("the CPU time budget must be positive") }
         for limit in perProcess { try limit.validate() }
         // Protection above the cap: the kernel takes both, then the job's
@@ -68,6 +83,9 @@ extension JobLimits {
             }
         }
     }
+
+    /// The controllers whose files `unified` may name.
+    static let unifiedControllers: Set<String> = ["cpu", "cpuset", "hugetlb", "io", "memory", "misc", "pids", "rdma"]
 
     /// "0-3,5", "0": ASCII digits only (the kernel reads no others).
     package static func isCPUList(_ text: String) -> Bool {
@@ -104,6 +122,7 @@ extension JobLimits {
             ].joined(separator: " ")
             writes.append(("io.max", line))
         }
+        for (name, value) in unified.sorted(by: { $0.key < $1.key }) { writes.append((name, value)) }
         return writes
     }
 

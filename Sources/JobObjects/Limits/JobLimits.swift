@@ -64,6 +64,15 @@ public struct JobLimits: Sendable, Equatable {
     /// (Windows PROCESS_MEMORY, PROCESS_TIME): RLIMIT_AS, RLIMIT_CPU, …
     public var perProcess: [ResourceLimit] = []
 
+    // MARK: raw files
+
+    /// cgroup v2 interface files written as given, after every typed limit:
+    /// for the files the fields above do not cover (`memory.swap.high`,
+    /// `cpu.max.burst`, …), as the OCI `linux.resources.unified` map gives
+    /// them. A name is `CONTROLLER.FILE` of a controller the job can enable
+    /// (`cgroup.*` files belong to the library); the value is one line.
+    public var unified: [String: String] = [:]
+
     /// No limit set.
     public init() {}
 

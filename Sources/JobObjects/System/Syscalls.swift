@@ -40,6 +40,18 @@ package enum Syscall {
         valueOrErrno { Glibc.rmdir(path) }
     }
 
+    /// Sets the extended attribute `name` of `path` to `value`.
+    package static func setAttribute(_ path: String, _ name: String, _ value: String) -> Result<CInt, Errno> {
+        valueOrErrno { setxattr(path, name, value, value.utf8.count, 0) }
+    }
+
+    /// The extended attribute `name` of `path`, if it is set (up to 256 bytes).
+    package static func attribute(_ path: String, _ name: String) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = getxattr(path, name, &buffer, buffer.count)
+        return count >= 0 ? String(decoding: buffer[..<count], as: UTF8.self) : nil
+    }
+
     package static func access(_ path: String, _ mode: CInt) -> Result<CInt, Errno> {
         valueOrErrno { Glibc.access(path, mode) }
     }

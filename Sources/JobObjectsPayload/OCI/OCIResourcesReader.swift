@@ -50,10 +50,10 @@ enum OCIResourcesReader {
             }
             readThrottles(entries, &d, path + ".blockIO", into: &limits)
         }
-        if let unified = top["unified"], case .mapping(let entries, _) = unified, !entries.isEmpty {
-            d.report(
-                path + ".unified", unified,
-                "raw cgroup v2 files are not written yet: give memory, cpu, pids or blockIO instead")
+        if let unified = top["unified"], let entries = d.openMapping(unified, path + ".unified") {
+            for (name, value) in entries {
+                if let text = d.string(value, path + ".unified." + name) { limits.unified[name] = text }
+            }
         }
         do throws(JobObjectError) {
             try limits.validate()

@@ -32,8 +32,13 @@ struct OCICgroupPlacement {
         name = last
     }
 
-    /// Makes each missing level above the job, outermost first; returns
-    /// those it made.
+    /// The mark create leaves on a level it made (an extended attribute, as
+    /// systemd marks delegated cgroups), so that whichever container's
+    /// delete empties the level last removes it, not only the one that made it.
+    static let madeMark = "trusted.jobsup-runc.made"
+
+    /// Makes each missing level above the job, outermost first, and marks
+    /// it; returns those it made.
     func makeParentLevels() throws(OCIRuntimeError) -> [String] {
         var missing: [String] = []
         var path = parent
@@ -49,8 +54,19 @@ struct OCICgroupPlacement {
                 throw OCIRuntimeError("cannot create the cgroup \(level): \(reason)")
             }
             made.append(level)
+            _ = Syscall.setAttribute(level, Self.madeMark, "1")
         }
         return made
+    }
+
+    /// Removes the levels above `job` that a create made, innermost first,
+    /// while they are empty.
+    static func removeEmptyMadeLevels(above job: String) {
+        var level = job
+        while let slash = level.lastIndex(of: "/") {
+            level = String(level[..<slash])
+            guard Syscall.attribute(level, madeMark) == "1", rmdir(level) == 0 else { return }
+        }
     }
 
     /// Removes levels made for a job, innermost first; one that another

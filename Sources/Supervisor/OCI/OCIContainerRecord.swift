@@ -23,6 +23,9 @@ struct OCIContainerRecord {
     var graceSeconds: Int
     /// The config's annotations, as a JSON object.
     var annotationsJSON: String
+    /// The uid and gid every process of the container runs as, when it has
+    /// an ephemeral user (`OCIEphemeralUser`).
+    var ephemeralUser: (uid: uid_t, gid: gid_t)? = nil
 
     /// The container's state directory under the runtime's root.
     static func directory(root: String, id: String) -> String { root + "/" + id }
@@ -36,6 +39,7 @@ struct OCIContainerRecord {
         ]
         lines += madeLevels.map { "made \($0)" }
         if let madeSandbox { lines.append("sandbox \(madeSandbox)") }
+        if let ephemeralUser { lines.append("ephemeral-user \(ephemeralUser.uid) \(ephemeralUser.gid)") }
         let directory = Self.directory(root: root, id: id)
         let temporary = directory + "/state.new"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -70,7 +74,15 @@ struct OCIContainerRecord {
             id: id, initProcess: ProcessIdentity(pid: pid, startTime: start), bundle: fields["bundle"] ?? "",
             rootfs: fields["rootfs"] ?? "", cgroup: cgroup, cgroupID: cgroupID, madeLevels: levels,
             madeSandbox: fields["sandbox"], created: fields["created"] ?? "",
-            graceSeconds: fields["grace"].flatMap { Int($0) } ?? 0, annotationsJSON: fields["annotations"] ?? "{}")
+            graceSeconds: fields["grace"].flatMap { Int($0) } ?? 0, annotationsJSON: fields["annotations"] ?? "{}",
+            ephemeralUser: fields["ephemeral-user"].flatMap(Self.ids))
+    }
+
+    /// "UID GID" as numbers.
+    private static func ids(_ text: String) -> (uid: uid_t, gid: gid_t)? {
+        let parts = text.split(separator: " ")
+        guard parts.count == 2, let uid = uid_t(parts[0]), let gid = gid_t(parts[1]) else { return nil }
+        return (uid, gid)
     }
 
     /// The OCI status: `created` while init waits at its gate, `paused`

@@ -91,6 +91,7 @@ struct OCICreate {
         }
         let grace = try graceSeconds(config)
         let watchesOwner = try OCIOwnerWatch.isWanted(config.annotation(OCIOwnerWatch.annotation))
+        let ephemeralGroup = try OCIEphemeralUser.group(config.annotation(OCIEphemeralUser.annotation))
 
         let job: JobObject
         let madeLevels: [String]
@@ -128,6 +129,11 @@ struct OCICreate {
             options.argument0 = "jobsup-runc"
             options.arguments = [OCISandboxHold.command]
         }
+        // Released when create returns; init runs as the uid by then.
+        let lease = try ephemeralGroup.map { _ throws(OCIRuntimeError) in try OCIEphemeralUser.allocate(id: id) }
+        if let lease, let ephemeralGroup {
+            options.credentials = SpawnOptions.Credentials(uid: lease.uid, gid: ephemeralGroup, supplementaryGroups: [ephemeralGroup])
+        }
         options.startGate = FileDescriptor(rawValue: gate)
         for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }
         let terminal = try OCIConsole.attach(&options, socketPath: consoleSocket, size: config.process.consoleSize)
@@ -154,7 +160,8 @@ struct OCICreate {
         let record = OCIContainerRecord(
             id: id, initProcess: identity, bundle: bundle, rootfs: config.rootPath, cgroup: cgroupPath, cgroupID: cgroupID,
             madeLevels: madeLevels, madeSandbox: madeSandbox, created: OCIRuntimeLog.timestamp(), graceSeconds: grace,
-            annotationsJSON: JSONObject.object(config.annotations))
+            annotationsJSON: JSONObject.object(config.annotations),
+            ephemeralUser: lease.map { ($0.uid, ephemeralGroup!) })
         try record.write(root: root)
         // The owner is the engine's process that ran create; as init's, the
         // kernel's init owns nothing worth watching.

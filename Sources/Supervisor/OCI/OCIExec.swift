@@ -68,6 +68,9 @@ struct OCIExec {
         try OCIConsole.check(terminal: config.process.terminal, socket: consoleSocket, source: processFile ?? "exec (whose --tty sets it)")
         let sandbox = try OCICreate.sandbox(config, directory: OCIContainerRecord.directory(root: lifecycle.root, id: record.id))
         var options = try OCIProcessOptions.spawnOptions(config, sandbox: sandbox)
+        if let user = record.ephemeralUser {
+            options.credentials = SpawnOptions.Credentials(uid: user.uid, gid: user.gid, supplementaryGroups: [user.gid])
+        }
         for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }
 
         let namespace = open("/proc/\(record.initProcess.pid)/ns/mnt", O_RDONLY | O_CLOEXEC)

@@ -78,6 +78,7 @@ struct OCILifecycle {
             throw OCIRuntimeError("the job of container \(record.id) (\(record.cgroup)) did not empty; try again")
         }
         for level in record.madeLevels.reversed() { _ = rmdir(level) }
+        OCICgroupPlacement.removeEmptyMadeLevels(above: record.cgroup)
         if let sandbox = record.madeSandbox { _ = rmdir(sandbox) }
         OCIUndo.removeStateDirectory(OCIContainerRecord.directory(root: root, id: record.id))
     }
