@@ -538,7 +538,9 @@ struct OCIRuntimeTests {
 
     /// `events` streams: statistics every interval (the limits the config
     /// set among them), a `{"type":"oom"}` line when the kernel OOM-kills a
-    /// process in the job, and it ends when the container stops.
+    /// process in the job, and it ends when the container stops. (Waits are
+    /// bounded at 300 s: the whole VM tier runs at once under emulation,
+    /// where starting a process has taken over a minute.)
     @Test(.enabled(if: Tier.has("memory", "pids")))
     func eventsStreamStatisticsAndOutOfMemoryKills() async throws {
         try await withJobObject(name: uniqueJobName()) { job async throws in
@@ -553,18 +555,23 @@ struct OCIRuntimeTests {
             func lines() -> [String] {
                 ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
             }
-            #expect(await eventually { lines().contains { $0.hasPrefix("{\"type\":\"stats\"") } }, "\(lines())")
+            #expect(await eventually(within: .seconds(300)) { lines().contains { $0.hasPrefix("{\"type\":\"stats\"") } }, "\(lines())")
             #expect(try await runtime.run(["start", "oom"]).code == 0)
-            #expect(await eventually { lines().contains("{\"type\":\"oom\",\"id\":\"oom\"}") }, "\(lines())")
+            #expect(await eventually(within: .seconds(300)) { lines().contains("{\"type\":\"oom\",\"id\":\"oom\"}") }, "\(lines())")
             #expect(
-                await eventually { (try? String(contentsOfFile: bundle + "/output", encoding: .utf8))?.contains("survived 137") == true })
+                await eventually(within: .seconds(300)) {
+                    (try? String(contentsOfFile: bundle + "/output", encoding: .utf8))?.contains("survived 137") == true
+                })
             // A later line counts the kill too.
-            #expect(await eventually { lines().last { $0.hasPrefix("{\"type\":\"stats\"") }?.contains("\"oom_kill\":1") == true })
+            #expect(
+                await eventually(within: .seconds(300)) {
+                    lines().last { $0.hasPrefix("{\"type\":\"stats\"") }?.contains("\"oom_kill\":1") == true
+                })
             let stats = try #require(lines().last { $0.hasPrefix("{\"type\":\"stats\"") })
             #expect(stats.contains("\"usage\":{\"limit\":33554432,"), "\(stats)")
             #expect(stats.contains("\"limit\":12}"), "\(stats)")
             #expect(try await runtime.run(["kill", "oom", "KILL"]).code == 0)
-            let status = try await events.wait()
+            let status = await events.wait()
             #expect(status == .exited(code: 0), "events ends with the container: \(lines().suffix(2))")
             for line in lines() {
                 #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "not JSON: \(line)")
@@ -604,7 +611,7 @@ struct OCIRuntimeTests {
             let killed = try runtime.bundle("killed", script: "exec sleep 1000")
             let shim = try owner("killed", bundle: killed)
             #expect(
-                await eventually { access(killed + "/created", F_OK) == 0 },
+                await eventually(within: .seconds(300)) { access(killed + "/created", F_OK) == 0 },
                 "\((try? String(contentsOfFile: killed + "/output", encoding: .utf8)) ?? "")")
             #expect(try await runtime.run(["start", "killed"]).code == 0)
             let watcher = try #require(watch("killed").first, "no watch-owner process for the container")
@@ -626,16 +633,16 @@ struct OCIRuntimeTests {
             // Ended and removed, as delete --force does; the engine's own
             // delete then hears "does not exist", which it takes as done.
             let initPid = try #require(pid_t(String(contentsOfFile: killed + "/pid", encoding: .utf8)))
-            #expect(await eventually { kill(initPid, 0) != 0 }, "init outlived the process that created it")
-            #expect(await eventually { access(runtime.cgroupLevelPath + "/killed", F_OK) != 0 }, "the job is left")
-            #expect(await eventually { watch("killed").isEmpty }, "the watch is gone with the job")
+            #expect(await eventually(within: .seconds(300)) { kill(initPid, 0) != 0 }, "init outlived the process that created it")
+            #expect(await eventually(within: .seconds(300)) { access(runtime.cgroupLevelPath + "/killed", F_OK) != 0 }, "the job is left")
+            #expect(await eventually(within: .seconds(300)) { watch("killed").isEmpty }, "the watch is gone with the job")
             let deleted = try await runtime.run(["delete", "killed"])
             #expect(deleted.code == 1 && deleted.err.contains("container killed does not exist"), "\(deleted.err)")
 
             // Opted out: the container outlives its owner, as runc's do.
             let kept = try runtime.bundle("kept", script: "exec sleep 1000", annotations: #", "jobobjects.io/kill-on-close": "false""#)
             let keptShim = try owner("kept", bundle: kept)
-            #expect(await eventually { access(kept + "/created", F_OK) == 0 })
+            #expect(await eventually(within: .seconds(300)) { access(kept + "/created", F_OK) == 0 })
             #expect(watch("kept").isEmpty)
             #expect(try await runtime.run(["start", "kept"]).code == 0)
             try keptShim.signal(.kill)
@@ -650,7 +657,7 @@ struct OCIRuntimeTests {
             #expect(try await runtime.run(["start", "ends"]).code == 0)
             #expect(try await runtime.reaches("ends", "stopped"))
             #expect(try await runtime.run(["delete", "ends"]).code == 0)
-            #expect(await eventually { watch("ends").isEmpty }, "the watch outlived its container")
+            #expect(await eventually(within: .seconds(300)) { watch("ends").isEmpty }, "the watch outlived its container")
 
             let bad = try runtime.bundle("bad", script: "true", annotations: #", "jobobjects.io/kill-on-close": "maybe""#)
             let refused = try await runtime.create("bad", bundle: bad)
@@ -676,8 +683,13 @@ struct OCIRuntimeTests {
                     annotations: #", "jobobjects.io/ephemeral-user-group": "nogroup""#)
                 #expect(try await runtime.create(id, bundle: bundle).code == 0)
                 #expect(try await runtime.run(["start", id]).code == 0)
-                #expect(await eventually { access(bundle + "/ids", F_OK) == 0 })
+                // Whole once its line ends (the shell makes the file, then writes).
+                #expect(
+                    await eventually(within: .seconds(300)) {
+                        ((try? String(contentsOfFile: bundle + "/ids", encoding: .utf8)) ?? "").hasSuffix("\n")
+                    })
                 let ids = try String(contentsOfFile: bundle + "/ids", encoding: .utf8).split(separator: " ").map(String.init)
+                try #require(ids.count == 3, "\(ids)")
                 let uid = try #require(UInt32(ids[0]))
                 #expect(PayloadSpec.EphemeralUser.defaultRange.contains(uid), "\(ids)")
                 #expect(getpwuid(uid) == nil, "an ephemeral uid has no passwd entry")
@@ -695,6 +707,45 @@ struct OCIRuntimeTests {
                 let refused = try await runtime.create("badgroup", bundle: bundle)
                 #expect(refused.code == 1 && refused.output.contains(expected), "\(refused.output)")
             }
+            runtime.expectNothingLeft()
+        }
+    }
+
+    /// `run`: create and start in one call. In the foreground it passes
+    /// signals on to init, ends what init left, deletes the container and
+    /// exits with init's status; `--detach` returns once init runs.
+    @Test func runCreatesStartsWaitsAndDeletes() async throws {
+        try await withJobObject(name: uniqueJobName()) { job async throws in
+            let runtime = try OCIRuntimeHarness(job: job)
+            defer { runtime.removeDirectory() }
+            let bundle = try runtime.bundle(
+                "fg", script: "echo from-init; setsid sleep 1000 & echo $! > $OUT/daemon; exit 7",
+                annotations: #", "jobobjects.io/grace": "1""#)
+            let ran = try await runtime.run(["run", "--bundle", bundle, "fg"])
+            #expect(ran.code == 7 && ran.out == "from-init\n", "\(ran)")
+            let daemon = try #require(pid_t(String(contentsOfFile: bundle + "/daemon", encoding: .utf8).dropLast()))
+            // Gone, or a zombie waiting for its new parent to reap it.
+            #expect((try? ProcessHandle(observing: daemon)).map(isGone) ?? true, "what init left is ended")
+            #expect(try await runtime.run(["state", "fg"]).err.contains("container fg does not exist"))
+
+            // Signals sent to run reach init.
+            let trapped = try runtime.bundle(
+                "sig", script: "trap 'echo got-term > $OUT/term; exit 3' TERM; echo ready > $OUT/ready; while :; do sleep 0.1; done")
+            let foreground = try runtime.start(["run", "--bundle", trapped, "sig"], outputFile: trapped + "/run-output")
+            #expect(await eventually(within: .seconds(300)) { access(trapped + "/ready", F_OK) == 0 })
+            try foreground.signal(.terminate)
+            let status = await foreground.wait()
+            #expect(status == .exited(code: 3), "\(status)")
+            #expect(try String(contentsOfFile: trapped + "/term", encoding: .utf8) == "got-term\n")
+
+            // Its stdio is the container's (as create's): a file, not a pipe read to its end.
+            let detached = try runtime.bundle("bg", script: "exec sleep 1000")
+            let started = try runtime.start(["run", "-d", "--bundle", detached, "bg"], outputFile: detached + "/run-output")
+            #expect(
+                await started.wait() == .exited(code: 0),
+                "\((try? String(contentsOfFile: detached + "/run-output", encoding: .utf8)) ?? "")")
+            #expect(try await runtime.status("bg") == "running")
+            #expect(try await runtime.run(["delete", "--force", "bg"]).code == 0)
             runtime.expectNothingLeft()
         }
     }

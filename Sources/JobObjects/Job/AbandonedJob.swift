@@ -47,6 +47,33 @@ package enum AbandonedJob {
         for cgroup in directory.descendants() + [directory.path] { _ = Syscall.rmdir(cgroup) }
         return access(directory.path, F_OK) != 0
     }
+
+    /// How `waitUntilEmpty(path:cgroupID:orExitOf:)` ended.
+    package enum WaitOutcome: Equatable {
+        /// No process is left in the cgroup, or it is gone (or is another cgroup by now).
+        case emptied
+        /// The process behind the pidfd exited first.
+        case processExited
+    }
+
+    /// Blocks until the cgroup at `path` (inode `cgroupID`) holds no process
+    /// or is gone, or until the process behind `pidfd` exits: one `poll` on
+    /// the pidfd and `cgroup.events`, no thread and no event loop, for a
+    /// helper process that does nothing but watch.
+    package static func waitUntilEmpty(path: String, cgroupID: UInt64, orExitOf pidfd: CInt) -> WaitOutcome {
+        guard case .success(let events) = Syscall.open(path + "/cgroup.events", O_RDONLY | O_CLOEXEC) else { return .emptied }
+        defer { Syscall.close(events) }
+        var info = stat()
+        guard stat(path, &info) == 0, UInt64(info.st_ino) == cgroupID else { return .emptied }
+        var watched = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0), pollfd(fd: events, events: Int16(POLLPRI), revents: 0)]
+        while true {
+            // A removed cgroup's file reads as an error; the kernel's
+            // notification can be dropped, hence the timeout.
+            guard case .success(let text) = FileContents.read(fd: events), CgroupEvents(text).populated else { return .emptied }
+            _ = poll(&watched, 2, 1000)
+            if watched[0].revents != 0 { return .processExited }
+        }
+    }
 }
 
 extension JobObject {

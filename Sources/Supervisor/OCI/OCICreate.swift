@@ -19,6 +19,9 @@ struct OCICreate {
     let preservedDescriptors: Int
     /// `--systemd-cgroup`: the job goes in a scope systemd makes (`OCISystemdScope`).
     let systemdCgroup: Bool
+    /// The process whose end ends the container (`OCIOwnerWatch`): create's
+    /// caller, or `run` itself while it waits in the foreground.
+    var owner: pid_t = getppid()
 
     /// The default sandbox mount point's parent: where a container's
     /// payload directory appears unless `jobobjects.io/sandbox-mount-point`
@@ -45,7 +48,9 @@ struct OCICreate {
         }
     }
 
-    func run() throws(OCIRuntimeError) {
+    /// Creates the container; returns its init, a child of this process.
+    @discardableResult
+    func run() throws(OCIRuntimeError) -> ProcessHandle {
         let config: OCIConfig
         do {
             config = try OCIConfig.load(bundle: FilePath(bundle))
@@ -73,15 +78,16 @@ struct OCICreate {
         var undo = OCIUndo()
         undo.add { OCIUndo.removeStateDirectory(directory) }
         do throws(OCIRuntimeError) {
-            try create(config, directory: directory, undo: &undo)
+            let process = try create(config, directory: directory, undo: &undo)
             undo.dismiss()
+            return process
         } catch {
             undo.run()
             throw error
         }
     }
 
-    private func create(_ config: OCIConfig, directory: String, undo: inout OCIUndo) throws(OCIRuntimeError) {
+    private func create(_ config: OCIConfig, directory: String, undo: inout OCIUndo) throws(OCIRuntimeError) -> ProcessHandle {
         let sandbox = try Self.sandbox(config, directory: directory)
         var madeSandbox: String?
         if access(sandbox, F_OK) != 0 {
@@ -165,10 +171,11 @@ struct OCICreate {
         try record.write(root: root)
         // The owner is the engine's process that ran create; as init's, the
         // kernel's init owns nothing worth watching.
-        if watchesOwner, getppid() != 1, let owner = ProcessIdentity(pid: getppid()) {
+        if watchesOwner, owner != 1, let owner = ProcessIdentity(pid: owner) {
             try OCIOwnerWatch.start(root: root, id: id, owner: owner)
         }
         if let pidFile { try Self.writePidFile(pidFile, pid: process.pid) }
+        return process
     }
 
     /// The container's job, limited by `linux.resources`; it outlives this

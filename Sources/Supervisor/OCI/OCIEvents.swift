@@ -34,17 +34,22 @@ struct OCIEvents {
         let id = lifecycle.record.id
         let initProcess = lifecycle.record.initProcess
         let interval = self.interval
+        // Subscribed before the first line goes out: an OOM kill after it
+        // is never missed.
+        let events = job.events
+        Self.emit(try Self.statsLine(id: id, job: job))
         do {
             try OCIRuntime.wait {
                 let ooms = Task {
-                    for await event in job.events {
+                    for await event in events {
                         if case .outOfMemoryKill = event { Self.emit("{\"type\":\"oom\",\"id\":\(JSONObject.quoted(id))}") }
                     }
                 }
                 defer { ooms.cancel() }
-                while initProcess.isAlive {
-                    Self.emit(try Self.statsLine(id: id, job: job))
+                while true {
                     try? await Task.sleep(for: interval)
+                    guard initProcess.isAlive else { break }
+                    Self.emit(try Self.statsLine(id: id, job: job))
                 }
             }
         } catch let error as OCIRuntimeError {

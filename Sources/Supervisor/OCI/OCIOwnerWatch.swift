@@ -1,6 +1,5 @@
 import Glibc
 import JobObjects
-import Synchronization
 
 /// Kill-on-close bound to the container's owner: the process that ran
 /// `create` (the containerd shim, conmon) holds the container as a Windows
@@ -84,6 +83,8 @@ enum OCIOwnerWatch {
     }
 
     /// The watch itself: `--root ROOT watch-owner ID OWNER-PID OWNER-START`.
+    /// Plain system calls, no event loop or task: it starts as each
+    /// container is created, on the engine's critical path.
     static func run(root: String, _ arguments: ArraySlice<String>) throws(OCIRuntimeError) -> Never {
         let values = Array(arguments)
         guard values.count == 3, let pid = pid_t(values[1]), let start = UInt64(values[2]) else {
@@ -91,35 +92,19 @@ enum OCIOwnerWatch {
         }
         let id = values[0]
         let owner = ProcessIdentity(pid: pid, startTime: start)
-        let container = try OCILifecycle(root: root, id: id)
-        let job = try container.openJob()
+        let record = try OCILifecycle(root: root, id: id).record
         // Opened before the identity is checked: the pidfd then names the
         // owner itself, or a later process when the owner is gone already.
-        let handle = try? ProcessHandle(observing: pid)
-        if let handle, owner.isAlive {
-            do {
-                try OCIRuntime.wait {
-                    Task.detached {
-                        try? await job.waitUntilEmpty()
-                        if !ending.load(ordering: .acquiring) { exit(0) }
-                    }
-                    _ = await handle.wait()
-                }
-            } catch {
-                exit(0)
-            }
+        if case .success(let pidfd) = Syscall.pidfdOpen(pid), owner.isAlive {
+            let outcome = AbandonedJob.waitUntilEmpty(path: record.cgroup, cgroupID: record.cgroupID, orExitOf: pidfd)
+            if outcome == .emptied { exit(0) }
         }
-        ending.store(true, ordering: .releasing)
         // Still this container (not a later one under the same id): end it
         // and remove what create made, as delete --force does.
-        guard let current = try? OCILifecycle(root: root, id: id), current.record.cgroupID == container.record.cgroupID,
-            current.record.initProcess == container.record.initProcess
+        guard let current = try? OCILifecycle(root: root, id: id), current.record.cgroupID == record.cgroupID,
+            current.record.initProcess == record.initProcess
         else { exit(0) }
         try current.delete(force: true)
         exit(0)
     }
-
-    /// Set once the owner is gone: the job's emptying is then this watch's
-    /// own doing, and it removes the container before it exits.
-    private static let ending = Atomic<Bool>(false)
 }

@@ -21,6 +21,10 @@ enum OCIRuntime {
                                   make the job and hold init before execve; with
                                   process.terminal, init's terminal goes to SOCKET
           start ID                let init run
+          run --bundle DIR [--detach] [create's flags] ID
+                                  create and start; in the foreground, pass signals on
+                                  to init, wait, end what it left, delete, exit with
+                                  init's status
           exec [--process FILE] [--detach] [--pid-file FILE] [--cwd DIR]
                [--tty --console-socket SOCKET] ID [COMMAND…]
                                   one more process in the job and init's mount
@@ -105,6 +109,11 @@ enum OCIRuntime {
                 rest, valued: ["bundle", "pid-file", "console-socket", "preserve-fds"],
                 switches: ["no-pivot", "no-new-keyring"], aliases: ["b": "bundle"])
             try OCICreate(root: root, arguments: arguments, systemdCgroup: systemdCgroup).run()
+        case "run":
+            let arguments = try OCIArguments(
+                rest, valued: ["bundle", "pid-file", "console-socket", "preserve-fds"],
+                switches: ["detach", "no-pivot", "no-new-keyring"], aliases: ["b": "bundle", "d": "detach"])
+            exit(try OCIRun.run(root: root, arguments: arguments, systemdCgroup: systemdCgroup))
         case "exec":
             let arguments = try OCIArguments(
                 rest, valued: ["process", "pid-file", "console-socket", "preserve-fds", "cwd"], switches: ["detach", "tty"],
