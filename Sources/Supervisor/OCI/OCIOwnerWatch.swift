@@ -3,8 +3,8 @@ import JobObjects
 
 /// Kill-on-close bound to the container's owner: the process that ran
 /// `create` (the containerd shim, conmon) holds the container as a Windows
-/// process holds a job handle, and when it dies the job is killed, as
-/// closing the last handle of a job with `KILL_ON_JOB_CLOSE` kills it.
+/// process holds a job handle, and when it dies the container ends, as a
+/// job with `KILL_ON_JOB_CLOSE` ends when its last handle closes.
 ///
 /// create starts `jobsup-runc watch-owner` for this, a small process of its
 /// own outside the job (the owner only waits for create, and create exits
@@ -32,10 +32,10 @@ enum OCIOwnerWatch {
     }
 
     /// Starts the watch for container `id` (its record written already),
-    /// owned by `owner`. Its standard streams are
-    /// /dev/null, it has a session of its own and `/` as its directory, and
-    /// it inherits no other descriptor: it must hold open no pipe of the
-    /// engine's and no mount of the bundle's.
+    /// owned by `owner`. Its standard streams are /dev/null, it has a
+    /// session of its own and `/` as its directory, and it inherits no other
+    /// descriptor: it must hold open no pipe of the engine's and no mount of
+    /// the bundle's.
     static func start(root: String, id: String, owner: ProcessIdentity) throws(OCIRuntimeError) {
         let executable = try OCICreate.ownExecutable()
         markDescriptorsCloseOnExec()
