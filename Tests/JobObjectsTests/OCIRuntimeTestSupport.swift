@@ -53,17 +53,10 @@ struct OCIRuntimeHarness {
         let output = try FileDescriptor.open(
             bundle + "/output", .writeOnly, options: [.create, .append, .closeOnExec], permissions: [.ownerReadWrite, .otherReadWrite])
         defer { try? output.close() }
-        var options = SpawnOptions(
-            jobsupPath,
-            arguments: globals + ["--root", root, "--log", bundle + "/log", "--log-format", "json", "create"]
-                + extra + ["--bundle", bundle, "--pid-file", bundle + "/pid", id])
-        options.argument0 = "jobsup-runc"
-        options.cgroupNamespace = false
-        options.environment = .inheritUpdating([JobParent.environmentVariable: nil])
-        options.standardInput = .null
-        options.standardOutput = .fileDescriptor(output)
-        options.standardError = .fileDescriptor(output)
-        let status = try await job.spawn(options).wait()
+        let arguments =
+            globals + ["--root", root, "--log", bundle + "/log", "--log-format", "json", "create"] + extra
+            + ["--bundle", bundle, "--pid-file", bundle + "/pid", id]
+        let status = try await spawnRuntime(arguments, output: output).wait()
         return (status.shellStatus, (try? String(contentsOfFile: bundle + "/output", encoding: .utf8)) ?? "")
     }
 
@@ -73,7 +66,13 @@ struct OCIRuntimeHarness {
         let output = try FileDescriptor.open(
             outputFile, .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
         defer { try? output.close() }
-        var options = SpawnOptions(jobsupPath, arguments: ["--root", root] + arguments)
+        return try spawnRuntime(["--root", root] + arguments, output: output)
+    }
+
+    /// jobsup as `jobsup-runc` in the test's job and cgroup namespace, its
+    /// standard output and error to `output`.
+    private func spawnRuntime(_ arguments: [String], output: FileDescriptor) throws -> ProcessHandle {
+        var options = SpawnOptions(jobsupPath, arguments: arguments)
         options.argument0 = "jobsup-runc"
         options.cgroupNamespace = false
         options.environment = .inheritUpdating([JobParent.environmentVariable: nil])
@@ -110,9 +109,9 @@ struct OCIRuntimeHarness {
         return state.out.firstMatch(of: /"status":"([a-z]+)"/).map { String($0.1) } ?? "(no status: \(state.err))"
     }
 
-    /// Whether `state` reports `status` within a minute (a hang bound).
+    /// Whether `state` reports `status` within five minutes (a hang bound).
     func reaches(_ id: String, _ status: String) async throws -> Bool {
-        for _ in 0..<600 {
+        for _ in 0..<3000 {
             if try await self.status(id) == status { return true }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -49,8 +49,10 @@ func expectNothingLeft(path: String, processes: [ProcessHandle] = [], sourceLoca
 /// Waits for a condition the kernel offers no notification for (a
 /// directory removed by another process), checking every 10 ms until
 /// `limit`. Returns whether it held. Not a timing assertion: `limit` is a
-/// generous bound for a hung test, not a goal.
-func eventually(within limit: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
+/// generous bound for a hung test, not a goal — five minutes, because the
+/// VM tier runs every test at once under emulation, where starting a
+/// process has taken over a minute.
+func eventually(within limit: Duration = .seconds(300), _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + limit
     while clock.now < deadline {
