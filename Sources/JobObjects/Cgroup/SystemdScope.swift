@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 import Synchronization
 
 /// The systemd cgroup driver's one step: a transient scope with
@@ -51,7 +52,7 @@ package enum SystemdScope {
     /// holding `pid`: what the systemd driver does for this process, and
     /// what an OCI runtime's systemd cgroup driver does for a container.
     /// `otherwise` is the way round a refusal that the error names.
-    package static func start(
+    static func start(
         _ name: String, slice: String, pid: pid_t, description: String, otherwise: String
     ) throws(JobObjectError) {
         guard let busctl = HelperProgram.find("busctl") else {
@@ -111,7 +112,7 @@ package enum SystemdScope {
     /// moves the process when it runs the job, a moment later. Returns the
     /// scope's directory in the cgroup2 mount.
     @discardableResult
-    package static func waitUntilInside(_ name: String) throws(JobObjectError) -> String {
+    static func waitUntilInside(_ name: String) throws(JobObjectError) -> String {
         var pause: UInt32 = 1000
         var waited: UInt32 = 0
         while true {
@@ -130,5 +131,41 @@ package enum SystemdScope {
             waited += pause
             pause = min(pause * 2, 50_000)
         }
+    }
+}
+
+// A scope made for another's job (an OCI runtime's systemd cgroup driver):
+// systemd cannot start a scope empty, so this process starts it holding
+// itself, waits in a leaf of it while the job is made (a cgroup that holds
+// processes cannot pass controllers down) and goes back where it came from.
+extension SystemdScope {
+    /// Starts the scope `name` in `slice` holding this process, then moves
+    /// this process into the scope's child `leaf`. Returns the scope's
+    /// directory and the cgroup this process was in.
+    package static func enter(
+        _ name: String, slice: String, leaf: String, description: String, otherwise: String
+    ) throws(JobObjectError) -> (scope: String, origin: String) {
+        let origin = try CgroupHierarchy.discover().ownCgroupDirectory
+        try start(name, slice: slice, pid: getpid(), description: description, otherwise: otherwise)
+        let scope = try waitUntilInside(name)
+        let target = CgroupPath.join(scope, leaf)
+        var failure: Errno?
+        if case .failure(let errno) = Syscall.mkdir(target, 0o755) {
+            failure = errno
+        } else if case .failure(let errno) = FileContents.write(at: AT_FDCWD, target + "/cgroup.procs", "0") {
+            failure = errno
+        }
+        if let failure {
+            leave(leaf, of: scope, to: origin)
+            throw JobObjectError.system(failure, operation: "enter systemd scope", path: target, what: "move this process into")
+        }
+        return (scope, origin)
+    }
+
+    /// Moves this process back to `origin` and removes the scope's `leaf`;
+    /// a scope left with no process is systemd's to stop. Safe to repeat.
+    package static func leave(_ leaf: String, of scope: String, to origin: String) {
+        _ = FileContents.write(at: AT_FDCWD, origin + "/cgroup.procs", "0")
+        _ = Syscall.rmdir(CgroupPath.join(scope, leaf))
     }
 }

@@ -57,38 +57,20 @@ struct OCISystemdScope {
     /// the scope's leaf. Returns the scope's directory and the cgroup to go
     /// back to.
     func enter(id: String) throws(OCIRuntimeError) -> (scope: String, origin: String) {
-        let origin: String
-        let scope: String
-        do throws(JobObjectError) {
-            origin = try CgroupHierarchy.discover().ownCgroup.string
-            try SystemdScope.start(
-                unit, slice: slice, pid: getpid(), description: "jobsup-runc container \(id)",
+        do {
+            return try SystemdScope.enter(
+                unit, slice: slice, leaf: Self.leafName, description: "jobsup-runc container \(id)",
                 otherwise:
                     "without --systemd-cgroup, jobsup-runc makes the job at a cgroupfs path itself (containerd: SystemdCgroup = false; podman: --cgroup-manager cgroupfs)"
             )
-            scope = try SystemdScope.waitUntilInside(unit)
         } catch {
             throw OCIRuntimeError(error.message)
         }
-        let leaf = scope + "/" + Self.leafName
-        var failure: String?
-        if mkdir(leaf, 0o755) != 0 {
-            failure = String(cString: strerror(errno))
-        } else if case .failure(let errno) = FileContents.write(at: AT_FDCWD, leaf + "/cgroup.procs", "0") {
-            failure = String(cString: strerror(errno.rawValue))
-        }
-        if let failure {
-            leave(origin: origin, scope: scope)
-            throw OCIRuntimeError("cannot move into \(leaf) in the scope systemd made: \(failure)")
-        }
-        return (scope, origin)
     }
 
-    /// Moves this process back to where it came from and removes the leaf;
-    /// a scope left with no process is systemd's to stop. Safe to repeat.
+    /// Moves this process back to where it came from and removes the leaf.
     func leave(origin: String, scope: String) {
-        _ = FileContents.write(at: AT_FDCWD, origin + "/cgroup.procs", "0")
-        _ = rmdir(scope + "/" + Self.leafName)
+        SystemdScope.leave(Self.leafName, of: scope, to: origin)
     }
 
     /// systemd's rule: `-.slice` (the root), or parts of unit-name
