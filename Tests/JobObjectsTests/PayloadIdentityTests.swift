@@ -48,7 +48,7 @@ struct PayloadIdentityTests {
     @Test func ephemeralUsersOfConcurrentJobsNeverShareAUid() async throws {
         let fixture = try PayloadFixture()
         defer { fixture.remove() }
-        let range: ClosedRange<UInt32> = 1_879_048_192...1_879_048_207
+        let range = uniqueUIDBlock()
         func spec() throws -> PayloadSpec {
             try payloadSpec(
                 """

@@ -156,12 +156,19 @@ import Synchronization
 private let nextUIDBlock = Atomic<UInt32>(0)
 
 /// A block of 16 uids no other test of this process uses, for ephemeral
-/// users: a uid released by one test may at once be taken by another, so
-/// checks that a uid is free again need ranges of their own.
-func uniqueUIDRange() -> String {
+/// users: a uid released by one test may at once be taken by another (the
+/// OCI runtime's ephemeral users come from the bottom of the default
+/// range), so checks that a uid is free again need ranges of their own.
+func uniqueUIDBlock() -> ClosedRange<UInt32> {
     let block = nextUIDBlock.add(1, ordering: .relaxed).newValue
     let first = PayloadSpec.EphemeralUser.defaultRange.lowerBound + 4096 + block * 16
-    return "\"\(first)-\(first + 15)\""
+    return first...(first + 15)
+}
+
+/// `uniqueUIDBlock()` as a payload spec writes it: "FIRST-LAST".
+func uniqueUIDRange() -> String {
+    let block = uniqueUIDBlock()
+    return "\"\(block.lowerBound)-\(block.upperBound)\""
 }
 
 /// The uids of every process that has not exited. Zombies are left out: the
