@@ -59,7 +59,10 @@ extension JobLimits {
             let parts = name.split(separator: ".", maxSplits: 1)
             let isName =
                 parts.count == 2 && name.utf8.count <= 64
-                && name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 95 }
+                && name.utf8.allSatisfy { byte in
+                    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                        || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                }
             guard isName, Self.unifiedControllers.contains(String(parts[0])) else {
                 throw reject(
                     "unified \(quotedForMessage(name)) is not a cgroup v2 file of the controllers \(Self.unifiedControllers.sorted().joined(separator: ", ")) (such as memory.swap.high or cpu.max.burst)"

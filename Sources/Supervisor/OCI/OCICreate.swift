@@ -135,10 +135,12 @@ struct OCICreate {
             options.argument0 = "jobsup-runc"
             options.arguments = [OCISandboxHold.command]
         }
-        // Released when create returns; init runs as the uid by then.
-        let lease = try ephemeralGroup.map { _ throws(OCIRuntimeError) in try OCIEphemeralUser.allocate(id: id) }
-        if let lease, let ephemeralGroup {
-            options.credentials = SpawnOptions.Credentials(uid: lease.uid, gid: ephemeralGroup, supplementaryGroups: [ephemeralGroup])
+        // The lease is released when create returns; init runs as the uid by then.
+        let ephemeralUser = try ephemeralGroup.map { gid throws(OCIRuntimeError) in
+            (lease: try OCIEphemeralUser.allocate(id: id), gid: gid)
+        }
+        if let ephemeralUser {
+            options.credentials = OCIEphemeralUser.credentials(uid: ephemeralUser.lease.uid, gid: ephemeralUser.gid)
         }
         options.startGate = FileDescriptor(rawValue: gate)
         for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }
@@ -167,7 +169,7 @@ struct OCICreate {
             id: id, initProcess: identity, bundle: bundle, rootfs: config.rootPath, cgroup: cgroupPath, cgroupID: cgroupID,
             madeLevels: madeLevels, madeSandbox: madeSandbox, created: OCIRuntimeLog.timestamp(), graceSeconds: grace,
             annotationsJSON: JSONObject.object(config.annotations),
-            ephemeralUser: lease.map { ($0.uid, ephemeralGroup!) })
+            ephemeralUser: ephemeralUser.map { ($0.lease.uid, $0.gid) })
         try record.write(root: root)
         // The owner is the engine's process that ran create; as init's, the
         // kernel's init owns nothing worth watching.

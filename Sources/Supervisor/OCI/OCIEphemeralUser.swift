@@ -29,6 +29,11 @@ enum OCIEphemeralUser {
         return gid
     }
 
+    /// What every process of the container runs as: `uid` in `gid` alone.
+    static func credentials(uid: uid_t, gid: gid_t) -> SpawnOptions.Credentials {
+        SpawnOptions.Credentials(uid: uid, gid: gid, supplementaryGroups: [gid])
+    }
+
     /// A uid for container `id`, held until the lease is released: by then
     /// init runs as it, which keeps it taken.
     static func allocate(id: String) throws(OCIRuntimeError) -> EphemeralUserLease {

@@ -69,7 +69,7 @@ struct OCIExec {
         let sandbox = try OCICreate.sandbox(config, directory: OCIContainerRecord.directory(root: lifecycle.root, id: record.id))
         var options = try OCIProcessOptions.spawnOptions(config, sandbox: sandbox)
         if let user = record.ephemeralUser {
-            options.credentials = SpawnOptions.Credentials(uid: user.uid, gid: user.gid, supplementaryGroups: [user.gid])
+            options.credentials = OCIEphemeralUser.credentials(uid: user.uid, gid: user.gid)
         }
         for fd in 0..<Int32(preservedDescriptors) { options.extraDescriptors[3 + fd] = FileDescriptor(rawValue: 3 + fd) }
 

@@ -71,12 +71,10 @@ enum OCIOwnerWatch {
     /// Every descriptor above the standard three (the engine's preserved
     /// ones, given to init already) closes at exec.
     private static func markDescriptorsCloseOnExec() {
-        guard let directory = opendir("/proc/self/fd") else { return }
-        defer { closedir(directory) }
-        let own = dirfd(directory)
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard let fd = CInt(name), fd > 2, fd != own else { continue }
+        // The listing's own descriptor is closed by the time this runs: its
+        // fcntl fails harmlessly.
+        let names = (try? Syscall.listDirectory("/proc/self/fd").get()) ?? []
+        for fd in names.compactMap({ CInt($0) }) where fd > 2 {
             let flags = fcntl(fd, F_GETFD)
             if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
         }

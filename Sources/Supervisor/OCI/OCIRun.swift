@@ -38,7 +38,7 @@ enum OCIRun {
         route.open { signal in try? process.signal(Signal(signal)) }
         let status = (try? OCIRuntime.wait { await process.wait() }) ?? .exited(code: 1)
         route.close()
-        try? container.kill(.kill, all: true)
+        // delete ends what init left first (SIGTERM, the grace, cgroup.kill).
         try container.delete(force: true)
         return status.shellStatus
     }
