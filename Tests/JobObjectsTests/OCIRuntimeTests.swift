@@ -458,16 +458,17 @@ struct OCIRuntimeTests {
             defer { runtime.removeDirectory() }
             let bundle = try runtime.bundle(
                 "limited",
-                script: "echo started; for i in $(seq 1 30); do sleep 1000 & done; wait",
+                script:
+                    "python3 -c 'b = bytearray(48 << 20); print(\"allocated\")'; echo started; for i in $(seq 1 30); do sleep 1000 & done; wait",
                 linux:
-                    #", "resources": {"memory": {"limit": 67108864}, "pids": {"limit": 10}, "cpu": {"quota": 50000, "period": 100000}, "unified": {"memory.high": "50331648", "cpu.max.burst": "10000"}}"#
+                    #", "resources": {"memory": {"limit": 67108864}, "pids": {"limit": 10}, "cpu": {"quota": 50000, "period": 100000}, "unified": {"memory.high": "33554432", "cpu.max.burst": "10000"}}"#
             )
             #expect(try await runtime.create("limited", bundle: bundle).code == 0)
             let path = runtime.cgroupLevelPath + "/limited"
             #expect(try String(contentsOfFile: path + "/memory.max", encoding: .utf8) == "67108864\n")
             #expect(try String(contentsOfFile: path + "/cpu.max", encoding: .utf8) == "50000 100000\n")
             #expect(try String(contentsOfFile: path + "/pids.max", encoding: .utf8) == "10\n")
-            #expect(try String(contentsOfFile: path + "/memory.high", encoding: .utf8) == "50331648\n", "unified, as given")
+            #expect(try String(contentsOfFile: path + "/memory.high", encoding: .utf8) == "33554432\n", "unified, as given")
             #expect(try String(contentsOfFile: path + "/cpu.max.burst", encoding: .utf8) == "10000\n", "unified, as given")
             // update sets new limits on the live job (init waits at its gate).
             try #"{"memory": {"limit": 134217728}, "pids": {"limit": 20}}"#.write(
@@ -483,8 +484,12 @@ struct OCIRuntimeTests {
             #expect(try String(contentsOfFile: path + "/memory.max", encoding: .utf8) == "134217728\n", "left as it was")
             #expect(try await runtime.run(["start", "limited"]).code == 0)
             // The kernel refuses the forks past the limit (the shell gives up at the first).
-            #expect(await eventually { ((try? Self.pidsMaxEvents(path)) ?? 0) > 0 })
-            #expect(try String(contentsOfFile: bundle + "/output", encoding: .utf8).hasPrefix("started"))
+            #expect(await eventually { ((try? Self.eventCount("max", in: path + "/pids.events")) ?? 0) > 0 })
+            // The payload went past the unified memory.high: the kernel
+            // throttled it (memory.events "high"), it was not killed.
+            #expect(try Self.eventCount("high", in: path + "/memory.events") > 0)
+            #expect(try Self.eventCount("oom_kill", in: path + "/memory.events") == 0)
+            #expect(try String(contentsOfFile: bundle + "/output", encoding: .utf8).hasPrefix("allocated\nstarted"))
             let current = try #require(Int(String(contentsOfFile: path + "/pids.current", encoding: .utf8).dropLast()))
             #expect(current <= 10)
             #expect(try await runtime.run(["delete", "--force", "limited"]).code == 0)
@@ -754,10 +759,10 @@ struct OCIRuntimeTests {
         return try #require(UInt64(line.dropFirst(11))) * 1000
     }
 
-    /// The count of forks the pids limit refused, from `pids.events`.
-    private static func pidsMaxEvents(_ path: String) throws -> Int {
-        let events = try String(contentsOfFile: path + "/pids.events", encoding: .utf8)
-        let line = events.split(separator: "\n").first { $0.hasPrefix("max ") }
-        return line.flatMap { Int($0.dropFirst(4)) } ?? 0
+    /// The count `key` in a cgroup events file (`pids.events`, `memory.events`).
+    private static func eventCount(_ key: String, in file: String) throws -> Int {
+        let events = try String(contentsOfFile: file, encoding: .utf8)
+        let line = events.split(separator: "\n").first { $0.hasPrefix(key + " ") }
+        return line.flatMap { Int($0.dropFirst(key.count + 1)) } ?? 0
     }
 }
