@@ -8,7 +8,7 @@ import Testing
 /// `jobsup reclaim`, by `jobsup kill`, and by the next process that makes a
 /// job under the same parent. Each kill-on-close job records its owner on its
 /// cgroup (`user.jobobjects.owner`).
-@Suite("abandoned jobs are found and ended")
+@Suite("abandoned jobs are found and ended", .serialized)
 struct AbandonedJobTests {
     enum Finder: String, CaseIterable, Sendable { case reclaimCommand, killCommand, nextJobInTheParent }
 
@@ -29,7 +29,15 @@ struct AbandonedJobTests {
             // Stopped first, the owner cannot replace its watchdog (as it
             // would at once) before it is killed too.
             try owner.signal(.stop)
-            let watchdog = try #require(childProcesses(of: owner.pid).first { commandName($0) == "jobobjects-wd" })
+            // Found once it has its name: one that is renaming itself or
+            // exec'ing into its own image right now briefly has another.
+            var found: pid_t?
+            #expect(
+                await eventually {
+                    found = childProcesses(of: owner.pid).first { commandName($0) == "jobobjects-wd" }
+                    return found != nil
+                })
+            let watchdog = try #require(found)
             #expect(kill(watchdog, SIGKILL) == 0)
             try owner.signal(.kill)
             #expect(await owner.wait() == .signaled(signal: SIGKILL, coreDumped: false))
