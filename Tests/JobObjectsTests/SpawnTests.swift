@@ -10,9 +10,12 @@ struct SpawnTests {
     /// Every spawn path this kernel supports; fork is always available.
     static var paths: [SpawnPath] {
         var paths: [SpawnPath] = [.cloneThenJoin, .forkThenJoin]
-        if KernelFeatures.current.cloneIntoCgroup { paths.insert(.clone3IntoCgroup, at: 0) }
+        if KernelFeatures.current.cloneIntoCgroup { paths = [.clone3IntoCgroup] + paths + [.forkIntoCgroup] }
         return paths
     }
+
+    /// The paths a child waiting at a start gate can take here.
+    static var forkedPaths: [SpawnPath] { paths.filter { $0.forked == $0 } }
 
     @Test(arguments: paths)
     func childIsInsideTheJobFromItsFirstInstruction(_ path: SpawnPath) async throws {
@@ -43,8 +46,14 @@ struct SpawnTests {
         #expect(path(clone3: true, intoCgroup: true, compiled: false) == .cloneThenJoin)
         #expect(path(clone3: true, intoCgroup: false, compiled: true) == .cloneThenJoin)
         #expect(path(clone3: false, intoCgroup: false, compiled: true) == .cloneThenJoin)
+        // A gated child is forked: into the cgroup where the vfork path
+        // would be, joining it where that path would join.
+        #expect(SpawnPath.clone3IntoCgroup.forked == .forkIntoCgroup)
+        #expect(SpawnPath.cloneThenJoin.forked == .forkThenJoin)
+        #expect(SpawnPath.forkThenJoin.forked == .forkThenJoin)
+        #expect(SpawnPath.forkIntoCgroup.forked == .forkIntoCgroup)
         // This build, on x86_64 or aarch64, has every path.
-        for candidate in [SpawnPath.clone3IntoCgroup, .cloneThenJoin, .forkThenJoin] {
+        for candidate in [SpawnPath.clone3IntoCgroup, .cloneThenJoin, .forkThenJoin, .forkIntoCgroup] {
             #expect(jobshim_spawn_path_compiled(candidate.shimValue) == 1, "\(candidate)")
         }
         #expect(jobshim_spawn_path_compiled(0) == 0)
@@ -52,15 +61,16 @@ struct SpawnTests {
 
     /// The gated child is in the job with its identity before it execs; the
     /// byte lets it exec (same pid); until then it can only be killed.
-    @Test func aGatedChildWaitsInTheJobUntilItsGateOpens() async throws {
+    @Test(arguments: forkedPaths)
+    func aGatedChildWaitsInTheJobUntilItsGateOpens(_ path: SpawnPath) async throws {
         let job = try JobObject.create(name: uniqueJobName())
         let gate = try FileDescriptor.pipe()
         var options = SpawnOptions("/bin/sh", arguments: ["-c", "exit 5"])
         options.startGate = gate.readEnd
         options.workingDirectory = "/tmp"
-        let process = try job.spawn(options)
+        let process = try job.spawn(options, path: path)
         try gate.readEnd.close()
-        #expect(process.spawnPath == .forkThenJoin)
+        #expect(process.spawnPath == path)
         #expect(try job.processIDs() == [process.pid])
         // Not exec'd yet: still this test's image, already in /tmp.
         let ownImage = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
@@ -74,7 +84,9 @@ struct SpawnTests {
         // One that never gets its byte ends with the job.
         let never = try FileDescriptor.pipe()
         options.startGate = never.readEnd
+        // The library's own choice for a gated child, forked in any case.
         let cancelled = try job.spawn(options)
+        #expect(cancelled.spawnPath == KernelFeatures.current.spawnPath.forked)
         try await job.terminate()
         #expect(await cancelled.wait() == .signaled(signal: SIGKILL, coreDumped: false))
         try never.readEnd.close()

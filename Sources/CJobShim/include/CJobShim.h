@@ -131,6 +131,9 @@ enum {
     JOBSHIM_PATH_CLONE_JOIN = 2,
     /// fork(); the child joins as above; the parent opens a pidfd.
     JOBSHIM_PATH_FORK_JOIN = 3,
+    /// clone3(CLONE_PIDFD|CLONE_INTO_CGROUP) without CLONE_VM: a fork born
+    /// inside the job, for a child that waits at a start gate.
+    JOBSHIM_PATH_FORK_INTO_CGROUP = 4,
 };
 
 /// The step at which a child failed; reported with its errno.
@@ -267,7 +270,7 @@ unsigned long jobshim_ms_slave(void);
 unsigned long jobshim_ms_private(void);
 
 /// 1 when `path` (JOBSHIM_PATH_*) is compiled into this build: the clone3
-/// path needs a few instructions written per architecture (x86_64 and
+/// vfork path needs a few instructions written per architecture (x86_64 and
 /// aarch64), the others exist everywhere.
 int jobshim_spawn_path_compiled(int path);
 

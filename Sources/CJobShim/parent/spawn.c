@@ -93,7 +93,8 @@ int jobshim_spawn_path_compiled(int path) {
     switch (path) {
     case JOBSHIM_PATH_CLONE3_INTO_CGROUP: return CLONE3_ON_STACK_COMPILED;
     case JOBSHIM_PATH_CLONE_JOIN:
-    case JOBSHIM_PATH_FORK_JOIN: return 1;
+    case JOBSHIM_PATH_FORK_JOIN:
+    case JOBSHIM_PATH_FORK_INTO_CGROUP: return 1;
     default: return 0;
     }
 }
@@ -118,7 +119,9 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
         result->error = EINVAL;
         return -1;
     }
-    if (config->has_start_gate && path != JOBSHIM_PATH_FORK_JOIN) {
+    int forks = path == JOBSHIM_PATH_FORK_JOIN || path == JOBSHIM_PATH_FORK_INTO_CGROUP;
+    int born_inside = path == JOBSHIM_PATH_CLONE3_INTO_CGROUP || path == JOBSHIM_PATH_FORK_INTO_CGROUP;
+    if (config->has_start_gate && !forks) {
         result->stage = JOBSHIM_STAGE_CLONE;
         result->error = EINVAL;
         return -1;
@@ -130,7 +133,6 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
     }
 
     // Only a forked child needs a pipe to report through.
-    int forks = path != JOBSHIM_PATH_CLONE3_INTO_CGROUP && path != JOBSHIM_PATH_CLONE_JOIN;
     int pipe_fds[2] = {-1, -1};
     if (forks && pipe2(pipe_fds, O_CLOEXEC) != 0) {
         result->stage = JOBSHIM_STAGE_PIPE;
@@ -143,8 +145,8 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
     ctx.failure = (spawn_child_failure){0, 0};
     ctx.report = forks ? NULL : &ctx.failure;
     ctx.error_pipe = pipe_fds[1];
-    ctx.join = (path != JOBSHIM_PATH_CLONE3_INTO_CGROUP);
-    ctx.dispositions_cleared = (path == JOBSHIM_PATH_CLONE3_INTO_CGROUP);
+    ctx.join = !born_inside;
+    ctx.dispositions_cleared = born_inside;
 
     // Block every signal so no parent handler runs in the child before it
     // resets dispositions; the parent's mask comes back right after clone.
@@ -176,6 +178,22 @@ int jobshim_spawn(const jobshim_spawn_config *config, int path, jobshim_spawn_re
             errno = (int)-pid;
             pid = -1;
         }
+    } else if (path == JOBSHIM_PATH_FORK_INTO_CGROUP) {
+        // A fork through clone3: no stack of its own (the child returns on
+        // its copy of this one), so no per-architecture code. Born in the
+        // job, it skips the write to cgroup.procs, which takes the kernel's
+        // cgroup-wide migration lock and waits out an RCU grace period.
+        struct jobshim_clone_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+        args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+        args.exit_signal = SIGCHLD;
+        if (config->cgroup_fd >= 0) {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = (uint64_t)config->cgroup_fd;
+        }
+        pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid == 0) spawn_child_main(&ctx);
     } else if (path == JOBSHIM_PATH_CLONE_JOIN) {
         pid = clone(spawn_child_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &ctx, &pidfd);
     } else {

@@ -18,8 +18,8 @@ public struct KernelFeatures: Sendable, Equatable, CustomStringConvertible {
 
     /// The spawn path the library uses, best first: clone3 into the job
     /// where the kernel and this build both have it, else clone and join.
-    /// (Fork and join, the third, is never chosen: it copies the parent's
-    /// page tables. The tests force it, so the child code stays fork-safe.)
+    /// (A fork copies the parent's page tables, so it is chosen only for a
+    /// child that waits at a start gate: `forked`.)
     public var spawnPath: SpawnPath {
         if clone3PathCompiled && clone3 && cloneIntoCgroup { return .clone3IntoCgroup }
         return .cloneThenJoin
@@ -48,12 +48,23 @@ public enum SpawnPath: Sendable, Equatable, CustomStringConvertible {
     case cloneThenJoin
     /// `fork`; the child joins as above and the parent opens a pidfd.
     case forkThenJoin
+    /// `clone3(CLONE_PIDFD|CLONE_INTO_CGROUP)` without `CLONE_VM`: a fork
+    /// born inside the job, for a child that waits at a start gate.
+    case forkIntoCgroup
+
+    /// The path for a child that waits at a start gate: it must be forked
+    /// (the caller returns while it waits), born inside the job where this
+    /// path was.
+    public var forked: SpawnPath {
+        self == .clone3IntoCgroup || self == .forkIntoCgroup ? .forkIntoCgroup : .forkThenJoin
+    }
 
     var shimValue: CInt {
         switch self {
         case .clone3IntoCgroup: CInt(JOBSHIM_PATH_CLONE3_INTO_CGROUP)
         case .cloneThenJoin: CInt(JOBSHIM_PATH_CLONE_JOIN)
         case .forkThenJoin: CInt(JOBSHIM_PATH_FORK_JOIN)
+        case .forkIntoCgroup: CInt(JOBSHIM_PATH_FORK_INTO_CGROUP)
         }
     }
 
@@ -62,6 +73,7 @@ public enum SpawnPath: Sendable, Equatable, CustomStringConvertible {
         case .clone3IntoCgroup: "clone3-into-cgroup"
         case .cloneThenJoin: "clone-then-join"
         case .forkThenJoin: "fork-then-join"
+        case .forkIntoCgroup: "fork-into-cgroup"
         }
     }
 }

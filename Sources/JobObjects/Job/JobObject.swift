@@ -203,7 +203,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
         // with the job's); a child that joins is not.
         if path == .clone3IntoCgroup, state.withLock({ $0.killedThroughCgroup }) { path = .cloneThenJoin }
         // Only a forked child can wait at its gate while spawn returns.
-        if options.startGate != nil { path = .forkThenJoin }
+        if options.startGate != nil { path = path.forked }
         return try spawn(options, path: path)
     }
 
@@ -226,7 +226,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             process = try ProcessRegistry.shared.spawning { () throws(JobObjectError) -> ProcessHandle in
                 try Spawner.spawn(
                     options, cgroupFD: directory.fd,
-                    cgroupProcsFD: spawnPath == .clone3IntoCgroup ? -1 : cgroupProcs(), path: spawnPath)
+                    cgroupProcsFD: spawnPath.forked == .forkIntoCgroup ? -1 : cgroupProcs(), path: spawnPath)
             }
         } catch {
             eventMonitor.finishStart(nil)

@@ -83,8 +83,9 @@ public struct SpawnOptions: Sendable {
     /// relied on: a process that must not run is killed. This is
     /// an OCI runtime's `create` then `start`: the pid is the payload's
     /// already, in its job, before it runs a single instruction of its own.
-    /// A gated process is always forked (`SpawnPath.forkThenJoin`); the
-    /// descriptor is closed in it before exec.
+    /// A gated process is always forked (`SpawnPath.forked`: born inside
+    /// the job where the kernel can); the descriptor is closed in it before
+    /// exec.
     public var startGate: FileDescriptor?
 
     /// Runs `executable` (a path, or a name looked up in `PATH`) with `arguments`; everything else is inherited.

@@ -13,7 +13,7 @@ enum Spawner {
         -> ProcessHandle
     {
         // Only a forked child can wait at its start gate while this returns.
-        let path = options.startGate == nil ? requested : .forkThenJoin
+        let path = options.startGate == nil ? requested : requested.forked
         // nil: the child gets `environ` itself (no copy of it per spawn).
         let environment = environmentList(options.environment)
         let searchPath =
