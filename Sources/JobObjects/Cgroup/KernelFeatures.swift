@@ -52,12 +52,14 @@ public enum SpawnPath: Sendable, Equatable, CustomStringConvertible {
     /// born inside the job, for a child that waits at a start gate.
     case forkIntoCgroup
 
+    /// The child is created inside its job (`CLONE_INTO_CGROUP`); on the
+    /// other paths it writes itself into `cgroup.procs`.
+    public var isBornInsideJob: Bool { self == .clone3IntoCgroup || self == .forkIntoCgroup }
+
     /// The path for a child that waits at a start gate: it must be forked
     /// (the caller returns while it waits), born inside the job where this
     /// path was.
-    public var forked: SpawnPath {
-        self == .clone3IntoCgroup || self == .forkIntoCgroup ? .forkIntoCgroup : .forkThenJoin
-    }
+    public var forked: SpawnPath { isBornInsideJob ? .forkIntoCgroup : .forkThenJoin }
 
     var shimValue: CInt {
         switch self {

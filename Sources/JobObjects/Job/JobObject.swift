@@ -226,7 +226,7 @@ public final class JobObject: Sendable, CustomStringConvertible {
             process = try ProcessRegistry.shared.spawning { () throws(JobObjectError) -> ProcessHandle in
                 try Spawner.spawn(
                     options, cgroupFD: directory.fd,
-                    cgroupProcsFD: spawnPath.forked == .forkIntoCgroup ? -1 : cgroupProcs(), path: spawnPath)
+                    cgroupProcsFD: spawnPath.isBornInsideJob ? -1 : cgroupProcs(), path: spawnPath)
             }
         } catch {
             eventMonitor.finishStart(nil)
